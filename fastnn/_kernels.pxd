@@ -1,0 +1,67 @@
+# Declarations of fastnn's C kernels (src_c/fnn.h), one line per symbol.
+# Every function is noexcept nogil and returns FNN_OK (0) or a negative status.
+from libc.stdint cimport int64_t, uint64_t
+
+cdef extern from "fnn.h" nogil:
+    enum:
+        FNN_OK
+        FNN_EINVAL
+        FNN_ENOMEM
+        FNN_ELABEL
+
+    ctypedef void (*fnn_sgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
+                                  float *alpha, float *a, int *lda, float *b, int *ldb,
+                                  float *beta, float *c, int *ldc) noexcept
+    ctypedef void (*fnn_dgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
+                                  double *alpha, double *a, int *lda, double *b, int *ldb,
+                                  double *beta, double *c, int *ldc) noexcept
+    ctypedef struct fnn_blas:
+        fnn_sgemm_fn sgemm
+        fnn_dgemm_fn dgemm
+
+    uint64_t fnn_dropout_key(uint64_t seed, uint64_t step, uint64_t layer) noexcept
+    const char *fnn_build_config() noexcept
+    int fnn_openmp_enabled() noexcept
+
+    int fnn_bias_act_fwd_f32(int64_t m, int64_t n, float *z, const float *b, int act, double alpha, int nt) noexcept
+    int fnn_act_bwd_f32(int64_t m, int64_t n, const float *a, const float *da, int act, double alpha, float *dz, int nt) noexcept
+    int fnn_dense_fwd_f32(int64_t m, int64_t n_in, int64_t n_out, const float *x, const float *w, const float *b, int act, double alpha, float *a, int nt, const fnn_blas *blas) noexcept
+    int fnn_dense_bwd_f32(int64_t m, int64_t n_in, int64_t n_out, const float *x, const float *w, const float *a, const float *da, int act, double alpha, double l2, float *dz, float *dx, float *dw, float *db, int nt, const fnn_blas *blas) noexcept
+    int fnn_col_sum_f32(int64_t m, int64_t n, const float *x, float *out, int nt) noexcept
+    int fnn_softmax_xent_f32(int64_t m, int64_t k, const float *z, const int64_t *labels, const float *y, float *dz, double *loss, int nt) noexcept
+    int fnn_sigmoid_bce_f32(int64_t m, int64_t n, const float *z, const float *y, float *dz, double *loss, int nt) noexcept
+    int fnn_mse_f32(int64_t m, int64_t n, const float *a, const float *y, float *da, double *loss, int nt) noexcept
+    int fnn_sgd_step_f32(int64_t n, float *p, const float *g, double lr, int nt) noexcept
+    int fnn_momentum_step_f32(int64_t n, float *p, const float *g, float *v, double lr, double beta, int nt) noexcept
+    int fnn_classical_momentum_step_f32(int64_t n, float *p, const float *g, float *v, double lr, double momentum, int nesterov, int nt) noexcept
+    int fnn_rmsprop_step_f32(int64_t n, float *p, const float *g, float *s, double lr, double beta, double eps, int nt) noexcept
+    int fnn_adam_step_f32(int64_t n, float *p, const float *g, float *m1, float *v2, int64_t t, double lr, double beta1, double beta2, double eps, double weight_decay, int nt) noexcept
+    int fnn_sumsq_f32(int64_t n, const float *x, double *out, int nt) noexcept
+    int fnn_scale_f32(int64_t n, float *x, double s, int nt) noexcept
+    int fnn_clip_value_f32(int64_t n, float *x, double c, int nt) noexcept
+    int fnn_all_finite_f32(int64_t n, const float *x, int nt) noexcept
+    int fnn_dropout_apply_f32(int64_t m, int64_t n, const float *x, float *out, double rate, uint64_t key, int nt) noexcept
+    int fnn_standardize_fit_f32(int64_t m, int64_t n, const float *x, float *mean, float *std, int nt) noexcept
+    int fnn_standardize_transform_f32(int64_t m, int64_t n, const float *x, const float *mean, const float *std, float *out, int nt) noexcept
+    int fnn_layer_stats_f32(int64_t m, int64_t n, const float *a, double *out3, int nt) noexcept
+    int fnn_bias_act_fwd_f64(int64_t m, int64_t n, double *z, const double *b, int act, double alpha, int nt) noexcept
+    int fnn_act_bwd_f64(int64_t m, int64_t n, const double *a, const double *da, int act, double alpha, double *dz, int nt) noexcept
+    int fnn_dense_fwd_f64(int64_t m, int64_t n_in, int64_t n_out, const double *x, const double *w, const double *b, int act, double alpha, double *a, int nt, const fnn_blas *blas) noexcept
+    int fnn_dense_bwd_f64(int64_t m, int64_t n_in, int64_t n_out, const double *x, const double *w, const double *a, const double *da, int act, double alpha, double l2, double *dz, double *dx, double *dw, double *db, int nt, const fnn_blas *blas) noexcept
+    int fnn_col_sum_f64(int64_t m, int64_t n, const double *x, double *out, int nt) noexcept
+    int fnn_softmax_xent_f64(int64_t m, int64_t k, const double *z, const int64_t *labels, const double *y, double *dz, double *loss, int nt) noexcept
+    int fnn_sigmoid_bce_f64(int64_t m, int64_t n, const double *z, const double *y, double *dz, double *loss, int nt) noexcept
+    int fnn_mse_f64(int64_t m, int64_t n, const double *a, const double *y, double *da, double *loss, int nt) noexcept
+    int fnn_sgd_step_f64(int64_t n, double *p, const double *g, double lr, int nt) noexcept
+    int fnn_momentum_step_f64(int64_t n, double *p, const double *g, double *v, double lr, double beta, int nt) noexcept
+    int fnn_classical_momentum_step_f64(int64_t n, double *p, const double *g, double *v, double lr, double momentum, int nesterov, int nt) noexcept
+    int fnn_rmsprop_step_f64(int64_t n, double *p, const double *g, double *s, double lr, double beta, double eps, int nt) noexcept
+    int fnn_adam_step_f64(int64_t n, double *p, const double *g, double *m1, double *v2, int64_t t, double lr, double beta1, double beta2, double eps, double weight_decay, int nt) noexcept
+    int fnn_sumsq_f64(int64_t n, const double *x, double *out, int nt) noexcept
+    int fnn_scale_f64(int64_t n, double *x, double s, int nt) noexcept
+    int fnn_clip_value_f64(int64_t n, double *x, double c, int nt) noexcept
+    int fnn_all_finite_f64(int64_t n, const double *x, int nt) noexcept
+    int fnn_dropout_apply_f64(int64_t m, int64_t n, const double *x, double *out, double rate, uint64_t key, int nt) noexcept
+    int fnn_standardize_fit_f64(int64_t m, int64_t n, const double *x, double *mean, double *std, int nt) noexcept
+    int fnn_standardize_transform_f64(int64_t m, int64_t n, const double *x, const double *mean, const double *std, double *out, int nt) noexcept
+    int fnn_layer_stats_f64(int64_t m, int64_t n, const double *a, double *out3, int nt) noexcept

@@ -1,0 +1,327 @@
+# Design: thin typed entry points into the C kernels of src_c/.
+#
+# Each function takes arrays already validated and allocated by fastnn.ops
+# (C-contiguous, one floating dtype, matching shapes), releases the GIL around
+# exactly one C call, and turns the returned status into an exception once the
+# GIL is back. No validation and no allocation happen here: that is the
+# boundary's job (fastnn/_validation.py), and it keeps these calls cheap
+# enough to be made per batch. Memoryviews only, no NumPy C-API, so the module
+# does not depend on NumPy's ABI.
+from cython cimport floating
+from libc.stdint cimport int64_t, uint64_t
+from scipy.linalg.cython_blas cimport sgemm, dgemm
+
+from fastnn._errors import raise_for_status
+
+cdef fnn_blas _BLAS
+_BLAS.sgemm = <fnn_sgemm_fn>sgemm
+_BLAS.dgemm = <fnn_dgemm_fn>dgemm
+
+
+cdef inline int _check(int status) except -1:
+    if status != FNN_OK:
+        raise_for_status(status)
+    return 0
+
+
+def build_config():
+    """The compiler flags and OpenMP status this module was built with."""
+    return fnn_build_config().decode("utf-8")
+
+
+def openmp_enabled():
+    """True when the kernels were compiled with OpenMP."""
+    return bool(fnn_openmp_enabled())
+
+
+def dropout_key(uint64_t seed, uint64_t step, uint64_t layer):
+    """The 64-bit key of a dropout mask (see src_c/common.c)."""
+    return fnn_dropout_key(seed, step, layer)
+
+
+def bias_act_fwd(floating[:, ::1] z, const floating[::1] b, int act, double alpha, int nt):
+    """Z <- g(Z + b) in place; b may be None."""
+    cdef int st
+    cdef const floating *bp = NULL
+    if b is not None:
+        bp = &b[0]
+    with nogil:
+        if floating is float:
+            st = fnn_bias_act_fwd_f32(z.shape[0], z.shape[1], &z[0, 0], bp, act, alpha, nt)
+        else:
+            st = fnn_bias_act_fwd_f64(z.shape[0], z.shape[1], &z[0, 0], bp, act, alpha, nt)
+    _check(st)
+
+
+def act_bwd(const floating[:, ::1] a, const floating[:, ::1] da, floating[:, ::1] dz,
+            int act, double alpha, int nt):
+    """dZ = dA * g'(A); dz may be the same array as da."""
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = fnn_act_bwd_f32(a.shape[0], a.shape[1], &a[0, 0], &da[0, 0], act, alpha,
+                                 &dz[0, 0], nt)
+        else:
+            st = fnn_act_bwd_f64(a.shape[0], a.shape[1], &a[0, 0], &da[0, 0], act, alpha,
+                                 &dz[0, 0], nt)
+    _check(st)
+
+
+def dense_fwd(const floating[:, ::1] x, const floating[:, ::1] w, const floating[::1] b,
+              floating[:, ::1] a, int act, double alpha, int nt):
+    """A = g(X @ W + b); b may be None."""
+    cdef int st
+    cdef const floating *bp = NULL
+    if b is not None:
+        bp = &b[0]
+    with nogil:
+        if floating is float:
+            st = fnn_dense_fwd_f32(x.shape[0], x.shape[1], w.shape[1], &x[0, 0], &w[0, 0], bp,
+                                   act, alpha, &a[0, 0], nt, &_BLAS)
+        else:
+            st = fnn_dense_fwd_f64(x.shape[0], x.shape[1], w.shape[1], &x[0, 0], &w[0, 0], bp,
+                                   act, alpha, &a[0, 0], nt, &_BLAS)
+    _check(st)
+
+
+def dense_bwd(const floating[:, ::1] x, const floating[:, ::1] w, const floating[:, ::1] a,
+              const floating[:, ::1] da, int act, double alpha, double l2,
+              floating[:, ::1] dz, floating[:, ::1] dx, floating[:, ::1] dw,
+              floating[::1] db, int nt):
+    """Dense backward: dz (may be da), dx (None when not needed), dw, db are outputs."""
+    cdef int st
+    cdef floating *dxp = NULL
+    cdef const floating *ap = NULL
+    if dx is not None:
+        dxp = &dx[0, 0]
+    if a is not None:
+        ap = &a[0, 0]
+    with nogil:
+        if floating is float:
+            st = fnn_dense_bwd_f32(x.shape[0], x.shape[1], w.shape[1], &x[0, 0], &w[0, 0], ap,
+                                   &da[0, 0], act, alpha, l2, &dz[0, 0], dxp, &dw[0, 0],
+                                   &db[0], nt, &_BLAS)
+        else:
+            st = fnn_dense_bwd_f64(x.shape[0], x.shape[1], w.shape[1], &x[0, 0], &w[0, 0], ap,
+                                   &da[0, 0], act, alpha, l2, &dz[0, 0], dxp, &dw[0, 0],
+                                   &db[0], nt, &_BLAS)
+    _check(st)
+
+
+def col_sum(const floating[:, ::1] x, floating[::1] out, int nt):
+    """out = column sums of x, in a fixed order."""
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = fnn_col_sum_f32(x.shape[0], x.shape[1], &x[0, 0], &out[0], nt)
+        else:
+            st = fnn_col_sum_f64(x.shape[0], x.shape[1], &x[0, 0], &out[0], nt)
+    _check(st)
+
+
+def softmax_xent(const floating[:, ::1] z, const int64_t[::1] labels,
+                 const floating[:, ::1] y, floating[:, ::1] dz, int nt):
+    """Fused softmax cross-entropy; exactly one of labels and y is given; dz may be None."""
+    cdef int st
+    cdef double loss = 0.0
+    cdef const int64_t *lp = NULL
+    cdef const floating *yp = NULL
+    cdef floating *dzp = NULL
+    if labels is not None:
+        lp = &labels[0]
+    if y is not None:
+        yp = &y[0, 0]
+    if dz is not None:
+        dzp = &dz[0, 0]
+    with nogil:
+        if floating is float:
+            st = fnn_softmax_xent_f32(z.shape[0], z.shape[1], &z[0, 0], lp, yp, dzp, &loss, nt)
+        else:
+            st = fnn_softmax_xent_f64(z.shape[0], z.shape[1], &z[0, 0], lp, yp, dzp, &loss, nt)
+    _check(st)
+    return loss
+
+
+def sigmoid_bce(const floating[:, ::1] z, const floating[:, ::1] y, floating[:, ::1] dz,
+                int nt):
+    """Fused sigmoid binary cross-entropy; dz may be None."""
+    cdef int st
+    cdef double loss = 0.0
+    cdef floating *dzp = NULL
+    if dz is not None:
+        dzp = &dz[0, 0]
+    with nogil:
+        if floating is float:
+            st = fnn_sigmoid_bce_f32(z.shape[0], z.shape[1], &z[0, 0], &y[0, 0], dzp, &loss, nt)
+        else:
+            st = fnn_sigmoid_bce_f64(z.shape[0], z.shape[1], &z[0, 0], &y[0, 0], dzp, &loss, nt)
+    _check(st)
+    return loss
+
+
+def mse(const floating[:, ::1] a, const floating[:, ::1] y, floating[:, ::1] da, int nt):
+    """Mean squared error; da may be None."""
+    cdef int st
+    cdef double loss = 0.0
+    cdef floating *dap = NULL
+    if da is not None:
+        dap = &da[0, 0]
+    with nogil:
+        if floating is float:
+            st = fnn_mse_f32(a.shape[0], a.shape[1], &a[0, 0], &y[0, 0], dap, &loss, nt)
+        else:
+            st = fnn_mse_f64(a.shape[0], a.shape[1], &a[0, 0], &y[0, 0], dap, &loss, nt)
+    _check(st)
+    return loss
+
+
+def sgd_step(floating[::1] p, const floating[::1] g, double lr, int nt):
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = fnn_sgd_step_f32(p.shape[0], &p[0], &g[0], lr, nt)
+        else:
+            st = fnn_sgd_step_f64(p.shape[0], &p[0], &g[0], lr, nt)
+    _check(st)
+
+
+def momentum_step(floating[::1] p, const floating[::1] g, floating[::1] v, double lr,
+                  double beta, int nt):
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = fnn_momentum_step_f32(p.shape[0], &p[0], &g[0], &v[0], lr, beta, nt)
+        else:
+            st = fnn_momentum_step_f64(p.shape[0], &p[0], &g[0], &v[0], lr, beta, nt)
+    _check(st)
+
+
+def classical_momentum_step(floating[::1] p, const floating[::1] g, floating[::1] v,
+                            double lr, double momentum, bint nesterov, int nt):
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = fnn_classical_momentum_step_f32(p.shape[0], &p[0], &g[0], &v[0], lr,
+                                                 momentum, nesterov, nt)
+        else:
+            st = fnn_classical_momentum_step_f64(p.shape[0], &p[0], &g[0], &v[0], lr,
+                                                 momentum, nesterov, nt)
+    _check(st)
+
+
+def rmsprop_step(floating[::1] p, const floating[::1] g, floating[::1] s, double lr,
+                 double beta, double eps, int nt):
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = fnn_rmsprop_step_f32(p.shape[0], &p[0], &g[0], &s[0], lr, beta, eps, nt)
+        else:
+            st = fnn_rmsprop_step_f64(p.shape[0], &p[0], &g[0], &s[0], lr, beta, eps, nt)
+    _check(st)
+
+
+def adam_step(floating[::1] p, const floating[::1] g, floating[::1] m, floating[::1] v,
+              int64_t t, double lr, double beta1, double beta2, double eps,
+              double weight_decay, int nt):
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = fnn_adam_step_f32(p.shape[0], &p[0], &g[0], &m[0], &v[0], t, lr, beta1,
+                                   beta2, eps, weight_decay, nt)
+        else:
+            st = fnn_adam_step_f64(p.shape[0], &p[0], &g[0], &m[0], &v[0], t, lr, beta1,
+                                   beta2, eps, weight_decay, nt)
+    _check(st)
+
+
+def sumsq(const floating[::1] x, int nt):
+    """Sum of squares in double, with a fixed summation order."""
+    cdef int st
+    cdef double out = 0.0
+    with nogil:
+        if floating is float:
+            st = fnn_sumsq_f32(x.shape[0], &x[0], &out, nt)
+        else:
+            st = fnn_sumsq_f64(x.shape[0], &x[0], &out, nt)
+    _check(st)
+    return out
+
+
+def scale(floating[::1] x, double s, int nt):
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = fnn_scale_f32(x.shape[0], &x[0], s, nt)
+        else:
+            st = fnn_scale_f64(x.shape[0], &x[0], s, nt)
+    _check(st)
+
+
+def clip_value(floating[::1] x, double c, int nt):
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = fnn_clip_value_f32(x.shape[0], &x[0], c, nt)
+        else:
+            st = fnn_clip_value_f64(x.shape[0], &x[0], c, nt)
+    _check(st)
+
+
+def all_finite(const floating[::1] x, int nt):
+    cdef int r
+    with nogil:
+        if floating is float:
+            r = fnn_all_finite_f32(x.shape[0], &x[0], nt)
+        else:
+            r = fnn_all_finite_f64(x.shape[0], &x[0], nt)
+    return bool(r)
+
+
+def dropout_apply(const floating[:, ::1] x, floating[:, ::1] out, double rate,
+                  uint64_t key, int nt):
+    """out = x * mask(key); out may be x."""
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = fnn_dropout_apply_f32(x.shape[0], x.shape[1], &x[0, 0], &out[0, 0], rate,
+                                       key, nt)
+        else:
+            st = fnn_dropout_apply_f64(x.shape[0], x.shape[1], &x[0, 0], &out[0, 0], rate,
+                                       key, nt)
+    _check(st)
+
+
+def standardize_fit(const floating[:, ::1] x, floating[::1] mean, floating[::1] std, int nt):
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = fnn_standardize_fit_f32(x.shape[0], x.shape[1], &x[0, 0], &mean[0], &std[0], nt)
+        else:
+            st = fnn_standardize_fit_f64(x.shape[0], x.shape[1], &x[0, 0], &mean[0], &std[0], nt)
+    _check(st)
+
+
+def standardize_transform(const floating[:, ::1] x, const floating[::1] mean,
+                          const floating[::1] std, floating[:, ::1] out, int nt):
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = fnn_standardize_transform_f32(x.shape[0], x.shape[1], &x[0, 0], &mean[0],
+                                               &std[0], &out[0, 0], nt)
+        else:
+            st = fnn_standardize_transform_f64(x.shape[0], x.shape[1], &x[0, 0], &mean[0],
+                                               &std[0], &out[0, 0], nt)
+    _check(st)
+
+
+def layer_stats(const floating[:, ::1] a, int nt):
+    """(mean, variance, dead fraction) of a layer's activations."""
+    cdef int st
+    cdef double out3[3]
+    with nogil:
+        if floating is float:
+            st = fnn_layer_stats_f32(a.shape[0], a.shape[1], &a[0, 0], out3, nt)
+        else:
+            st = fnn_layer_stats_f64(a.shape[0], a.shape[1], &a[0, 0], out3, nt)
+    _check(st)
+    return out3[0], out3[1], out3[2]

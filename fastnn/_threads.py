@@ -1,0 +1,85 @@
+"""Thread counts: fastnn's OpenMP threads and the BLAS threads it uses.
+
+Design: fastnn never caches a thread count. ``n_threads=None`` means the
+OpenMP runtime's current limit, read on every call, so ``OMP_NUM_THREADS``,
+:func:`set_num_threads` and ``threadpoolctl.threadpool_limits`` all take
+effect the standard way. The matrix products go through SciPy's BLAS, a
+second thread pool: during a fastnn call it is held to at most fastnn's own
+thread count (never raised above the limit the user gave it), so the two pools
+do not run more threads than asked for between them.
+"""
+
+import os
+import threading
+from contextlib import contextmanager
+
+from fastnn import _openmp
+
+
+def get_num_threads():
+    """The number of threads fastnn's kernels use when ``n_threads`` is None."""
+    return _openmp.max_threads()
+
+
+def set_num_threads(n):
+    """Set the number of threads fastnn's kernels use by default.
+
+    This sets the OpenMP runtime's limit (as ``omp_set_num_threads`` does), the
+    same knob ``OMP_NUM_THREADS`` and threadpoolctl act on."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError("the number of threads must be an integer >= 1, got %r" % (n,))
+    _openmp.set_max_threads(n)
+
+
+def resolve_n_threads(n_threads):
+    """scikit-learn's rules: None -> the current limit; n >= 1 -> n;
+    n < 0 -> cpu_count + 1 + n (so -1 is every core); 0 is an error."""
+    if n_threads is None:
+        return get_num_threads()
+    if isinstance(n_threads, bool) or not isinstance(n_threads, int):
+        raise TypeError("n_threads must be an integer or None, got %r" % (n_threads,))
+    if n_threads == 0:
+        raise ValueError("n_threads=0 is not valid; use None, a positive count, or -1 for all cores")
+    if n_threads < 0:
+        return max(1, (os.cpu_count() or 1) + 1 + n_threads)
+    return n_threads
+
+
+_blas_lock = threading.Lock()
+_blas_libs = None
+
+
+def _scipy_blas_controllers():
+    """threadpoolctl controllers of the BLAS that scipy.linalg.cython_blas calls
+    (found once; NumPy's own BLAS copy is left alone)."""
+    global _blas_libs
+    if _blas_libs is None:
+        with _blas_lock:
+            if _blas_libs is None:
+                import scipy.linalg.cython_blas  # noqa: F401  (load the library first)
+                from threadpoolctl import ThreadpoolController
+                libs = ThreadpoolController().select(user_api="blas").lib_controllers
+                scipy_libs = [lib for lib in libs
+                              if "numpy" not in os.path.dirname(lib.filepath).lower()]
+                _blas_libs = scipy_libs or list(libs)
+    return _blas_libs
+
+
+@contextmanager
+def blas_threads(n):
+    """Hold SciPy's BLAS to at most n threads inside the block."""
+    changed = []
+    for lib in _scipy_blas_controllers():
+        current = lib.num_threads
+        try:
+            current = lib.get_num_threads()
+        except Exception:  # some runtimes cannot report; leave them alone
+            continue
+        if current is not None and current > n:
+            lib.set_num_threads(n)
+            changed.append((lib, current))
+    try:
+        yield
+    finally:
+        for lib, previous in changed:
+            lib.set_num_threads(previous)

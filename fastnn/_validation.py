@@ -1,0 +1,136 @@
+"""Boundary checks: every public entry point validates here, once, so kernels
+never see a wrong shape, dtype, layout or option.
+
+Rules: floating arrays stay in their dtype (float32 or float64); integer
+arrays are converted to the dtype of the computation; bool, complex, object
+and string arrays are refused with a message naming the dtype. Inputs of any
+layout are accepted (copied to C order once); output buffers must already be
+exactly right, since writing into a copy would lose the result.
+"""
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_BLAS_INT_MAX = 2**31 - 1
+
+
+def _dtype_error(name, dtype):
+    return TypeError("%s has dtype %s; fastnn computes in float32 or float64 "
+                     "(integer arrays are converted, bool, complex, object and "
+                     "string arrays are not)" % (name, dtype))
+
+
+def compute_dtype(*arrays):
+    """The floating dtype a call computes in: that of the first floating array,
+    float64 when every array is an integer array."""
+    for a in arrays:
+        if a is not None and np.asarray(a).dtype in FLOAT_DTYPES:
+            return np.asarray(a).dtype
+    return np.dtype(np.float64)
+
+
+def as_float_array(x, name, dtype, ndim=None, allow_empty=False):
+    """x as a C-contiguous array of `dtype` with `ndim` dimensions.
+
+    Floating input of the other precision is refused (mixing float32 and
+    float64 in one call is almost always a mistake that costs a silent copy);
+    integer input is converted."""
+    arr = np.asarray(x)
+    kind = arr.dtype.kind
+    if kind in "iu":
+        arr = arr.astype(dtype)
+    elif kind == "f":
+        if arr.dtype != dtype:
+            if arr.dtype not in FLOAT_DTYPES:
+                raise _dtype_error(name, arr.dtype)
+            raise TypeError("%s has dtype %s but this call computes in %s; convert it "
+                            "with .astype(np.%s)" % (name, arr.dtype, dtype, dtype))
+    else:
+        raise _dtype_error(name, arr.dtype)
+    if ndim is not None and arr.ndim != ndim:
+        hint = " (a single sample needs shape (1, n): use x.reshape(1, -1))" \
+            if ndim == 2 and arr.ndim == 1 else ""
+        raise ValueError("%s must be %d-dimensional, got shape %s%s"
+                         % (name, ndim, arr.shape, hint))
+    if not allow_empty and arr.size == 0:
+        raise ValueError("%s is empty (shape %s)" % (name, arr.shape))
+    return np.ascontiguousarray(arr)
+
+
+def check_shape(arr, name, shape):
+    if arr.shape != tuple(shape):
+        raise ValueError("%s must have shape %s, got %s" % (name, tuple(shape), arr.shape))
+
+
+def check_blas_dims(*dims):
+    """The BLAS takes 32-bit sizes: refuse anything larger."""
+    for d in dims:
+        if d > _BLAS_INT_MAX:
+            raise ValueError("dimension %d exceeds the BLAS limit of 2**31 - 1" % d)
+
+
+def check_finite(arr, name, all_finite):
+    """Raise when arr holds NaN or infinity; all_finite is the kernel predicate."""
+    if not all_finite(arr.reshape(-1)):
+        raise ValueError("%s contains NaN or infinity" % name)
+
+
+def out_buffer(out, name, shape, dtype):
+    """A new output array, or the caller's buffer when it fits exactly."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError("%s must be a numpy.ndarray, got %s" % (name, type(out).__name__))
+    if out.dtype != dtype:
+        raise TypeError("%s must have dtype %s, got %s" % (name, dtype, out.dtype))
+    check_shape(out, name, shape)
+    if not out.flags.c_contiguous:
+        raise ValueError("%s must be C-contiguous" % name)
+    if not out.flags.writeable:
+        raise ValueError("%s is read-only" % name)
+    return out
+
+
+def inplace_array(x, name, dtype=None, shape=None):
+    """An array the kernel updates in place: must be a writeable ndarray of a
+    floating dtype (and of `dtype`/`shape` when given). Non-contiguous arrays
+    are allowed; the caller works on a contiguous copy and writes it back."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError("%s must be a numpy.ndarray updated in place, got %s"
+                        % (name, type(x).__name__))
+    if x.dtype not in FLOAT_DTYPES:
+        raise _dtype_error(name, x.dtype)
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError("%s has dtype %s but the parameters are %s" % (name, x.dtype, dtype))
+    if shape is not None and x.shape != shape:
+        raise ValueError("%s must have the parameter's shape %s, got %s" % (name, shape, x.shape))
+    if not x.flags.writeable:
+        raise ValueError("%s is read-only but is updated in place" % name)
+    return x
+
+
+def check_scalar(value, name, low=None, high=None, low_inclusive=True, high_inclusive=True):
+    """A finite real number within [low, high] (bounds optional, inclusivity per side)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError("%s must be a real number, got %r" % (name, value))
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError("%s must be finite, got %r" % (name, value))
+    if low is not None and (v < low or (v == low and not low_inclusive)):
+        raise ValueError("%s must be %s %s, got %r"
+                         % (name, ">=" if low_inclusive else ">", low, value))
+    if high is not None and (v > high or (v == high and not high_inclusive)):
+        raise ValueError("%s must be %s %s, got %r"
+                         % (name, "<=" if high_inclusive else "<", high, value))
+    return v
+
+
+def check_int(value, name, low=None):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError("%s must be an integer, got %r" % (name, value))
+    v = int(value)
+    if low is not None and v < low:
+        raise ValueError("%s must be >= %d, got %d" % (name, low, v))
+    return v

@@ -1,0 +1,375 @@
+"""Plain NumPy twins of every fastnn kernel: the definition of correct.
+
+Each function has the name, signature and in-place behaviour of its fast twin
+in :mod:`fastnn.ops`, and is written to read like ``shared/spec.md`` (section
+numbers in the docstrings). Reductions accumulate in float64; elementwise math
+runs in the array's own dtype, with hyperparameters entering as Python floats so
+NumPy's promotion keeps float32 arrays float32. ``n_threads`` is accepted and
+ignored so both modules can be called the same way.
+
+The tests hold :mod:`fastnn.ops` against this module; it is also usable on its
+own, for instance to step through a training run in a debugger.
+"""
+
+import numpy as np
+
+from fastnn.activations import DEFAULT_LEAKY_ALPHA, activation_id
+
+__all__ = [
+    "activation_forward", "bias_activation", "activation_backward",
+    "dense_forward", "dense_backward", "linear_backward", "bias_grad",
+    "softmax_cross_entropy", "sigmoid_binary_cross_entropy", "mse",
+    "sgd_step", "momentum_step", "classical_momentum_step", "rmsprop_step", "adam_step",
+    "global_norm", "clip_grad_norm", "clip_grad_value", "l2_penalty",
+    "dropout_mask", "dropout_forward", "dropout_backward",
+    "standardize_fit", "standardize_transform", "layer_stats",
+]
+
+_F64 = np.float64
+
+
+def _store(result, out):
+    """Return result, written into out when a buffer is given."""
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
+# --------------------------------------------------------------------------
+# Section 3: activations and their derivatives from the output A
+# --------------------------------------------------------------------------
+
+def _sigmoid(z):
+    # sign-split form: exp never sees a large positive argument
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _activate(z, activation, alpha):
+    activation_id(activation)
+    if activation == "identity":
+        return z.copy()
+    if activation == "sigmoid":
+        return _sigmoid(z)
+    if activation == "tanh":
+        return np.tanh(z)
+    if activation == "relu":
+        return np.where(z > 0, z, z.dtype.type(0))
+    if activation == "leaky_relu":
+        return np.where(z > 0, z, z.dtype.type(alpha) * z)
+    if activation == "softplus":
+        return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+    # softmax, row-wise, max-subtracted; normalizer summed in float64
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True, dtype=_F64)).astype(z.dtype)
+
+
+def activation_forward(Z, activation, alpha=DEFAULT_LEAKY_ALPHA, *, out=None, n_threads=None):
+    """A = g(Z) (spec section 3)."""
+    return _store(_activate(np.asarray(Z), activation, alpha), out)
+
+
+def bias_activation(Z, b, activation, alpha=DEFAULT_LEAKY_ALPHA, *, out=None, n_threads=None):
+    """A = g(Z + b): the epilogue of a dense layer's matrix product."""
+    Z = np.asarray(Z)
+    return _store(_activate(Z + b, activation, alpha), out)
+
+
+def activation_backward(A, dA, activation, alpha=DEFAULT_LEAKY_ALPHA, *, out=None,
+                        n_threads=None):
+    """dZ = dA * g'(Z), with g' written in terms of the output A (spec section 3)."""
+    activation_id(activation)
+    A = np.asarray(A)
+    dA = np.asarray(dA)
+    one = A.dtype.type(1)
+    if activation == "identity":
+        dZ = dA.copy()
+    elif activation == "sigmoid":
+        dZ = dA * (A * (one - A))
+    elif activation == "tanh":
+        dZ = dA * (one - A * A)
+    elif activation == "relu":
+        dZ = np.where(A > 0, dA, A.dtype.type(0))
+    elif activation == "leaky_relu":
+        dZ = np.where(A > 0, dA, dA * A.dtype.type(alpha))
+    elif activation == "softplus":
+        # g'(z) = sigmoid(z) = 1 - exp(-a)
+        dZ = dA * (-np.expm1(-A))
+    else:
+        # softmax: dz_j = a_j (da_j - sum_k da_k a_k)
+        dot = np.sum(dA.astype(_F64) * A.astype(_F64), axis=1, keepdims=True)
+        dZ = A * (dA.astype(_F64) - dot).astype(A.dtype)
+    return _store(dZ, out)
+
+
+# --------------------------------------------------------------------------
+# Dense layer: Z = X @ W + b, A = g(Z)
+# --------------------------------------------------------------------------
+
+def dense_forward(X, W, b, activation, alpha=DEFAULT_LEAKY_ALPHA, *, out=None, n_threads=None):
+    """A = g(X @ W + b); b may be None."""
+    Z = np.asarray(X) @ np.asarray(W)
+    if b is not None:
+        Z = Z + b
+    return _store(_activate(Z, activation, alpha), out)
+
+
+def bias_grad(dZ, *, out=None, n_threads=None):
+    """db = column sums of dZ, accumulated in float64."""
+    dZ = np.asarray(dZ)
+    return _store(dZ.sum(axis=0, dtype=_F64).astype(dZ.dtype), out)
+
+
+def linear_backward(X, W, dZ, need_dX=True, l2=0.0, *, out_dX=None, out_dW=None,
+                    out_db=None, n_threads=None):
+    """Gradients of Z = X @ W + b given dZ: (dX or None, dW, db).
+
+    dW = X^T dZ + l2 * W, where l2 is the spec's lambda / m (section 5)."""
+    X, W, dZ = np.asarray(X), np.asarray(W), np.asarray(dZ)
+    dW = X.T @ dZ
+    if l2 != 0.0:
+        dW = dW + l2 * W
+    dW = _store(dW, out_dW)
+    db = bias_grad(dZ, out=out_db)
+    dX = _store(dZ @ W.T, out_dX) if need_dX else None
+    return dX, dW, db
+
+
+def dense_backward(X, W, A, dA, activation, need_dX=True, alpha=DEFAULT_LEAKY_ALPHA, l2=0.0,
+                   *, out_dX=None, out_dW=None, out_db=None, out_dZ=None, n_threads=None):
+    """Backward pass of A = g(X @ W + b) given dA: (dX or None, dW, db)."""
+    dZ = activation_backward(A, dA, activation, alpha, out=out_dZ)
+    return linear_backward(X, W, dZ, need_dX, l2, out_dX=out_dX, out_dW=out_dW, out_db=out_db)
+
+
+# --------------------------------------------------------------------------
+# Section 4: losses, each with the gradient it feeds the backward pass
+# --------------------------------------------------------------------------
+
+def softmax_cross_entropy(Z, y, *, out=None, n_threads=None):
+    """Softmax + categorical cross-entropy: (loss, dZ).
+
+    y is either integer labels of shape (m,) or targets of shape (m, k), one-hot
+    or probabilities. loss = 1/m sum_i sum_j y_ij (logsumexp(z_i) - z_ij);
+    dZ = (P * sum_j y_ij - Y) / m, which is (P - Y) / m for one-hot rows."""
+    Z = np.asarray(Z)
+    m, k = Z.shape
+    if np.asarray(y).ndim == 1:
+        Y = np.zeros((m, k), dtype=_F64)
+        Y[np.arange(m), np.asarray(y, dtype=np.int64)] = 1.0
+    else:
+        Y = np.asarray(y).astype(_F64)
+    e = np.exp(Z - Z.max(axis=1, keepdims=True))
+    s = e.sum(axis=1, keepdims=True, dtype=_F64)
+    lse = Z.max(axis=1, keepdims=True).astype(_F64) + np.log(s)
+    ysum = Y.sum(axis=1, keepdims=True)
+    loss = float(np.sum(ysum * lse - np.sum(Y * Z.astype(_F64), axis=1, keepdims=True)) / m)
+    P = e / s
+    dZ = ((P * ysum - Y) * (1.0 / m)).astype(Z.dtype)
+    return loss, _store(dZ, out)
+
+
+def sigmoid_binary_cross_entropy(Z, y, *, out=None, n_threads=None):
+    """Sigmoid + binary cross-entropy: (loss, dZ).
+
+    J = -1/m sum [y ln a + (1 - y) ln(1 - a)], computed from z as
+    max(z, 0) - z y + ln(1 + e^-|z|); dZ = (sigmoid(z) - y) / m. y has Z's shape,
+    or shape (m,) when Z is (m, 1)."""
+    Z = np.asarray(Z)
+    m = Z.shape[0]
+    z = Z.astype(_F64)
+    Y = np.asarray(y, dtype=_F64).reshape(Z.shape)
+    e = np.exp(-np.abs(z))
+    loss = float(np.sum(np.maximum(z, 0) - z * Y + np.log1p(e)) / m)
+    p = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    dZ = ((p - Y) * (1.0 / m)).astype(Z.dtype)
+    return loss, _store(dZ, out)
+
+
+def mse(A, Y, *, out=None, n_threads=None):
+    """Quadratic cost: (J, dA) with J = 1/(2m) sum (a - y)^2 and dA = (A - Y) / m.
+    Y has A's shape, or shape (m,) when A is (m, 1)."""
+    A = np.asarray(A)
+    m = A.shape[0]
+    d = A.astype(_F64) - np.asarray(Y, dtype=_F64).reshape(A.shape)
+    loss = float(np.sum(d * d) / m * 0.5)
+    return loss, _store((d * (1.0 / m)).astype(A.dtype), out)
+
+
+# --------------------------------------------------------------------------
+# Section 8: optimizers, in place; hyperparameters stay Python floats
+# --------------------------------------------------------------------------
+
+def sgd_step(param, grad, lr, *, n_threads=None):
+    """W <- W - lr dW."""
+    param -= float(lr) * grad
+
+
+def momentum_step(param, grad, velocity, lr, beta=0.9, *, n_threads=None):
+    """Exponentially weighted momentum: V <- beta V + (1 - beta) dW; W <- W - lr V."""
+    beta = float(beta)
+    velocity[...] = beta * velocity + (1.0 - beta) * grad
+    param -= float(lr) * velocity
+
+
+def classical_momentum_step(param, grad, velocity, lr, momentum=0.9, nesterov=False, *,
+                            n_threads=None):
+    """Classical momentum: V <- mu V - lr dW; W <- W + V.
+    Nesterov (scikit-learn's form): after the same V update, W <- W + (mu V - lr dW)."""
+    lr, mu = float(lr), float(momentum)
+    velocity[...] = mu * velocity - lr * grad
+    if nesterov:
+        param += mu * velocity - lr * grad
+    else:
+        param += velocity
+
+
+def rmsprop_step(param, grad, sq, lr, beta=0.9, eps=1e-8, *, n_threads=None):
+    """S <- beta S + (1 - beta) dW^2; W <- W - lr dW / (sqrt(S) + eps)."""
+    beta = float(beta)
+    sq[...] = beta * sq + (1.0 - beta) * (grad * grad)
+    param -= (float(lr) * grad) / (np.sqrt(sq) + float(eps))
+
+
+def adam_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+              *, n_threads=None):
+    """Adam with bias correction (t counts from 1) and decoupled weight decay:
+
+    W <- W - (lr wd) W                      (AdamW; skipped when wd == 0)
+    V <- b1 V + (1 - b1) dW;  S <- b2 S + (1 - b2) dW^2
+    W <- W - lr (V / (1 - b1^t)) / (sqrt(S / (1 - b2^t)) + eps)"""
+    lr, beta1, beta2, t = float(lr), float(beta1), float(beta2), int(t)
+    if weight_decay != 0.0:
+        param -= (lr * float(weight_decay)) * param
+    m[...] = beta1 * m + (1.0 - beta1) * grad
+    v[...] = beta2 * v + (1.0 - beta2) * (grad * grad)
+    m_hat = m / (1.0 - beta1 ** t)
+    v_hat = v / (1.0 - beta2 ** t)
+    param -= (lr * m_hat) / (np.sqrt(v_hat) + float(eps))
+
+
+# --------------------------------------------------------------------------
+# Sections 5 and 9: L2 penalty, norms and clipping
+# --------------------------------------------------------------------------
+
+def _sumsq(x):
+    x = np.asarray(x).astype(_F64).ravel()
+    return float(np.dot(x, x))
+
+
+def global_norm(arrays, *, n_threads=None):
+    """||g||: the L2 norm over all arrays together."""
+    return float(np.sqrt(sum(_sumsq(a) for a in arrays)))
+
+
+def clip_grad_norm(grads, max_norm, *, n_threads=None):
+    """Scale every gradient by max_norm / ||g|| when ||g|| > max_norm; return ||g||."""
+    total = global_norm(grads)
+    if total > max_norm:
+        scale = float(max_norm) / total
+        for g in grads:
+            g *= scale
+    return total
+
+
+def clip_grad_value(grads, clip_value, *, n_threads=None):
+    """Clip every gradient element to [-c, c], in place."""
+    c = float(clip_value)
+    for g in grads:
+        np.clip(g, -c, c, out=g)
+
+
+def l2_penalty(weights, l2, m, *, n_threads=None):
+    """The L2 term of the cost: lambda / (2m) * sum_l ||W[l]||_F^2 (biases excluded)."""
+    return float(l2) / (2.0 * m) * sum(_sumsq(w) for w in weights)
+
+
+# --------------------------------------------------------------------------
+# Section 6: inverted dropout from a counter-based random stream
+# --------------------------------------------------------------------------
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix64(x):
+    """SplitMix64's finalizer on uint64 arrays (wrapping arithmetic)."""
+    x = np.asarray(x, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        x = x ^ (x >> np.uint64(30))
+        x = x * np.uint64(0xBF58476D1CE4E5B9)
+        x = x ^ (x >> np.uint64(27))
+        x = x * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return x
+
+
+def dropout_key(seed, step, layer):
+    """The 64-bit key of the mask for one (seed, step, layer)."""
+    k = _mix64(np.uint64(seed)) ^ np.uint64(step)
+    return int(_mix64(_mix64(k) ^ np.uint64(layer)))
+
+
+def dropout_mask(shape, rate, seed, step, layer, dtype=np.float64):
+    """The inverted-dropout mask: 1/q where kept (probability q = 1 - rate), else 0.
+
+    Element i (flat, row-major) keeps when the top 53 bits of
+    mix64(key + (i + 1) * 0x9E3779B97F4A7C15), as a fraction of 2^53, are below q."""
+    q = 1.0 - float(rate)
+    n = int(np.prod(shape))
+    idx = np.arange(1, n + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        bits = _mix64(np.uint64(dropout_key(seed, step, layer)) + idx * _GOLDEN)
+    u = (bits >> np.uint64(11)).astype(_F64) * 2.0 ** -53
+    dtype = np.dtype(dtype)
+    scale = dtype.type(1.0 / q)
+    return np.where(u < q, scale, dtype.type(0)).reshape(shape)
+
+
+def dropout_forward(A, rate, seed, step, layer, *, out=None, n_threads=None):
+    """A * mask during training (spec section 6)."""
+    A = np.asarray(A)
+    mask = dropout_mask(A.shape, rate, seed, step, layer, A.dtype)
+    return _store(np.where(mask != 0, A * mask, A.dtype.type(0)), out)
+
+
+def dropout_backward(dA, rate, seed, step, layer, *, out=None, n_threads=None):
+    """dA * mask: the same mask as the forward pass of that step and layer."""
+    return dropout_forward(dA, rate, seed, step, layer, out=out)
+
+
+# --------------------------------------------------------------------------
+# Section 1: input standardization; section 10: diagnostics
+# --------------------------------------------------------------------------
+
+def standardize_fit(X, *, n_threads=None):
+    """Per-column mean and population std (ddof = 0), in X's dtype.
+    A constant column has std exactly 0."""
+    X = np.asarray(X)
+    x = X.astype(_F64)
+    mean = x.mean(axis=0)
+    std = np.sqrt(((x - mean) ** 2).mean(axis=0))
+    constant = X.min(axis=0) == X.max(axis=0)
+    mean = np.where(constant, x[0], mean)
+    std = np.where(constant, 0.0, std)
+    return mean.astype(X.dtype), std.astype(X.dtype)
+
+
+def standardize_transform(X, mean, std, *, out=None, n_threads=None):
+    """(X - mean) / std, dividing by 1 where std == 0."""
+    X = np.asarray(X)
+    std = np.asarray(std)
+    safe = np.where(std == 0, std.dtype.type(1), std)
+    return _store((X - mean) / safe, out)
+
+
+def layer_stats(A, *, n_threads=None):
+    """(mean, variance, dead fraction) of a layer's activations: the mean and
+    population variance over all elements, and the fraction of units (columns)
+    with no positive activation in the batch."""
+    A = np.asarray(A)
+    a = A.astype(_F64)
+    mean = float(a.mean())
+    var = float(((a - mean) ** 2).mean())
+    dead = float(np.mean(~np.any(A > 0, axis=0)))
+    return mean, var, dead

@@ -1,0 +1,138 @@
+/* activations.inc.c: forward and derivative-from-output of every activation
+ * (spec section 3), written once over REAL.
+ *
+ * Design: the backward pass needs only the stored output A, never Z, so the
+ * training loop keeps one buffer per layer. sigmoid and softplus use their
+ * sign-split forms so |z| up to 1e4 neither overflows nor returns NaN; softmax
+ * subtracts the row max. */
+
+static inline REAL FNN_SFX(sigmoid)(REAL z)
+{
+    if (z >= 0) {
+        return (REAL)1 / ((REAL)1 + R_EXP(-z));
+    } else {
+        REAL e = R_EXP(z);
+        return e / ((REAL)1 + e);
+    }
+}
+
+/* softplus(z) = max(z, 0) + log1p(exp(-|z|)) */
+static inline REAL FNN_SFX(softplus)(REAL z)
+{
+    REAL pos = z > 0 ? z : (REAL)0;
+    return pos + R_LOG1P(R_EXP(-R_FABS(z)));
+}
+
+/* Elementwise activation of one row of n values, in place. */
+static inline void FNN_SFX(act_row)(int64_t n, REAL *z, int act, REAL alpha)
+{
+    int64_t j;
+    switch (act) {
+    case FNN_ACT_SIGMOID:
+        for (j = 0; j < n; j++) z[j] = FNN_SFX(sigmoid)(z[j]);
+        break;
+    case FNN_ACT_TANH:
+        for (j = 0; j < n; j++) z[j] = R_TANH(z[j]);
+        break;
+    case FNN_ACT_RELU:
+        for (j = 0; j < n; j++) z[j] = z[j] > 0 ? z[j] : (REAL)0;
+        break;
+    case FNN_ACT_LEAKY_RELU:
+        for (j = 0; j < n; j++) z[j] = z[j] > 0 ? z[j] : alpha * z[j];
+        break;
+    case FNN_ACT_SOFTPLUS:
+        for (j = 0; j < n; j++) z[j] = FNN_SFX(softplus)(z[j]);
+        break;
+    case FNN_ACT_SOFTMAX: {
+        /* max-subtracted; the normalizer is summed in double */
+        REAL zmax = z[0];
+        double s = 0.0;
+        for (j = 1; j < n; j++) zmax = z[j] > zmax ? z[j] : zmax;
+        for (j = 0; j < n; j++) {
+            z[j] = R_EXP(z[j] - zmax);
+            s += (double)z[j];
+        }
+        for (j = 0; j < n; j++) z[j] = (REAL)((double)z[j] / s);
+        break;
+    }
+    default: /* identity */
+        break;
+    }
+}
+
+/* dZ = dA * g'(A) for one row; dz may alias da. */
+static inline void FNN_SFX(act_bwd_row)(int64_t n, const REAL *a, const REAL *da,
+                                        REAL *dz, int act, REAL alpha)
+{
+    int64_t j;
+    switch (act) {
+    case FNN_ACT_SIGMOID:
+        for (j = 0; j < n; j++) dz[j] = da[j] * (a[j] * ((REAL)1 - a[j]));
+        break;
+    case FNN_ACT_TANH:
+        for (j = 0; j < n; j++) dz[j] = da[j] * ((REAL)1 - a[j] * a[j]);
+        break;
+    case FNN_ACT_RELU:
+        for (j = 0; j < n; j++) dz[j] = a[j] > 0 ? da[j] : (REAL)0;
+        break;
+    case FNN_ACT_LEAKY_RELU:
+        for (j = 0; j < n; j++) dz[j] = a[j] > 0 ? da[j] : da[j] * alpha;
+        break;
+    case FNN_ACT_SOFTPLUS:
+        /* g'(z) = sigmoid(z) = 1 - exp(-a), written with expm1 for small a */
+        for (j = 0; j < n; j++) dz[j] = da[j] * (-R_EXPM1(-a[j]));
+        break;
+    case FNN_ACT_SOFTMAX: {
+        /* dz_j = a_j (da_j - sum_k da_k a_k); the dot is summed in double */
+        double dot = 0.0;
+        for (j = 0; j < n; j++) dot += (double)da[j] * (double)a[j];
+        for (j = 0; j < n; j++) dz[j] = a[j] * (REAL)((double)da[j] - dot);
+        break;
+    }
+    default:
+        if (dz != da)
+            for (j = 0; j < n; j++) dz[j] = da[j];
+        break;
+    }
+}
+
+/* Z <- g(Z + b), in place.
+ * m, n  IN   rows and columns
+ * z     INOUT (m, n)
+ * b     IN   (n,) or NULL for no bias
+ * act   IN   FNN_ACT_* id; alpha the leaky_relu slope */
+int FNN_SFX(fnn_bias_act_fwd)(int64_t m, int64_t n, REAL *z, const REAL *b, int act,
+                              double alpha, int nt)
+{
+    int64_t i;
+    const REAL ra = (REAL)alpha;
+    if (act < 0 || act >= FNN_ACT_COUNT) return FNN_EINVAL;
+    nt = fnn_use_threads(nt, m * n);
+    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+    for (i = 0; i < m; i++) {
+        REAL *row = z + i * n;
+        if (b) {
+            int64_t j;
+            for (j = 0; j < n; j++) row[j] += b[j];
+        }
+        FNN_SFX(act_row)(n, row, act, ra);
+    }
+    return FNN_OK;
+}
+
+/* dZ = dA * g'(A).
+ * a     IN   (m, n) the activation output stored by the forward pass
+ * da    IN   (m, n) gradient with respect to A
+ * dz    OUT  (m, n) gradient with respect to Z; may be the same buffer as da */
+int FNN_SFX(fnn_act_bwd)(int64_t m, int64_t n, const REAL *a, const REAL *da, int act,
+                         double alpha, REAL *dz, int nt)
+{
+    int64_t i;
+    const REAL ra = (REAL)alpha;
+    if (act < 0 || act >= FNN_ACT_COUNT) return FNN_EINVAL;
+    nt = fnn_use_threads(nt, m * n);
+    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
+    for (i = 0; i < m; i++)
+        FNN_SFX(act_bwd_row)(n, a + i * n, da + i * n, dz + i * n, act, ra);
+    return FNN_OK;
+}

@@ -1,0 +1,107 @@
+/* fnn.h: the whole C API of fastnn's kernels.
+ *
+ * Conventions (see docs/architecture.md):
+ *  - every array is C-contiguous (row-major) and of the kernel's REAL type;
+ *    shapes use the spec's notation: a batch has m rows, a dense layer maps
+ *    n_in -> n_out, W is (n_in, n_out), b is (n_out,);
+ *  - kernels never allocate except small per-call scratch, which is checked;
+ *  - `nt` is the number of OpenMP threads the caller allows; kernels use one
+ *    thread when the work is too small to pay for a parallel region;
+ *  - reductions accumulate in double over fixed chunks summed in a fixed
+ *    order, so results do not depend on the thread count;
+ *  - every kernel returns FNN_OK or a negative status code.
+ * Validation (shapes, dtypes, finiteness, option names) happens in Python, at
+ * the boundary; kernels only re-check what could make them read or write out
+ * of bounds (labels, activation ids).
+ */
+#ifndef FNN_H
+#define FNN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FNN_OK 0
+#define FNN_EINVAL (-1)   /* an argument is out of its domain */
+#define FNN_ENOMEM (-2)   /* scratch allocation failed */
+#define FNN_ELABEL (-3)   /* a class label is outside [0, k) */
+
+/* Activation ids; fastnn/activations.py maps names to these. */
+#define FNN_ACT_IDENTITY 0
+#define FNN_ACT_SIGMOID 1
+#define FNN_ACT_TANH 2
+#define FNN_ACT_RELU 3
+#define FNN_ACT_LEAKY_RELU 4
+#define FNN_ACT_SOFTPLUS 5
+#define FNN_ACT_SOFTMAX 6
+#define FNN_ACT_COUNT 7
+
+/* Fortran BLAS GEMM, as exported by scipy.linalg.cython_blas. */
+typedef void (*fnn_sgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
+                             float *alpha, float *a, int *lda, float *b, int *ldb,
+                             float *beta, float *c, int *ldc);
+typedef void (*fnn_dgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
+                             double *alpha, double *a, int *lda, double *b, int *ldb,
+                             double *beta, double *c, int *ldc);
+
+/* The BLAS used by the dense kernels: a table of function pointers so another
+ * BLAS can be put in its place without touching a kernel. */
+typedef struct fnn_blas {
+    fnn_sgemm_fn sgemm;
+    fnn_dgemm_fn dgemm;
+} fnn_blas;
+
+/* Counter-based random stream for dropout (common.c). */
+uint64_t fnn_dropout_key(uint64_t seed, uint64_t step, uint64_t layer);
+
+/* Build facts for show_config(). */
+const char *fnn_build_config(void);
+int fnn_openmp_enabled(void);
+
+/* One prototype set per dtype, written once. Argument order follows the spec:
+ * sizes, inputs, then outputs; IN/OUT and shapes are documented at each
+ * definition in the *.inc.c files. */
+#define FNN_DECLARE_KERNELS(R, S)                                                      \
+    int fnn_bias_act_fwd_##S(int64_t m, int64_t n, R *z, const R *b, int act,          \
+                             double alpha, int nt);                                    \
+    int fnn_act_bwd_##S(int64_t m, int64_t n, const R *a, const R *da, int act,        \
+                        double alpha, R *dz, int nt);                                  \
+    int fnn_dense_fwd_##S(int64_t m, int64_t n_in, int64_t n_out, const R *x,          \
+                          const R *w, const R *b, int act, double alpha, R *a,         \
+                          int nt, const fnn_blas *blas);                               \
+    int fnn_dense_bwd_##S(int64_t m, int64_t n_in, int64_t n_out, const R *x,          \
+                          const R *w, const R *a, const R *da, int act, double alpha,  \
+                          double l2, R *dz, R *dx, R *dw, R *db, int nt,               \
+                          const fnn_blas *blas);                                       \
+    int fnn_col_sum_##S(int64_t m, int64_t n, const R *x, R *out, int nt);             \
+    int fnn_softmax_xent_##S(int64_t m, int64_t k, const R *z, const int64_t *labels,  \
+                             const R *y, R *dz, double *loss, int nt);                 \
+    int fnn_sigmoid_bce_##S(int64_t m, int64_t n, const R *z, const R *y, R *dz,       \
+                            double *loss, int nt);                                     \
+    int fnn_mse_##S(int64_t m, int64_t n, const R *a, const R *y, R *da,               \
+                    double *loss, int nt);                                             \
+    int fnn_sgd_step_##S(int64_t n, R *p, const R *g, double lr, int nt);              \
+    int fnn_momentum_step_##S(int64_t n, R *p, const R *g, R *v, double lr,            \
+                              double beta, int nt);                                    \
+    int fnn_classical_momentum_step_##S(int64_t n, R *p, const R *g, R *v, double lr,  \
+                                        double momentum, int nesterov, int nt);        \
+    int fnn_rmsprop_step_##S(int64_t n, R *p, const R *g, R *s, double lr,             \
+                             double beta, double eps, int nt);                         \
+    int fnn_adam_step_##S(int64_t n, R *p, const R *g, R *m1, R *v2, int64_t t,        \
+                          double lr, double beta1, double beta2, double eps,           \
+                          double weight_decay, int nt);                                \
+    int fnn_sumsq_##S(int64_t n, const R *x, double *out, int nt);                     \
+    int fnn_scale_##S(int64_t n, R *x, double s, int nt);                              \
+    int fnn_clip_value_##S(int64_t n, R *x, double c, int nt);                         \
+    int fnn_all_finite_##S(int64_t n, const R *x, int nt);                             \
+    int fnn_dropout_apply_##S(int64_t m, int64_t n, const R *x, R *out, double rate,   \
+                              uint64_t key, int nt);                                   \
+    int fnn_standardize_fit_##S(int64_t m, int64_t n, const R *x, R *mean, R *std,     \
+                                int nt);                                               \
+    int fnn_standardize_transform_##S(int64_t m, int64_t n, const R *x,                \
+                                      const R *mean, const R *std, R *out, int nt);    \
+    int fnn_layer_stats_##S(int64_t m, int64_t n, const R *a, double *out3, int nt);
+
+FNN_DECLARE_KERNELS(float, f32)
+FNN_DECLARE_KERNELS(double, f64)
+
+#endif /* FNN_H */

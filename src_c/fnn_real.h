@@ -1,0 +1,58 @@
+/* fnn_real.h: the REAL type and its math, for kernels written once and
+ * compiled twice (kernels_f32.c defines FNN_REAL_FLOAT 1, kernels_f64.c 0).
+ * Float math calls the float functions (expf, ...) so nothing is silently
+ * promoted to double; reductions accumulate in double either way. */
+#ifndef FNN_REAL_H
+#define FNN_REAL_H
+
+#include <math.h>
+#include <stdint.h>
+#include "fnn.h"
+#include "fnn_omp.h"
+#include "fnn_random.h"
+
+#if FNN_REAL_FLOAT
+typedef float REAL;
+#define FNN_SFX(name) name##_f32
+#define R_EXP expf
+#define R_EXPM1 expm1f
+#define R_LOG1P log1pf
+#define R_TANH tanhf
+#define R_SQRT sqrtf
+#define R_FABS fabsf
+#define FNN_GEMM(blas) ((blas)->sgemm)
+#else
+typedef double REAL;
+#define FNN_SFX(name) name##_f64
+#define R_EXP exp
+#define R_EXPM1 expm1
+#define R_LOG1P log1p
+#define R_TANH tanh
+#define R_SQRT sqrt
+#define R_FABS fabs
+#define FNN_GEMM(blas) ((blas)->dgemm)
+#endif
+
+/* Below this many elements an elementwise kernel runs on one thread: opening
+ * a parallel region costs more than it saves (measured: bench/bench_kernels.py). */
+#define FNN_PAR_MIN_ELEMS 32768
+
+/* Deterministic reductions: data is cut into at most FNN_MAX_CHUNKS chunks
+ * whose length depends only on the size, each summed in double, then the
+ * partial sums are added in chunk order. Same bits for any thread count. */
+#define FNN_MAX_CHUNKS 1024
+#define FNN_MIN_CHUNK 4096
+
+static inline int64_t fnn_chunk_len(int64_t n, int64_t min_chunk)
+{
+    int64_t c = min_chunk;
+    if (n > c * FNN_MAX_CHUNKS) c = (n + FNN_MAX_CHUNKS - 1) / FNN_MAX_CHUNKS;
+    return c;
+}
+
+static inline int fnn_use_threads(int nt, int64_t work)
+{
+    return (nt > 1 && work >= FNN_PAR_MIN_ELEMS) ? nt : 1;
+}
+
+#endif /* FNN_REAL_H */

@@ -1,0 +1,88 @@
+/* regularize.inc.c: norms and clipping (spec section 9), the finiteness
+ * check, and inverted dropout (spec section 6).
+ *
+ * Design: the sum of squares is a chunked double reduction with a fixed chunk
+ * layout (fnn_real.h), so the global norm, and therefore clipping, has the
+ * same bits for any thread count. Dropout draws each element's keep decision
+ * from the counter-based stream of common.c, keyed by (seed, step, layer) and
+ * the element's flat index, so forward and backward regenerate one mask. */
+
+/* out = sum x_i^2, in double.  x IN (n,) */
+int FNN_SFX(fnn_sumsq)(int64_t n, const REAL *x, double *out, int nt)
+{
+    double partial[FNN_MAX_CHUNKS], total = 0.0;
+    int64_t clen = fnn_chunk_len(n, FNN_MIN_CHUNK);
+    int64_t nch = (n + clen - 1) / clen, ch;
+    int t = fnn_use_threads(nt, n);
+    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1)
+    for (ch = 0; ch < nch; ch++) {
+        int64_t i, i1 = (ch + 1) * clen < n ? (ch + 1) * clen : n;
+        double acc = 0.0;
+        for (i = ch * clen; i < i1; i++) acc += (double)x[i] * (double)x[i];
+        partial[ch] = acc;
+    }
+    for (ch = 0; ch < nch; ch++) total += partial[ch];
+    *out = total;
+    return FNN_OK;
+}
+
+/* x <- x * (REAL)s.  x INOUT (n,) */
+int FNN_SFX(fnn_scale)(int64_t n, REAL *x, double s, int nt)
+{
+    const REAL rs = (REAL)s;
+    int t = fnn_use_threads(nt, n);
+    int64_t i;
+    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1)
+    for (i = 0; i < n; i++) x[i] = x[i] * rs;
+    return FNN_OK;
+}
+
+/* x <- min(max(x, -c), c).  x INOUT (n,); NaN stays NaN so it can be reported */
+int FNN_SFX(fnn_clip_value)(int64_t n, REAL *x, double c, int nt)
+{
+    const REAL rc = (REAL)c;
+    int t = fnn_use_threads(nt, n);
+    int64_t i;
+    if (!(c >= 0)) return FNN_EINVAL;
+    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1)
+    for (i = 0; i < n; i++) {
+        REAL v = x[i];
+        x[i] = v > rc ? rc : (v < -rc ? -rc : v);
+    }
+    return FNN_OK;
+}
+
+/* 1 when every element is finite, else 0.  x IN (n,) */
+int FNN_SFX(fnn_all_finite)(int64_t n, const REAL *x, int nt)
+{
+    int bad = 0;
+    int t = fnn_use_threads(nt, n);
+    int64_t i;
+    /* x - x is 0 for finite x and NaN for inf or NaN; no early exit keeps the
+     * loop vectorizable and the common (all finite) case fast. */
+    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1) reduction(|:bad)
+    for (i = 0; i < n; i++) bad |= (x[i] - x[i]) != (x[i] - x[i]);
+    return !bad;
+}
+
+/* Inverted dropout: out = x * mask, mask_i = 1/q with probability q = 1 - rate
+ * and 0 otherwise, element i keyed by `key` (fnn_dropout_key) and its flat
+ * index. The same call on dA gives the backward pass.
+ * x IN (m, n);  out OUT (m, n), may alias x */
+int FNN_SFX(fnn_dropout_apply)(int64_t m, int64_t n, const REAL *x, REAL *out,
+                               double rate, uint64_t key, int nt)
+{
+    const double q = 1.0 - rate;
+    const REAL scale = (REAL)(1.0 / q);
+    const int64_t total = m * n;
+    int t = fnn_use_threads(nt, total / 4);  /* the hash makes each element dearer */
+    int64_t i;
+    if (!(rate >= 0.0 && rate < 1.0)) return FNN_EINVAL;
+    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1)
+    for (i = 0; i < total; i++) {
+        uint64_t bits = fnn_mix64(key + (uint64_t)(i + 1) * UINT64_C(0x9E3779B97F4A7C15));
+        double u = (double)(bits >> 11) * 0x1.0p-53;
+        out[i] = u < q ? x[i] * scale : (REAL)0;
+    }
+    return FNN_OK;
+}
