@@ -26,8 +26,10 @@ def set_num_threads(n):
 
     This sets the OpenMP runtime's limit (as ``omp_set_num_threads`` does), the
     same knob ``OMP_NUM_THREADS`` and threadpoolctl act on."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError("the number of threads must be an integer >= 1, got %r" % (n,))
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError("the number of threads must be an integer, got %r" % (n,))
+    if n < 1:
+        raise ValueError("the number of threads must be >= 1, got %r" % (n,))
     _openmp.set_max_threads(n)
 
 

@@ -31,16 +31,17 @@ def compute_dtype(*arrays):
     return np.dtype(np.float64)
 
 
-def as_float_array(x, name, dtype, ndim=None, allow_empty=False):
+def as_float_array(x, name, dtype, ndim=None, allow_empty=False, convert_floats=False):
     """x as a C-contiguous array of `dtype` with `ndim` dimensions.
 
-    Floating input of the other precision is refused (mixing float32 and
-    float64 in one call is almost always a mistake that costs a silent copy);
-    integer input is converted."""
+    Integer input is converted. Floating input of the other precision is
+    refused unless convert_floats (targets are data and are converted; mixing
+    float32 and float64 operands of one computation is almost always a mistake
+    that costs a silent copy)."""
     arr = np.asarray(x)
     kind = arr.dtype.kind
-    if kind in "iu":
-        arr = arr.astype(dtype)
+    if kind in "iu" or (kind == "f" and convert_floats):
+        arr = arr.astype(dtype, copy=False)
     elif kind == "f":
         if arr.dtype != dtype:
             if arr.dtype not in FLOAT_DTYPES:

@@ -127,7 +127,7 @@ def dense_forward(X, W, b, activation, alpha=DEFAULT_LEAKY_ALPHA, *, out=None, n
     A = out_buffer(out, "out", (X.shape[0], W.shape[1]), dtype)
     if np.shares_memory(A, X) or np.shares_memory(A, W):
         raise ValueError("out must not overlap X or W")
-    with blas_threads(nt):
+    with blas_threads(1):  # the kernel runs one single-threaded BLAS call per block
         _kernels.dense_fwd(X, W, b, A, act, alpha, nt)
     return A
 
@@ -138,7 +138,7 @@ def _backward(X, W, A, dA, act, alpha, need_dX, l2, out_dX, out_dW, out_db, dZ, 
     dW = out_buffer(out_dW, "out_dW", W.shape, dtype)
     db = out_buffer(out_db, "out_db", (n_out,), dtype)
     dX = out_buffer(out_dX, "out_dX", X.shape, dtype) if need_dX else None
-    with blas_threads(nt):
+    with blas_threads(1):
         _kernels.dense_bwd(X, W, A, dA, act, alpha, l2, dZ, dX, dW, db, nt)
     return dX, dW, db
 
@@ -217,7 +217,7 @@ def _labels(y, m, k):
 
 
 def _targets(y, name, shape, dtype, low=None, high=None):
-    Y = as_float_array(y, name, dtype)
+    Y = as_float_array(y, name, dtype, convert_floats=True)
     if Y.ndim == 1 and shape[1] == 1 and Y.shape[0] == shape[0]:
         Y = Y.reshape(shape)
     check_shape(Y, name, shape)
@@ -389,8 +389,9 @@ def global_norm(arrays, *, n_threads=None):
 
 
 def _for_each_inplace(grads, kernel, *args):
-    for i, g in enumerate(grads):
+    for i, g in enumerate(grads):  # validate all first: an error leaves every array as it was
         inplace_array(g, "grads[%d]" % i)
+    for g in grads:
         if g.size == 0:
             continue
         if g.flags.c_contiguous:
@@ -494,9 +495,11 @@ def standardize_transform(X, mean, std, *, out=None, n_threads=None):
     std = as_float_array(std, "std", dtype, ndim=1)
     X = as_float_array(X, "X", dtype, ndim=2)
     n = X.shape[1]
-    if mean.shape != (n,) or std.shape != (n,):
-        raise ValueError("X has %d features but mean and std were fitted on %d"
-                         % (n, mean.shape[0]))
+    for name, stat in (("mean", mean), ("std", std)):
+        if stat.shape != (n,):
+            raise ValueError("X has %d features but %s has %d entries (it must come from "
+                             "standardize_fit on data with the same columns)"
+                             % (n, name, stat.shape[0]))
     _finite(X, "X")
     if np.any(std < 0) or not np.all(np.isfinite(std)) or not np.all(np.isfinite(mean)):
         raise ValueError("mean and std must be finite and std >= 0")

@@ -2,13 +2,13 @@
  * Z = X @ W + b, A = g(Z)).
  *
  * Design: the bias is written into the output first and the GEMM runs with
- * beta = 1, so the bias add costs no extra pass; the activation then runs over
- * row blocks sized to stay in cache right after the GEMM wrote them. Each GEMM
- * is one BLAS call over the whole block, threaded by the BLAS itself (the
- * Python layer sets the BLAS thread count to fastnn's for the call), so the
- * two thread pools never run at once and the result does not depend on how
- * rows are split between threads. Reductions of our own (db) are column-wise
- * in fixed row order, hence bitwise identical for any thread count. */
+ * beta = 1, so the bias add costs no extra pass, and the activation is
+ * applied to each block of the output by the thread that just computed it,
+ * while it is in cache. Threads are OpenMP's: each block is one
+ * single-threaded BLAS call (the Python layer holds the BLAS to one thread
+ * for the call), so the two thread pools never compete for the cores, and the
+ * fixed block grid makes results independent of the thread count. Our own
+ * reduction (db) is column-wise in fixed row order, likewise. */
 
 /* Row-major C = alpha op(A) op(B) + beta C through a column-major BLAS:
  * computing C^T = op(B)^T op(A)^T swaps the operands and keeps the data
@@ -25,42 +25,91 @@ static void FNN_SFX(gemm_rm)(const fnn_blas *blas, int trans_a, int trans_b,
                    &beta, C, &ic);
 }
 
-/* Rows per block of the forward pass: about 256 KiB of output, so the
- * activation reads what the GEMM just wrote from L2. Depends only on the
- * layer width, never on the thread count. */
-static int64_t FNN_SFX(fwd_block_rows)(int64_t m, int64_t n_out)
+/* A GEMM cut into a fixed grid of blocks, one single-threaded BLAS call per
+ * block, blocks shared among OpenMP threads. The grid depends only on the
+ * sizes, never on the thread count, and each block is one deterministic BLAS
+ * call, so the result has the same bits for any number of threads (a threaded
+ * BLAS call does not promise that). The split runs along the longer of M and
+ * N, so the operand that every block must repack is the smaller one. */
+typedef struct {
+    int64_t nblocks;     /* 1 to FNN_GEMM_MAX_BLOCKS */
+    int split_rows;      /* 1: blocks are row ranges of C; 0: column ranges */
+    int64_t len;         /* rows or columns per block (the last may be shorter) */
+} FNN_SFX(gemm_grid);
+
+#define FNN_GEMM_MAX_BLOCKS 8
+#define FNN_GEMM_MIN_BLOCK_FLOPS (1 << 23)  /* 8 MFLOP: below this a block is mostly overhead */
+#define FNN_GEMM_MIN_BLOCK_LEN 64
+
+static FNN_SFX(gemm_grid) FNN_SFX(make_grid)(int64_t M, int64_t N, int64_t K)
 {
-    int64_t rows = (int64_t)(262144 / sizeof(REAL)) / (n_out > 0 ? n_out : 1);
-    if (rows < 64) rows = 64;
-    return rows < m ? rows : m;
+    FNN_SFX(gemm_grid) g;
+    double flops = 2.0 * (double)M * (double)N * (double)K;
+    int64_t dim;
+    g.split_rows = M >= N;
+    dim = g.split_rows ? M : N;
+    g.nblocks = 1;
+    while (g.nblocks < FNN_GEMM_MAX_BLOCKS &&
+           flops / (double)(2 * g.nblocks) >= FNN_GEMM_MIN_BLOCK_FLOPS &&
+           dim / (2 * g.nblocks) >= FNN_GEMM_MIN_BLOCK_LEN)
+        g.nblocks *= 2;
+    g.len = (dim + g.nblocks - 1) / g.nblocks;
+    return g;
+}
+
+/* Row-major C (M x N) = op(A) op(B) + beta C over the grid. When bias is not
+ * NULL, C is first filled with the bias row (beta must be 1); when act is not
+ * identity or softmax, it is applied to each block right after its GEMM, while
+ * the block is still in cache. */
+static void FNN_SFX(gemm_blocked)(const fnn_blas *blas, int trans_a, int trans_b,
+                                  int64_t M, int64_t N, int64_t K,
+                                  const REAL *A, int64_t lda, const REAL *B, int64_t ldb,
+                                  REAL beta, REAL *C, int64_t ldc, const REAL *bias,
+                                  int act, REAL alpha, int nt)
+{
+    FNN_SFX(gemm_grid) g = FNN_SFX(make_grid)(M, N, K);
+    int t = nt < g.nblocks ? nt : (int)g.nblocks;
+    int64_t blk;
+    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1)
+    for (blk = 0; blk < g.nblocks; blk++) {
+        int64_t r0 = 0, r1 = M, c0 = 0, c1 = N, i, j;
+        const REAL *a0 = A, *b0 = B;
+        int64_t dim = g.split_rows ? M : N;
+        int64_t lo = blk * g.len, hi = lo + g.len < dim ? lo + g.len : dim;
+        if (lo >= hi) continue;
+        if (g.split_rows) {
+            r0 = lo; r1 = hi;
+            /* rows of op(A): rows of A, or columns of A when transposed */
+            a0 = trans_a ? A + r0 : A + r0 * lda;
+        } else {
+            c0 = lo; c1 = hi;
+            b0 = trans_b ? B + c0 * ldb : B + c0;
+        }
+        if (bias)
+            for (i = r0; i < r1; i++)
+                for (j = c0; j < c1; j++) C[i * ldc + j] = bias[j];
+        FNN_SFX(gemm_rm)(blas, trans_a, trans_b, r1 - r0, c1 - c0, K, (REAL)1, a0, lda,
+                         b0, ldb, beta, C + r0 * ldc + c0, ldc);
+        if (act != FNN_ACT_IDENTITY && act != FNN_ACT_SOFTMAX)
+            for (i = r0; i < r1; i++) FNN_SFX(act_row)(c1 - c0, C + i * ldc + c0, act, alpha);
+    }
 }
 
 /* A = g(X @ W + b).
  * x  IN  (m, n_in);  w IN (n_in, n_out);  b IN (n_out,) or NULL
- * a  OUT (m, n_out); must not overlap x, w or b */
+ * a  OUT (m, n_out); must not overlap x, w or b
+ * The BLAS must be single-threaded during the call (the threads are ours). */
 int FNN_SFX(fnn_dense_fwd)(int64_t m, int64_t n_in, int64_t n_out, const REAL *x,
                            const REAL *w, const REAL *b, int act, double alpha,
                            REAL *a, int nt, const fnn_blas *blas)
 {
-    int64_t r0, block;
     if (act < 0 || act >= FNN_ACT_COUNT) return FNN_EINVAL;
     if (m <= 0 || n_in <= 0 || n_out <= 0) return FNN_EINVAL;
-    block = FNN_SFX(fwd_block_rows)(m, n_out);
-    for (r0 = 0; r0 < m; r0 += block) {
-        int64_t rows = (m - r0) < block ? (m - r0) : block;
-        REAL *ablk = a + r0 * n_out;
-        int64_t i, j;
-        REAL beta = 0;
-        if (b) {
-            for (i = 0; i < rows; i++)
-                for (j = 0; j < n_out; j++) ablk[i * n_out + j] = b[j];
-            beta = 1;
-        }
-        FNN_SFX(gemm_rm)(blas, 0, 0, rows, n_out, n_in, (REAL)1, x + r0 * n_in, n_in,
-                         w, n_out, beta, ablk, n_out);
-        if (act != FNN_ACT_IDENTITY)
-            FNN_SFX(fnn_bias_act_fwd)(rows, n_out, ablk, NULL, act, alpha, nt);
-    }
+    FNN_SFX(gemm_blocked)(blas, 0, 0, m, n_out, n_in, x, n_in, w, n_out, b ? (REAL)1 : (REAL)0,
+                          a, n_out, b, act, (REAL)alpha, nt);
+    /* softmax needs whole rows, which a column block does not have */
+    if (act == FNN_ACT_SOFTMAX)
+        return FNN_SFX(fnn_bias_act_fwd)(m, n_out, a, NULL, act, alpha, nt);
     return FNN_OK;
 }
 
@@ -119,15 +168,15 @@ int FNN_SFX(fnn_dense_bwd)(int64_t m, int64_t n_in, int64_t n_out, const REAL *x
         for (i = 0; i < total; i++) dw[i] = rl2 * w[i];
         beta = 1;
     }
-    FNN_SFX(gemm_rm)(blas, 1, 0, n_in, n_out, m, (REAL)1, x, n_in, dz, n_out, beta,
-                     dw, n_out);
+    FNN_SFX(gemm_blocked)(blas, 1, 0, n_in, n_out, m, x, n_in, dz, n_out, beta, dw, n_out,
+                          NULL, FNN_ACT_IDENTITY, (REAL)0, nt);
 
     status = FNN_SFX(fnn_col_sum)(m, n_out, dz, db, nt);
     if (status != FNN_OK) return status;
 
     /* dX = dZ W^T */
     if (dx)
-        FNN_SFX(gemm_rm)(blas, 0, 1, m, n_in, n_out, (REAL)1, dz, n_out, w, n_out,
-                         (REAL)0, dx, n_in);
+        FNN_SFX(gemm_blocked)(blas, 0, 1, m, n_in, n_out, dz, n_out, w, n_out, (REAL)0, dx,
+                              n_in, NULL, FNN_ACT_IDENTITY, (REAL)0, nt);
     return FNN_OK;
 }

@@ -1,0 +1,58 @@
+"""Shared fixtures: dtype, thread count, a seeded generator, and array layouts."""
+
+import zlib
+
+import numpy as np
+import pytest
+
+import fastnn
+
+DTYPES = [np.float32, np.float64]
+THREADS = [1, 2]
+
+
+@pytest.fixture(params=DTYPES, ids=["f32", "f64"])
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture(params=THREADS, ids=["1thread", "2threads"])
+def n_threads(request):
+    return request.param
+
+
+@pytest.fixture
+def rng(request):
+    # a different but reproducible stream per test
+    seed = zlib.crc32(request.node.nodeid.encode())
+    return np.random.default_rng(seed)
+
+
+def with_layout(a, layout):
+    """The same values as `a` in another memory layout: C order, Fortran order,
+    a strided view, or a read-only array."""
+    if layout == "C":
+        return np.ascontiguousarray(a)
+    if layout == "F":
+        return np.asfortranarray(a)
+    if layout == "strided":
+        big = np.zeros((a.shape[0] * 2,) + a.shape[1:] if a.ndim == 1
+                       else (a.shape[0] * 2, a.shape[1] * 3), dtype=a.dtype)
+        view = big[::2] if a.ndim == 1 else big[::2, ::3]
+        view[...] = a
+        return view
+    if layout == "readonly":
+        r = np.array(a)
+        r.flags.writeable = False
+        return r
+    raise ValueError(layout)
+
+
+LAYOUTS = ["C", "F", "strided", "readonly"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    before = fastnn.get_num_threads()
+    yield
+    fastnn.set_num_threads(before)

@@ -1,0 +1,56 @@
+"""The one place where test tolerances live.
+
+assert_close(actual, desired, kind, scale=None, k=1) checks
+    |actual - desired| <= rtol * |desired| + atol
+per element, with rtol from the table below and
+    atol = ATOL_FACTOR * eps(dtype) * sqrt(k) * scale,
+where `scale` is the magnitude of the terms the result was computed from
+(for a GEMM, max of |A| @ |B|; for a fused loss gradient, 1/m) and k the
+length of the reduction. The absolute part exists because a result that
+cancels (p - y with p close to y, a sum of terms of both signs) carries an
+error proportional to its terms, not to itself: that is IEEE arithmetic, not
+slack. Nothing is loosened per test.
+"""
+
+import numpy as np
+
+RTOL = {
+    # elementwise kernels: a few ulp (libm vs NumPy's SIMD exp/tanh)
+    "elementwise": {np.float32: 1e-6, np.float64: 1e-13},
+    # anything with a GEMM or a long reduction
+    "gemm": {np.float32: 1e-5, np.float64: 1e-12},
+    # optimizer parity after several steps
+    "optim": {np.float32: 1e-5, np.float64: 1e-12},
+}
+ATOL_FACTOR = 8.0
+
+
+def eps(dtype):
+    return float(np.finfo(dtype).eps)
+
+
+def tol(dtype, kind):
+    """(rtol, eps) for a dtype and kernel kind."""
+    dtype = np.dtype(dtype).type
+    return RTOL[kind][dtype], eps(dtype)
+
+
+def assert_close(actual, desired, kind, scale=None, k=1, err_msg="", dtype=None):
+    """dtype: the precision the result was computed from (default: desired's);
+    a float64 loss computed from float32 inputs is judged as float32."""
+    actual = np.asarray(actual)
+    desired = np.asarray(desired)
+    assert actual.shape == desired.shape, (actual.shape, desired.shape)
+    if dtype is None:
+        dtype = desired.dtype if desired.dtype.kind == "f" else np.float64
+    rtol, e = tol(dtype, kind)
+    if scale is None:
+        scale = float(np.max(np.abs(desired))) if desired.size else 0.0
+    atol = ATOL_FACTOR * e * np.sqrt(k) * float(scale)
+    np.testing.assert_allclose(actual, desired, rtol=rtol, atol=atol, err_msg=err_msg)
+
+
+def gemm_scale(A, B):
+    """max of |A| @ |B|: the magnitude a GEMM's rounding error is relative to."""
+    return float(np.max(np.abs(np.asarray(A, dtype=np.float64)) @
+                        np.abs(np.asarray(B, dtype=np.float64))))
