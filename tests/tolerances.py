@@ -54,3 +54,12 @@ def gemm_scale(A, B):
     """max of |A| @ |B|: the magnitude a GEMM's rounding error is relative to."""
     return float(np.max(np.abs(np.asarray(A, dtype=np.float64)) @
                         np.abs(np.asarray(B, dtype=np.float64))))
+
+
+# Finite differences (float64, 4th-order central, h = 1e-4): truncation error
+# ~ h^4 |f^(5)| ~ 1e-16 and rounding error ~ eps |f| / h ~ 1e-12 for |f| ~ 1,
+# so 1e-7 relative with a 1e-9 floor separates a correct gradient from a wrong
+# one by many orders of magnitude.
+FD_STEP = 1e-4
+FD_RTOL = 1e-7
+FD_ATOL = 1e-9
