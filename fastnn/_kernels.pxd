@@ -8,6 +8,7 @@ cdef extern from "fnn.h" nogil:
         FNN_EINVAL
         FNN_ENOMEM
         FNN_ELABEL
+        FNN_ENONFINITE
 
     ctypedef void (*fnn_sgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
                                   float *alpha, float *a, int *lda, float *b, int *ldb,
@@ -18,6 +19,49 @@ cdef extern from "fnn.h" nogil:
     ctypedef struct fnn_blas:
         fnn_sgemm_fn sgemm
         fnn_dgemm_fn dgemm
+
+    ctypedef struct fnn_layer:
+        int64_t n_in
+        int64_t n_out
+        int act
+        double alpha
+        double dropout
+        void *w
+        void *b
+        void *dw
+        void *db
+        void *a
+        void *a_drop
+        unsigned char *alive
+        double *stats
+
+    ctypedef struct fnn_net:
+        int n_layers
+        fnn_layer *layers
+        int loss
+        int64_t n_params
+        int64_t n_weights
+        void *params
+        void *grads
+        double l2
+        double clip_norm
+        double clip_value
+        uint64_t seed
+        int64_t m_max
+        void *xbuf
+        void *ybuf
+        void *gbuf1
+        void *gbuf2
+
+    ctypedef struct fnn_optim:
+        int kind
+        double beta1
+        double beta2
+        double eps
+        double weight_decay
+        void *s1
+        void *s2
+        int64_t t
 
     uint64_t fnn_dropout_key(uint64_t seed, uint64_t step, uint64_t layer) noexcept
     const char *fnn_build_config() noexcept
@@ -65,3 +109,7 @@ cdef extern from "fnn.h" nogil:
     int fnn_standardize_fit_f64(int64_t m, int64_t n, const double *x, double *mean, double *std, int nt) noexcept
     int fnn_standardize_transform_f64(int64_t m, int64_t n, const double *x, const double *mean, const double *std, double *out, int nt) noexcept
     int fnn_layer_stats_f64(int64_t m, int64_t n, const double *a, double *out3, int nt) noexcept
+    int fnn_train_batches_f32(fnn_net *net, fnn_optim *opt, const float *x, const void *y, const int64_t *perm, int64_t n_rows, int64_t batch_size, int64_t first_batch, int64_t n_batches, const double *lrs, double *batch_loss, int64_t *done, int nt, const fnn_blas *blas) noexcept
+    int fnn_train_batches_f64(fnn_net *net, fnn_optim *opt, const double *x, const void *y, const int64_t *perm, int64_t n_rows, int64_t batch_size, int64_t first_batch, int64_t n_batches, const double *lrs, double *batch_loss, int64_t *done, int nt, const fnn_blas *blas) noexcept
+    int fnn_net_forward_f32(fnn_net *net, const float *x, int64_t m, float *out, int nt, const fnn_blas *blas) noexcept
+    int fnn_net_forward_f64(fnn_net *net, const double *x, int64_t m, double *out, int nt, const fnn_blas *blas) noexcept

@@ -325,3 +325,6 @@ def layer_stats(const floating[:, ::1] a, int nt):
             st = fnn_layer_stats_f64(a.shape[0], a.shape[1], &a[0, 0], out3, nt)
     _check(st)
     return out3[0], out3[1], out3[2]
+
+
+include "_net.pxi"

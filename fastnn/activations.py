@@ -31,3 +31,41 @@ def activation_id(name):
 def check_alpha(alpha):
     """leaky_relu's slope for negative inputs must be a finite number >= 0."""
     return check_scalar(alpha, "alpha (the leaky_relu slope)", low=0.0)
+
+
+class Activation:
+    """An activation with its parameters, for ``Dense(units, activation=...)``.
+
+    Strings name the parameter-free ones; objects carry parameters, as
+    :class:`LeakyReLU` does its slope."""
+
+    def __init__(self, name, alpha=DEFAULT_LEAKY_ALPHA):
+        activation_id(name)
+        self.name = name
+        self.alpha = check_alpha(alpha)
+
+    def get_config(self):
+        return {"name": self.name, "alpha": self.alpha}
+
+    def __eq__(self, other):
+        return isinstance(other, Activation) and self.get_config() == other.get_config()
+
+    def __repr__(self):
+        if self.name == "leaky_relu":
+            return "LeakyReLU(alpha=%r)" % self.alpha
+        return "Activation(%r)" % self.name
+
+
+class LeakyReLU(Activation):
+    """max(alpha z, z), with derivative 1 for z > 0 and alpha otherwise."""
+
+    def __init__(self, alpha=DEFAULT_LEAKY_ALPHA):
+        super().__init__("leaky_relu", alpha)
+
+
+def get_activation(activation):
+    """An Activation from a name or an Activation object."""
+    if isinstance(activation, Activation):
+        return activation
+    activation_id(activation)
+    return Activation(activation)

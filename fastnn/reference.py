@@ -24,6 +24,8 @@ __all__ = [
     "dropout_mask", "dropout_forward", "dropout_backward",
     "standardize_fit", "standardize_transform", "layer_stats",
 ]
+# the training loop's twin (fastnn._backends.FastNetwork runs it in C)
+TRAINING = ["network_forward", "optimizer_update", "train_step"]
 
 _F64 = np.float64
 
@@ -373,3 +375,91 @@ def layer_stats(A, *, n_threads=None):
     var = float(((a - mean) ** 2).mean())
     dead = float(np.mean(~np.any(A > 0, axis=0)))
     return mean, var, dead
+
+
+# --------------------------------------------------------------------------
+# The training step (sections 4 to 9 together), as src_c/train.inc.c runs it
+# --------------------------------------------------------------------------
+
+def network_forward(layers, X, training=False, fused_loss=False, seed=0, step=0):
+    """Forward pass through dense layers (dicts with W, b, activation, alpha,
+    dropout). Training applies dropout (the output of dense layer l uses
+    dropout position l + 1) and, for a fused loss, leaves the output layer
+    linear. Returns the list of (A, A after dropout) per layer."""
+    outs, inp = [], X
+    for l, layer in enumerate(layers):
+        act = layer["activation"]
+        if training and fused_loss and l == len(layers) - 1:
+            act = "identity"
+        A = dense_forward(inp, layer["W"], layer["b"], act, layer["alpha"])
+        A_drop = A
+        if training and layer["dropout"] > 0:
+            A_drop = dropout_forward(A, layer["dropout"], seed, step, l + 1)
+        outs.append((A, A_drop))
+        inp = A_drop
+    return outs
+
+
+def optimizer_update(kind, params, grads, states, n_weights, t, lr, hyper):
+    """One optimizer step over the flat arenas (t counts from 1); decoupled
+    weight decay touches only the weights prefix."""
+    if kind == "sgd":
+        sgd_step(params, grads, lr)
+    elif kind == "momentum":
+        momentum_step(params, grads, states[0], lr, hyper["beta"])
+    elif kind in ("classical", "nesterov"):
+        classical_momentum_step(params, grads, states[0], lr, hyper["momentum"],
+                                nesterov=kind == "nesterov")
+    elif kind == "rmsprop":
+        rmsprop_step(params, grads, states[0], lr, hyper["beta"], hyper["eps"])
+    elif kind == "adam":
+        w = slice(0, n_weights)
+        rest = slice(n_weights, None)
+        args = (t, lr, hyper["beta1"], hyper["beta2"], hyper["eps"])
+        adam_step(params[w], grads[w], states[0][w], states[1][w], *args,
+                  weight_decay=hyper["weight_decay"])
+        if n_weights < params.size:
+            adam_step(params[rest], grads[rest], states[0][rest], states[1][rest], *args)
+    else:
+        raise ValueError("unknown optimizer kind %r" % (kind,))
+
+
+def train_step(layers, params, grads, n_weights, xb, yb, loss, *, l2=0.0, clip_norm=0.0,
+               clip_value=0.0, seed=0, step=0):
+    """Forward, loss, backward and clipping for one mini-batch.
+
+    layers: dicts with W, b, dW, db (views into the params/grads arenas, all
+    weights first), activation, alpha, dropout. Returns (loss, finite): the
+    batch loss including the L2 term lambda / (2m) sum ||W||^2, and whether the
+    loss and every gradient are finite. The caller then takes the optimizer
+    step (optimizer_update) only when finite is True."""
+    m = xb.shape[0]
+    fused = loss != "mse"
+    outs = network_forward(layers, xb, training=True, fused_loss=fused, seed=seed, step=step)
+    out = outs[-1][1]
+    if loss == "cross_entropy":
+        J, g = softmax_cross_entropy(out, yb)
+    elif loss == "binary_cross_entropy":
+        J, g = sigmoid_binary_cross_entropy(out, yb)
+    else:
+        J, g = mse(out, yb)
+    if l2 > 0:
+        J += l2_penalty([params[:n_weights]], l2, m)
+    if not np.isfinite(J):
+        return J, False
+    for l in range(len(layers) - 1, -1, -1):
+        layer = layers[l]
+        inp = xb if l == 0 else outs[l - 1][1]
+        if layer["dropout"] > 0:
+            g = dropout_backward(g, layer["dropout"], seed, step, l + 1)
+        act = "identity" if fused and l == len(layers) - 1 else layer["activation"]
+        g, _, _ = dense_backward(inp, layer["W"], outs[l][0], g, act, l > 0, layer["alpha"],
+                                 l2 / m, out_dW=layer["dW"], out_db=layer["db"])
+    norm = global_norm([grads])
+    if not np.isfinite(norm):
+        return J, False
+    if clip_norm > 0 and norm > clip_norm:
+        grads *= clip_norm / norm
+    if clip_value > 0:
+        clip_grad_value([grads], clip_value)
+    return J, True

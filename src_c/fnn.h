@@ -24,6 +24,7 @@
 #define FNN_EINVAL (-1)   /* an argument is out of its domain */
 #define FNN_ENOMEM (-2)   /* scratch allocation failed */
 #define FNN_ELABEL (-3)   /* a class label is outside [0, k) */
+#define FNN_ENONFINITE (-4) /* a loss or gradient became NaN or infinite */
 
 /* Activation ids; fastnn/activations.py maps names to these. */
 #define FNN_ACT_IDENTITY 0
@@ -49,6 +50,60 @@ typedef struct fnn_blas {
     fnn_sgemm_fn sgemm;
     fnn_dgemm_fn dgemm;
 } fnn_blas;
+
+/* Losses and optimizers of the training loop (train.inc.c). */
+#define FNN_LOSS_MSE 0    /* any output activation */
+#define FNN_LOSS_BCE 1    /* sigmoid output, fused: the output layer computes logits */
+#define FNN_LOSS_XENT 2   /* softmax output, fused; integer labels */
+
+#define FNN_OPT_SGD 0
+#define FNN_OPT_MOMENTUM 1    /* exponentially weighted */
+#define FNN_OPT_CLASSICAL 2   /* heavy ball */
+#define FNN_OPT_NESTEROV 3
+#define FNN_OPT_RMSPROP 4
+#define FNN_OPT_ADAM 5        /* with weight_decay > 0: AdamW (weights only) */
+
+/* One dense layer of a network, its optional dropout, and its buffers. Array
+ * pointers are void so one struct serves both dtypes; each points to REAL
+ * data of the network's dtype. */
+typedef struct fnn_layer {
+    int64_t n_in, n_out;
+    int act;                 /* FNN_ACT_* of this layer */
+    double alpha;            /* leaky_relu slope */
+    double dropout;          /* rate of dropout on this layer's output, 0 for none */
+    void *w, *b;             /* (n_in, n_out), (n_out,): views into the parameter arena */
+    void *dw, *db;           /* the same views into the gradient arena */
+    void *a;                 /* (m_max, n_out) activation output (before dropout) */
+    void *a_drop;            /* (m_max, n_out) output after dropout, NULL without dropout */
+    unsigned char *alive;    /* (n_out,) diagnostics: unit had a > 0 this epoch; or NULL */
+    double *stats;           /* diagnostics sums over batches: mean, variance, grad norm; or NULL */
+} fnn_layer;
+
+/* A feed-forward network and its training configuration. */
+typedef struct fnn_net {
+    int n_layers;
+    fnn_layer *layers;
+    int loss;                /* FNN_LOSS_* */
+    int64_t n_params;        /* parameter arena length: all weights, then all biases */
+    int64_t n_weights;       /* length of the weights prefix (L2 and weight decay act on it) */
+    void *params, *grads;    /* (n_params,) arenas */
+    double l2;               /* the spec's lambda; the gradient term is lambda / m_batch */
+    double clip_norm;        /* global-norm clipping threshold, 0 for none */
+    double clip_value;       /* element clipping bound, 0 for none */
+    uint64_t seed;           /* dropout stream seed */
+    int64_t m_max;           /* rows the buffers hold */
+    void *xbuf;              /* (m_max, n_in of layer 0) gathered batch */
+    void *ybuf;              /* (m_max,) int64 labels for XENT, else (m_max, n_out) REAL */
+    void *gbuf1, *gbuf2;     /* (m_max, widest layer) gradient scratch */
+} fnn_net;
+
+typedef struct fnn_optim {
+    int kind;                /* FNN_OPT_* */
+    double beta1;            /* momentum / EMA / rmsprop / adam beta1 */
+    double beta2, eps, weight_decay;
+    void *s1, *s2;           /* (n_params,) state arenas, NULL when unused */
+    int64_t t;               /* steps taken; the next step is t + 1 */
+} fnn_optim;
 
 /* Counter-based random stream for dropout (common.c). */
 uint64_t fnn_dropout_key(uint64_t seed, uint64_t step, uint64_t layer);
@@ -99,7 +154,14 @@ int fnn_openmp_enabled(void);
                                 int nt);                                               \
     int fnn_standardize_transform_##S(int64_t m, int64_t n, const R *x,                \
                                       const R *mean, const R *std, R *out, int nt);    \
-    int fnn_layer_stats_##S(int64_t m, int64_t n, const R *a, double *out3, int nt);
+    int fnn_layer_stats_##S(int64_t m, int64_t n, const R *a, double *out3, int nt);     \
+    int fnn_train_batches_##S(fnn_net *net, fnn_optim *opt, const R *x, const void *y,  \
+                              const int64_t *perm, int64_t n_rows, int64_t batch_size,   \
+                              int64_t first_batch, int64_t n_batches, const double *lrs, \
+                              double *batch_loss, int64_t *done, int nt,                 \
+                              const fnn_blas *blas);                                     \
+    int fnn_net_forward_##S(fnn_net *net, const R *x, int64_t m, R *out, int nt,         \
+                            const fnn_blas *blas);
 
 FNN_DECLARE_KERNELS(float, f32)
 FNN_DECLARE_KERNELS(double, f64)

@@ -10,3 +10,4 @@
 #include "regularize.inc.c"
 #include "standardize.inc.c"
 #include "stats.inc.c"
+#include "train.inc.c"

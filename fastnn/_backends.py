@@ -1,0 +1,132 @@
+"""The two engines a model trains with: the C loop (``backend="fast"``) and
+the NumPy reference loop (``backend="reference"``), behind one interface.
+
+Design: both receive the same arrays (the model's arenas, the optimizer state,
+the activation buffers) and run the same algorithm: batch b of an epoch is the
+rows perm[b*B:(b+1)*B]; the optimizer step counter t keys the dropout masks.
+The reference engine exists to be compared with, as thinc's Ops seam: whole
+training runs can be held against each other, step by step."""
+
+import numpy as np
+
+from fastnn import _kernels
+from fastnn import reference as ref
+from fastnn._errors import FNN_ENONFINITE
+from fastnn.losses import LOSS_IDS
+
+XENT = LOSS_IDS["cross_entropy"]
+_KIND_NAMES = {0: "sgd", 1: "momentum", 2: "classical", 3: "nesterov", 4: "rmsprop", 5: "adam"}
+
+
+class TrainingSetup:
+    """Everything one fit needs besides the data: buffers sized for m_max rows."""
+
+    def __init__(self, model, loss, optimizer, states, m_max, l2, clip_norm, clip_value,
+                 diagnostics):
+        arena = model.arena_
+        dtype = arena.dtype
+        dense = model.dense_layers_
+        widths = [layer.units for layer in dense]
+        self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.m_max = m_max
+        self.l2, self.clip_norm, self.clip_value = l2, clip_norm, clip_value
+        self.states = states
+        self.layers = []
+        for i, layer in enumerate(dense):
+            n_in, n_out = arena.shapes[i]
+            rate = model.dropout_after_[i]
+            self.layers.append({
+                "n_in": n_in, "n_out": n_out,
+                "act": _kernels_act(layer), "activation": layer.activation.name,
+                "alpha": layer.activation.alpha, "dropout": rate,
+                "W": arena.W[i], "b": arena.b[i], "dW": arena.dW[i], "db": arena.db[i],
+                "a": np.zeros((m_max, n_out), dtype),
+                "a_drop": np.zeros((m_max, n_out), dtype) if rate > 0 else None,
+                "alive": np.zeros(n_out, np.uint8) if diagnostics else None,
+                "stats": np.zeros(3, np.float64) if diagnostics else None,
+            })
+        self.xbuf = np.zeros((m_max, arena.shapes[0][0]), dtype)
+        k = widths[-1]
+        self.ybuf = (np.zeros(m_max, np.int64) if LOSS_IDS[loss] == XENT
+                     else np.zeros((m_max, k), dtype))
+        self.gbuf1 = np.zeros((m_max, max(widths)), dtype)
+        self.gbuf2 = np.zeros((m_max, max(widths)), dtype)
+
+    def reset_diagnostics(self):
+        for layer in self.layers:
+            if layer["stats"] is not None:
+                layer["stats"][:] = 0
+                layer["alive"][:] = 0
+
+
+def _kernels_act(layer):
+    from fastnn.activations import ACTIVATION_IDS
+    return ACTIVATION_IDS[layer.activation.name]
+
+
+class FastNetwork:
+    """The C training loop (src_c/train.inc.c) over a TrainingSetup."""
+
+    def __init__(self, setup, t):
+        model, opt = setup.model, setup.optimizer
+        arena = model.arena_
+        kind, beta1, beta2, eps, wd = opt.kernel_args()
+        s = setup.states + [None, None]
+        self.setup = setup
+        self._net = _kernels.Net(
+            arena.dtype == np.float32, setup.layers, LOSS_IDS[setup.loss], arena.params,
+            arena.grads, arena.n_weights, setup.l2, setup.clip_norm, setup.clip_value,
+            model.seed_ % 2**64, setup.m_max, setup.xbuf, setup.ybuf, setup.gbuf1, setup.gbuf2,
+            kind, beta1, beta2, eps, wd, s[0], s[1], t)
+
+    @property
+    def t(self):
+        return self._net.t
+
+    def train_batches(self, X, y, perm, batch_size, first, n, lrs, losses, nt):
+        st, done = self._net.train_batches(X, y, perm, batch_size, first, n, lrs, losses, nt)
+        return st == FNN_ENONFINITE, done
+
+    def forward(self, X, out, nt):
+        self._net.forward(X, out, nt)
+
+
+class ReferenceNetwork:
+    """The same loop in NumPy, from fastnn.reference.train_step."""
+
+    def __init__(self, setup, t):
+        self.setup = setup
+        self.t = t
+        opt = setup.optimizer
+        kind = opt.kernel_args()[0]
+        self.kind = _KIND_NAMES[kind]
+        self.hyper = dict(opt.hyper)
+
+    def train_batches(self, X, y, perm, batch_size, first, n, lrs, losses, nt):
+        s = self.setup
+        arena = s.model.arena_
+        for i in range(n):
+            rows = perm[(first + i) * batch_size:(first + i + 1) * batch_size]
+            J, finite = ref.train_step(s.layers, arena.params, arena.grads, arena.n_weights,
+                                       X[rows], y[rows], s.loss, l2=s.l2,
+                                       clip_norm=s.clip_norm, clip_value=s.clip_value,
+                                       seed=s.model.seed_ % 2**64, step=self.t)
+            losses[i] = J
+            if not finite:
+                return True, i
+            ref.optimizer_update(self.kind, arena.params, arena.grads, s.states,
+                                 arena.n_weights, self.t + 1, float(lrs[i]), self.hyper)
+            self.t += 1
+        return False, n
+
+    def forward(self, X, out, nt):
+        outs = ref.network_forward(self.setup.layers, X)
+        out[...] = outs[-1][0]
+
+
+def make_network(setup, backend, t):
+    if backend == "fast":
+        return FastNetwork(setup, t)
+    if backend == "reference":
+        return ReferenceNetwork(setup, t)
+    raise ValueError("backend must be 'fast' or 'reference', got %r" % (backend,))

@@ -1,0 +1,139 @@
+"""Callbacks: code that runs at the end of every epoch of a fit.
+
+The protocol is small: ``set_model(model)`` once, ``on_train_begin(logs)``,
+``on_epoch_end(epoch, logs)`` returning True to stop training, and
+``on_train_end(logs)``. ``logs`` is a dict of the epoch's records (loss,
+val_loss, ...). Any object with these methods works; subclass Callback to
+get no-op defaults.
+"""
+
+import math
+
+import numpy as np
+
+
+class Callback:
+    model = None
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs):
+        return False
+
+    def on_train_end(self, logs=None):
+        pass
+
+
+def _mode_for(monitor, mode):
+    if mode not in ("auto", "min", "max"):
+        raise ValueError("mode must be 'auto', 'min' or 'max', got %r" % (mode,))
+    if mode == "auto":
+        return "max" if ("accuracy" in monitor or monitor.endswith("r2")) else "min"
+    return mode
+
+
+class _Monitor:
+    """Tracks the best value of a logged quantity."""
+
+    def __init__(self, monitor, mode, min_delta):
+        self.monitor = monitor
+        self.mode = _mode_for(monitor, mode)
+        self.min_delta = abs(float(min_delta))
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def value(self, logs):
+        if self.monitor not in logs:
+            raise KeyError("%s monitors %r, which this fit does not log (it logs: %s); "
+                           "give validation data to monitor validation quantities"
+                           % (type(self).__name__, self.monitor, ", ".join(sorted(logs))))
+        return logs[self.monitor]
+
+    def improved(self, value):
+        if value is None or not np.isfinite(value):
+            return False
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+
+class EarlyStopping(Callback):
+    """Stop when `monitor` has not improved by more than min_delta for
+    `patience` epochs; with restore_best, put back the weights of the best epoch.
+    monitor defaults to "val_loss", falling back to "loss" without validation data."""
+
+    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best=True,
+                 mode="auto"):
+        if not isinstance(patience, int) or patience < 0:
+            raise ValueError("patience must be an integer >= 0, got %r" % (patience,))
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.restore_best, self.mode = restore_best, mode
+        self.best_epoch = None
+        self.best_weights = None
+        self.stopped_epoch = None
+
+    def on_train_begin(self, logs=None):
+        self._tracker = None
+        self.wait = 0
+        self.best_epoch = None
+        self.best_weights = None
+        self.stopped_epoch = None
+
+    def on_epoch_end(self, epoch, logs):
+        if self._tracker is None:
+            monitor = self.monitor if self.monitor in logs or self.monitor != "val_loss" \
+                else "loss"
+            self._tracker = _Monitor(monitor, self.mode, self.min_delta)
+        value = self._tracker.value(logs)
+        if self._tracker.improved(value):
+            self._tracker.best = value
+            self.best_epoch = epoch
+            self.wait = 0
+            if self.restore_best:
+                self.best_weights = self.model.get_params_flat()
+            return False
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            return True
+        return False
+
+    def on_train_end(self, logs=None):
+        if self.restore_best and self.best_weights is not None:
+            self.model.set_params_flat(self.best_weights)
+
+    @property
+    def best(self):
+        return None if self._tracker is None else self._tracker.best
+
+
+class ModelCheckpoint(Callback):
+    """Save the model to `path` at the end of each epoch whose `monitor`
+    improved (or every epoch with save_best_only=False). The path may contain
+    "{epoch}". Saves are atomic, so an interruption never leaves a broken file."""
+
+    def __init__(self, path, monitor="val_loss", save_best_only=True, mode="auto",
+                 include_optimizer=True):
+        self.path, self.monitor, self.save_best_only = str(path), monitor, save_best_only
+        self.mode, self.include_optimizer = mode, include_optimizer
+        self.saved = []
+
+    def on_train_begin(self, logs=None):
+        self._tracker = None
+
+    def on_epoch_end(self, epoch, logs):
+        if self._tracker is None:
+            monitor = self.monitor if self.monitor in logs or self.monitor != "val_loss" \
+                else "loss"
+            self._tracker = _Monitor(monitor, self.mode, 0.0)
+        value = self._tracker.value(logs)
+        if not self.save_best_only or self._tracker.improved(value):
+            if self._tracker.improved(value):
+                self._tracker.best = value
+            path = self.path.format(epoch=epoch)
+            self.model.save(path, include_optimizer=self.include_optimizer)
+            self.saved.append(path)
+        return False

@@ -1,0 +1,113 @@
+"""History: what a fit recorded, per epoch, and its plots."""
+
+
+class History:
+    """Per-epoch records of a fit.
+
+    Attributes
+    ----------
+    history : dict of lists
+        "loss" (sample-weighted mean of the batch losses, with the L2 term),
+        "val_loss" and the validation metric ("val_accuracy" or "val_r2") when
+        there is validation data, "lr" (at the epoch's last step), "time" (wall
+        seconds), "samples_per_sec".
+    diagnostics : list of dicts, one per Dense layer (with diagnostics=True)
+        "act_mean", "act_var" (batch means of the activations' mean and
+        variance), "grad_norm" (batch mean of the layer's gradient L2 norm,
+        before clipping) and "dead_fraction" (units with no positive output in
+        the whole epoch), each a list over epochs.
+    epochs : list of epoch numbers (counting across fits of the same model)
+    stopped : None, or why training ended early ("early_stopping", "callback",
+        "interrupted", "non_finite")
+    """
+
+    def __init__(self):
+        self.history = {"loss": [], "time": [], "samples_per_sec": [], "lr": []}
+        self.diagnostics = []
+        self.epochs = []
+        self.stopped = None
+        self.stop_detail = None
+
+    def record(self, epoch, logs):
+        self.epochs.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    def record_diagnostics(self, per_layer):
+        if not self.diagnostics:
+            self.diagnostics = [{"act_mean": [], "act_var": [], "grad_norm": [],
+                                 "dead_fraction": []} for _ in per_layer]
+        for store, values in zip(self.diagnostics, per_layer):
+            for key, value in values.items():
+                store[key].append(value)
+
+    def __getitem__(self, key):
+        return self.history[key]
+
+    def __len__(self):
+        return len(self.epochs)
+
+    def __repr__(self):
+        return "History(%d epochs, keys=%s%s)" % (
+            len(self.epochs), sorted(self.history),
+            ", stopped=%r" % self.stopped if self.stopped else "")
+
+    def plot(self, path=None, show=False):
+        """Learning curves and, when recorded, the per-layer diagnostics.
+
+        Returns the matplotlib Figure; saves it when `path` is given."""
+        try:
+            import matplotlib
+            if not show:
+                matplotlib.use("Agg", force=False)
+            import matplotlib.pyplot as plt
+        except ImportError as exc:
+            raise ImportError("History.plot needs matplotlib: pip install 'fastnn[plot]'") \
+                from exc
+        n_rows = 2 if self.diagnostics else 1
+        fig, axes = plt.subplots(n_rows, 2, figsize=(11, 4 * n_rows), squeeze=False)
+        ax = axes[0][0]
+        ax.plot(self.epochs, self.history["loss"], label="training loss")
+        if "val_loss" in self.history:
+            ax.plot(self.epochs, self.history["val_loss"], label="validation loss")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.set_title("Learning curves")
+        ax.legend()
+        if min(self.history["loss"] or [1]) > 0:
+            ax.set_yscale("log")
+        ax = axes[0][1]
+        metric = next((k for k in ("val_accuracy", "val_r2") if k in self.history), None)
+        if metric:
+            ax.plot(self.epochs, self.history[metric], label=metric.replace("_", " "))
+            ax.set_ylabel(metric.replace("val_", "validation "))
+            ax.set_title("Validation metric")
+        else:
+            ax.plot(self.epochs, self.history["samples_per_sec"], label="samples/s")
+            ax.set_ylabel("samples per second")
+            ax.set_title("Throughput")
+        ax.set_xlabel("epoch")
+        ax.legend()
+        if self.diagnostics:
+            ax = axes[1][0]
+            for i, d in enumerate(self.diagnostics):
+                ax.plot(self.epochs, d["act_var"], label="layer %d" % (i + 1))
+            ax.set_yscale("log")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("activation variance")
+            ax.set_title("Per-layer activation variance")
+            ax.legend(fontsize="small")
+            ax = axes[1][1]
+            for i, d in enumerate(self.diagnostics):
+                ax.plot(self.epochs, d["grad_norm"], label="layer %d" % (i + 1))
+            ax.set_yscale("log")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("gradient L2 norm")
+            ax.set_title("Per-layer gradient norm")
+            ax.legend(fontsize="small")
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path, dpi=120)
+        if show:
+            plt.show()
+        return fig

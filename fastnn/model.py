@@ -1,0 +1,227 @@
+"""Sequential: a stack of Dense layers with optional Dropout, trained by fastnn's C loop."""
+
+import numpy as np
+
+from fastnn import ops
+from fastnn._threads import blas_threads, resolve_n_threads
+from fastnn._validation import as_float_array, check_int
+from fastnn.initializers import initialize_weights
+from fastnn.layers import Dense, Dropout
+from fastnn.params import Arena
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+PREDICT_CHUNK_ROWS = 4096
+
+
+class Sequential:
+    """A feed-forward network: Dense layers, each optionally followed by Dropout.
+
+    Parameters
+    ----------
+    layers : list of fastnn.Dense and fastnn.Dropout
+        The first is a Dense layer; a Dropout applies to the Dense layer before
+        it and may not follow the output layer.
+    input_dim : int or None
+        Number of input features; None builds the model at the first fit.
+    dtype : "float32" or "float64"
+    seed : int or None
+        Seeds weight initialization, shuffling and dropout. The same seed gives
+        the same model and the same training run, bitwise, on any thread count.
+
+    Attributes
+    ----------
+    weights : list of (W, b) arrays, views into the flat parameter arena
+    history_ : fastnn.History of the last fit
+    """
+
+    def __init__(self, layers, input_dim=None, dtype="float32", seed=None):
+        layers = list(layers)
+        if not layers:
+            raise ValueError("a Sequential model needs at least one Dense layer")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, (Dense, Dropout)):
+                raise TypeError("layer %d is %r; Sequential takes fastnn.Dense and "
+                                "fastnn.Dropout layers" % (i, layer))
+        if not isinstance(layers[0], Dense):
+            raise ValueError("the first layer must be Dense (dropout on the inputs is not "
+                             "supported)")
+        if not isinstance(layers[-1], Dense):
+            raise ValueError("the last layer must be Dense: dropout after the output layer "
+                             "would drop predictions")
+        for a, b in zip(layers, layers[1:]):
+            if isinstance(a, Dropout) and isinstance(b, Dropout):
+                raise ValueError("two Dropout layers in a row; use one with the combined rate")
+        if dtype not in _DTYPES and np.dtype(dtype) not in (np.float32, np.float64):
+            raise ValueError("dtype must be 'float32' or 'float64', got %r" % (dtype,))
+        self.layers = layers
+        self.dtype = np.dtype(dtype)
+        self.seed = None if seed is None else check_int(seed, "seed", low=0)
+        self.seed_ = self.seed if self.seed is not None else \
+            int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
+        self.dense_layers_ = [layer for layer in layers if isinstance(layer, Dense)]
+        self.dropout_after_ = []
+        for i, layer in enumerate(layers):
+            if isinstance(layer, Dense):
+                nxt = layers[i + 1] if i + 1 < len(layers) else None
+                self.dropout_after_.append(nxt.rate if isinstance(nxt, Dropout) else 0.0)
+        self.arena_ = None
+        self.input_dim = None
+        self.history_ = None
+        self.loss_ = None
+        self.optimizer_ = None
+        self.optimizer_state_ = None
+        self.t_ = 0
+        self.epochs_trained_ = 0
+        if input_dim is not None:
+            self.build(input_dim)
+
+    # ------------------------------------------------------------------ build
+
+    def build(self, input_dim):
+        """Create the parameter arena and initialize the weights from the seed."""
+        input_dim = check_int(input_dim, "input_dim", low=1)
+        shapes, n_in = [], input_dim
+        for layer in self.dense_layers_:
+            shapes.append((n_in, layer.units))
+            n_in = layer.units
+        arena = Arena(shapes, self.dtype)
+        rng = np.random.default_rng([self.seed_, 0])
+        for i, layer in enumerate(self.dense_layers_):
+            arena.W[i][...] = initialize_weights(layer.init, *shapes[i], rng, self.dtype)
+        self.arena_ = arena
+        self.input_dim = input_dim
+        return self
+
+    @property
+    def built(self):
+        return self.arena_ is not None
+
+    @property
+    def weights(self):
+        """[(W, b), ...] per Dense layer: views into the parameter arena."""
+        self._check_built()
+        return list(zip(self.arena_.W, self.arena_.b))
+
+    @property
+    def output_activation(self):
+        return self.dense_layers_[-1].activation.name
+
+    @property
+    def n_outputs(self):
+        return self.dense_layers_[-1].units
+
+    def get_params_flat(self):
+        """A copy of all parameters as one flat array (weights first, then biases)."""
+        self._check_built()
+        return self.arena_.params.copy()
+
+    def set_params_flat(self, flat):
+        self._check_built()
+        flat = np.asarray(flat)
+        if flat.shape != self.arena_.params.shape:
+            raise ValueError("expected %d parameters, got shape %s"
+                             % (self.arena_.n_params, flat.shape))
+        self.arena_.params[...] = flat
+
+    def _check_built(self):
+        if self.arena_ is None:
+            raise RuntimeError("the model is not built yet: give input_dim or call fit first")
+
+    # ------------------------------------------------------------------ training
+
+    def fit(self, X, y, **kwargs):
+        """Train the model; see fastnn.trainer.fit for every option. Returns a History."""
+        from fastnn.trainer import fit
+        return fit(self, X, y, **kwargs)
+
+    # ------------------------------------------------------------------ inference
+
+    def _check_X(self, X):
+        self._check_built()
+        X = as_float_array(X, "X", self.dtype, ndim=2, convert_floats=True)
+        if X.shape[1] != self.input_dim:
+            raise ValueError("X has %d features, but the model expects %d"
+                             % (X.shape[1], self.input_dim))
+        from fastnn.ops import _finite
+        _finite(X, "X")
+        return X
+
+    def _forward(self, X, n_threads=None):
+        """Network outputs (after the output activation) for validated X."""
+        nt = resolve_n_threads(n_threads)
+        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        with blas_threads(1):
+            for lo in range(0, X.shape[0], PREDICT_CHUNK_ROWS):
+                A = X[lo:lo + PREDICT_CHUNK_ROWS]
+                for i, layer in enumerate(self.dense_layers_):
+                    last = i == len(self.dense_layers_) - 1
+                    A = ops.dense_forward(A, self.arena_.W[i], self.arena_.b[i],
+                                          layer.activation.name, layer.activation.alpha,
+                                          out=out[lo:lo + A.shape[0]] if last else None,
+                                          n_threads=nt)
+        return out
+
+    def predict_proba(self, X, n_threads=None):
+        """Outputs of the network: class probabilities for a softmax or sigmoid output."""
+        return self._forward(self._check_X(X), n_threads)
+
+    def predict(self, X, n_threads=None):
+        """Class labels for classification (argmax of a softmax output; a sigmoid
+        output thresholded at 0.5), the network's outputs for regression."""
+        out = self.predict_proba(X, n_threads)
+        task = self._task()
+        if task == "multiclass":
+            return np.argmax(out, axis=1)
+        if task == "binary":
+            labels = (out >= 0.5).astype(np.int64)
+            return labels[:, 0] if labels.shape[1] == 1 else labels
+        return out[:, 0] if out.shape[1] == 1 and self._y_was_1d() else out
+
+    def _task(self):
+        loss = self.loss_
+        if loss == "cross_entropy" or (loss is None and self.output_activation == "softmax"):
+            return "multiclass"
+        if loss == "binary_cross_entropy" or (loss is None and self.output_activation == "sigmoid"):
+            return "binary"
+        return "regression"
+
+    def _y_was_1d(self):
+        return getattr(self, "y_1d_", True)
+
+    def evaluate(self, X, y, n_threads=None):
+        """A dict of the loss (without the L2 term) and a metric: accuracy for
+        classification, r2 and mse for regression."""
+        from fastnn.trainer import evaluate
+        return evaluate(self, X, y, n_threads=n_threads)
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path, include_optimizer=True):
+        """Save to a .npz file, atomically (see fastnn.io)."""
+        from fastnn.io import save
+        save(self, path, include_optimizer=include_optimizer)
+
+    def get_config(self):
+        return {"layers": [layer.get_config() for layer in self.layers],
+                "input_dim": self.input_dim, "dtype": self.dtype.name, "seed": self.seed}
+
+    def summary(self):
+        """A text table of the layers and their parameter counts."""
+        lines = ["%-4s %-10s %-12s %-10s %s" % ("#", "layer", "output", "params", "detail")]
+        i_dense = 0
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Dense):
+                n_in = self.arena_.shapes[i_dense][0] if self.built else None
+                params = (n_in + 1) * layer.units if n_in else "?"
+                lines.append("%-4d %-10s %-12s %-10s %s, init=%s" % (
+                    i, "Dense", "(m, %d)" % layer.units, params, layer.activation, layer.init))
+                i_dense += 1
+            else:
+                lines.append("%-4d %-10s %-12s %-10s rate=%g" % (i, "Dropout", "", 0, layer.rate))
+        if self.built:
+            lines.append("total parameters: %d (%s)" % (self.arena_.n_params, self.dtype))
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return "Sequential(%r, input_dim=%r, dtype=%r, seed=%r)" % (
+            self.layers, self.input_dim, self.dtype.name, self.seed)

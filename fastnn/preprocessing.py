@@ -1,0 +1,54 @@
+"""Input standardization (spec section 1): fit the per-feature mean and
+population std on the training set, reuse them unchanged for validation and
+test data. A constant feature is divided by 1, not 0."""
+
+import numpy as np
+
+from fastnn import ops
+
+
+class Standardizer:
+    """(X - mean_) / scale_, per column, scikit-learn style.
+
+    Attributes after fit: mean_, std_ (0 for constant columns), scale_ (std_
+    with 0 replaced by 1), n_features_in_."""
+
+    def __init__(self, n_threads=None):
+        self.n_threads = n_threads
+
+    def fit(self, X, y=None):
+        X = _floating(X)
+        self.mean_, self.std_ = ops.standardize_fit(X, n_threads=self.n_threads)
+        self.scale_ = np.where(self.std_ == 0, 1, self.std_).astype(self.std_.dtype)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        self._check_fitted()
+        X = _floating(X, self.mean_.dtype)
+        if X.ndim == 2 and X.shape[1] != self.n_features_in_:
+            raise ValueError("X has %d features, but the Standardizer was fitted on %d"
+                             % (X.shape[1], self.n_features_in_))
+        return ops.standardize_transform(X, self.mean_, self.std_, n_threads=self.n_threads)
+
+    def fit_transform(self, X, y=None):
+        return self.fit(X).transform(X)
+
+    def inverse_transform(self, X):
+        self._check_fitted()
+        return np.asarray(X) * self.scale_ + self.mean_
+
+    def _check_fitted(self):
+        if not hasattr(self, "mean_"):
+            raise RuntimeError("this Standardizer is not fitted yet; call fit first")
+
+
+def _floating(X, dtype=None):
+    """Keep float32/float64 as they are (or cast to the fitted dtype); other
+    numeric input becomes float64. Validation of the rest happens in ops."""
+    arr = np.asarray(X)
+    if dtype is not None and arr.dtype.kind in "fiu":
+        return arr.astype(dtype, copy=False)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.float64)
+    return arr

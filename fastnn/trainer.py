@@ -1,0 +1,415 @@
+"""Sequential.fit: the training loop around the C kernels, and evaluate.
+
+Design: Python validates everything once, before the model is touched, then
+hands whole runs of batches to the C loop (src_c/train.inc.c) with the GIL
+released. Python runs between runs only: progress bar, callbacks, history.
+A run lasts about RUN_SECONDS so the progress bar moves and Ctrl-C is
+answered quickly; the parameters change only inside the C call, so an
+interruption always finds them at a completed step.
+"""
+
+import time
+import warnings
+
+import numpy as np
+
+from fastnn import ops
+from fastnn._backends import TrainingSetup, make_network
+from fastnn._threads import blas_threads, resolve_n_threads
+from fastnn._validation import as_float_array, check_int, check_scalar
+from fastnn.callbacks import EarlyStopping
+from fastnn.history import History
+from fastnn.losses import check_loss
+from fastnn.optim import get_optimizer
+
+RUN_SECONDS = 0.1
+_SHUFFLE_STREAM = 1  # seeds the epoch permutations apart from initialization (0)
+
+
+class NonFiniteError(FloatingPointError):
+    """Training produced a NaN or infinite loss or gradient. The model keeps the
+    weights of the last completed step; `history` holds the epochs so far."""
+
+    def __init__(self, message, epoch=None, batch=None, where=None, history=None):
+        super().__init__(message)
+        self.epoch, self.batch, self.where, self.history = epoch, batch, where, history
+
+
+def default_loss(model):
+    return {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(
+        model.output_activation, "mse")
+
+
+def prepare_targets(model, y, loss, m, name="y"):
+    """Targets as the C loop takes them: int64 labels for cross_entropy, a
+    (m, n_outputs) float array otherwise."""
+    k = model.n_outputs
+    y_arr = np.asarray(y)
+    if y_arr.dtype.kind not in "biuf":
+        raise TypeError("%s has dtype %s; targets must be numeric" % (name, y_arr.dtype))
+    if y_arr.shape[:1] != (m,):
+        raise ValueError("X has %d samples but %s has %d" % (m, name, y_arr.shape[0] if
+                                                           y_arr.ndim else 0))
+    if y_arr.dtype.kind == "f" and not np.all(np.isfinite(y_arr)):
+        raise ValueError("%s contains NaN or infinity" % name)
+    if loss == "cross_entropy":
+        if y_arr.ndim == 2:
+            if y_arr.shape[1] != k or not (np.all((y_arr == 0) | (y_arr == 1))
+                                            and np.all(y_arr.sum(axis=1) == 1)):
+                raise ValueError("2-D %s for cross_entropy must be one-hot with %d columns"
+                                 % (name, k))
+            y_arr = np.argmax(y_arr, axis=1)
+        if y_arr.ndim != 1:
+            raise ValueError("%s for cross_entropy must be class labels of shape (m,) or "
+                             "one-hot (m, %d), got shape %s" % (name, k, y_arr.shape))
+        if y_arr.dtype.kind == "b":
+            raise TypeError("%s holds booleans; class labels must be integers" % name)
+        if y_arr.dtype.kind == "f" and not np.all(y_arr == np.round(y_arr)):
+            raise ValueError("%s holds class labels and must contain whole numbers" % name)
+        labels = np.ascontiguousarray(y_arr, dtype=np.int64)
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= k:
+            raise ValueError("class labels must lie in [0, %d) for an output layer of %d "
+                             "units; %s has labels from %d to %d" % (k, k, name, lo, hi))
+        return labels
+    if y_arr.dtype.kind == "b":
+        y_arr = y_arr.astype(model.dtype)
+    Y = as_float_array(y_arr, name, model.dtype, convert_floats=True)
+    if Y.ndim == 1 and k == 1:
+        Y = Y.reshape(m, 1)
+    if Y.shape != (m, k):
+        raise ValueError("%s must have shape (%d,) or (%d, %d) for an output layer of %d "
+                         "units, got %s" % (name, m, m, k, k, Y.shape))
+    if loss == "binary_cross_entropy" and (Y.min() < 0 or Y.max() > 1):
+        raise ValueError("%s for binary_cross_entropy must lie in [0, 1]" % name)
+    return Y
+
+
+def _check_options(batch_size, epochs, l2, clip_norm, clip_value, validation_split, verbose,
+                   backend, on_nonfinite, callbacks, early_stopping):
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    epochs = check_int(epochs, "epochs", low=1)
+    l2 = check_scalar(l2, "l2", low=0.0)
+    clip_norm = 0.0 if clip_norm is None else check_scalar(clip_norm, "clip_norm", low=0.0,
+                                                            low_inclusive=False)
+    clip_value = 0.0 if clip_value is None else check_scalar(clip_value, "clip_value", low=0.0,
+                                                             low_inclusive=False)
+    validation_split = check_scalar(validation_split, "validation_split", low=0.0, high=1.0,
+                                    high_inclusive=False)
+    if verbose not in (0, 1, 2, False, True):
+        raise ValueError("verbose must be 0, 1 or 2, got %r" % (verbose,))
+    if backend not in ("fast", "reference"):
+        raise ValueError("backend must be 'fast' or 'reference', got %r" % (backend,))
+    if on_nonfinite not in ("raise", "warn"):
+        raise ValueError("on_nonfinite must be 'raise' or 'warn', got %r" % (on_nonfinite,))
+    callbacks = list(callbacks or [])
+    for cb in callbacks:
+        if not callable(getattr(cb, "on_epoch_end", None)):
+            raise TypeError("callback %r has no on_epoch_end(epoch, logs) method" % (cb,))
+    if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
+        raise TypeError("early_stopping must be a fastnn.EarlyStopping, got %r"
+                        % (early_stopping,))
+    return batch_size, epochs, l2, clip_norm, clip_value, validation_split, int(verbose), callbacks
+
+
+def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffle=True,
+        l2=0.0, clip_norm=None, clip_value=None, validation_split=0.0, validation_data=None,
+        early_stopping=None, callbacks=None, verbose=0, diagnostics=False, n_threads=None,
+        backend="fast", on_nonfinite="raise", drop_last=False):
+    """Train `model` on (X, y) with mini-batches; returns a fastnn.History.
+
+    Parameters
+    ----------
+    X : array (m, n_features); converted once to the model's dtype and C order
+    y : class labels (m,) or one-hot (m, k) for cross_entropy; targets (m,) or
+        (m, k) otherwise
+    loss : "cross_entropy" (softmax output), "binary_cross_entropy" (sigmoid
+        output) or "mse"; None picks by the output activation
+    optimizer : fastnn.optim.Optimizer or a name ("sgd", "momentum", "nesterov",
+        "rmsprop", "adam", "adamw"); None continues the model's previous
+        optimizer and its state, or starts Adam. Passing an optimizer with the
+        same configuration as the previous fit's also continues its state.
+    batch_size, epochs, shuffle : the mini-batch walk (spec section 7); the last,
+        smaller batch is used unless drop_last
+    l2 : the spec's lambda: J += lambda / (2m) sum ||W||^2 (section 5)
+    clip_norm, clip_value : gradient clipping by global norm / by value (section 9)
+    validation_split : the last fraction of (X, y), held out (unused when
+        validation_data=(X_val, y_val) is given)
+    early_stopping : fastnn.EarlyStopping; callbacks : objects with on_epoch_end
+    verbose : 0 silent, 1 a progress bar per epoch, 2 one line per epoch
+    diagnostics : record per-layer activation mean/variance, gradient norm and
+        dead-unit fraction in History.diagnostics (section 10)
+    n_threads : None uses fastnn.get_num_threads()
+    backend : "fast" (the C loop) or "reference" (the NumPy loop, for checking)
+    on_nonfinite : "raise" a NonFiniteError, or "warn" and stop, when the loss or
+        a gradient becomes NaN or infinite; either way the model keeps the
+        weights of the last completed step
+    """
+    (batch_size, epochs, l2, clip_norm, clip_value, validation_split, verbose,
+     callbacks) = _check_options(batch_size, epochs, l2, clip_norm, clip_value,
+                                 validation_split, verbose, backend, on_nonfinite, callbacks,
+                                 early_stopping)
+    nt = resolve_n_threads(n_threads)
+    X = as_float_array(X, "X", model.dtype, ndim=2, convert_floats=True)
+    ops._finite(X, "X")
+    if model.built and X.shape[1] != model.input_dim:
+        raise ValueError("X has %d features, but the model was built for %d"
+                         % (X.shape[1], model.input_dim))
+    loss = default_loss(model) if loss is None else loss
+    check_loss(loss, model.output_activation)
+    m = X.shape[0]
+    Y = prepare_targets(model, y, loss, m)
+
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("validation_data must be a pair (X_val, y_val)")
+        X_val = as_float_array(validation_data[0], "X_val", model.dtype, ndim=2,
+                               convert_floats=True)
+        ops._finite(X_val, "X_val")
+        if X_val.shape[1] != X.shape[1]:
+            raise ValueError("X_val has %d features but X has %d" % (X_val.shape[1], X.shape[1]))
+        Y_val = prepare_targets(model, validation_data[1], loss, X_val.shape[0], "y_val")
+        X_train, Y_train = X, Y
+    elif validation_split > 0:
+        n_train = int(m * (1.0 - validation_split))
+        if n_train < 1 or n_train >= m:
+            raise ValueError("validation_split=%g of %d samples leaves %d for training and %d "
+                             "for validation; both need at least one"
+                             % (validation_split, m, n_train, m - n_train))
+        X_train, Y_train, X_val, Y_val = X[:n_train], Y[:n_train], X[n_train:], Y[n_train:]
+    else:
+        X_train, Y_train, X_val, Y_val = X, Y, None, None
+    n_train = X_train.shape[0]
+    if batch_size > n_train:
+        raise ValueError("batch_size=%d is larger than the %d training samples"
+                         % (batch_size, n_train))
+
+    previous = model.optimizer_
+    if optimizer is None:
+        optimizer = previous if previous is not None else get_optimizer("adam")
+    else:
+        optimizer = get_optimizer(optimizer)
+
+    # everything is valid: from here on the model may change
+    if not model.built:
+        model.build(X.shape[1])
+    arena = model.arena_
+    resume = (previous is not None and model.optimizer_state_ is not None
+              and optimizer.get_config() == previous.get_config())
+    if resume:
+        states, t0 = model.optimizer_state_, model.t_
+    else:
+        states, t0 = [arena.new_state() for _ in range(optimizer.n_states)], 0
+    model.loss_ = loss
+    model.y_1d_ = np.ndim(y) == 1
+    setup = TrainingSetup(model, loss, optimizer, states, batch_size, l2, clip_norm,
+                          clip_value, diagnostics)
+    net = make_network(setup, backend, t0)
+
+    n_batches = n_train // batch_size if drop_last else -(-n_train // batch_size)
+    batch_rows = np.full(n_batches, batch_size, dtype=np.float64)
+    if not drop_last and n_train % batch_size:
+        batch_rows[-1] = n_train % batch_size
+    rows_used = batch_rows.sum()
+
+    history = History()
+    model.history_ = history
+    all_callbacks = callbacks + ([early_stopping] if early_stopping is not None else [])
+    for cb in all_callbacks:
+        if hasattr(cb, "set_model"):
+            cb.set_model(model)
+        if hasattr(cb, "on_train_begin"):
+            cb.on_train_begin({})
+    model.optimizer_, model.optimizer_state_ = optimizer, states
+
+    bar = None
+    try:
+        with blas_threads(1):  # our OpenMP threads make every BLAS call
+            for _ in range(epochs):
+                epoch = model.epochs_trained_
+                perm = (np.random.default_rng([model.seed_, _SHUFFLE_STREAM, epoch])
+                        .permutation(n_train) if shuffle else np.arange(n_train))
+                perm = np.ascontiguousarray(perm, dtype=np.int64)
+                t_start = net.t
+                lrs = np.ascontiguousarray(optimizer.lr(np.arange(t_start, t_start + n_batches),
+                                                        n_batches), dtype=np.float64)
+                if not np.all(np.isfinite(lrs)) or np.any(lrs < 0):
+                    raise ValueError("the learning-rate schedule gave a negative or non-finite "
+                                     "rate in epoch %d" % epoch)
+                losses = np.zeros(n_batches, dtype=np.float64)
+                setup.reset_diagnostics()
+                snapshot = (arena.params.copy(), [s.copy() for s in states], net.t)
+                if verbose == 1:
+                    bar = _progress_bar(epoch, n_train)
+                started = time.perf_counter()
+                first, run = 0, 1
+                while first < n_batches:
+                    n = min(run, n_batches - first)
+                    t0_run = time.perf_counter()
+                    bad, done = net.train_batches(X_train, Y_train, perm, batch_size, first, n,
+                                                  lrs[first:first + n], losses[first:first + n],
+                                                  nt)
+                    if bad:
+                        _stop_non_finite(model, setup, net, history, X_train, Y_train, perm,
+                                         batch_size, epoch, first + done, on_nonfinite)
+                        return history
+                    first += n
+                    elapsed = time.perf_counter() - t0_run
+                    run = int(min(max(run * RUN_SECONDS / max(elapsed, 1e-6), 1), 2 * run + 64))
+                    if bar is not None:
+                        bar.update(int(batch_rows[first - n:first].sum()))
+                        bar.set_postfix(loss="%.4g" % (losses[:first] @ batch_rows[:first]
+                                                       / batch_rows[:first].sum()),
+                                        refresh=False)
+                if not ops._kernels.all_finite(arena.params, nt):
+                    # an update overflowed: back to the start of this epoch
+                    arena.params[...] = snapshot[0]
+                    for s, saved in zip(states, snapshot[1]):
+                        s[...] = saved
+                    _set_t(net, snapshot[2])
+                    _finish_non_finite(history, on_nonfinite, epoch, None, "the weights",
+                                       "an optimizer step overflowed the weights; the model "
+                                       "keeps the weights from the start of epoch %d" % epoch)
+                    return history
+                seconds = time.perf_counter() - started
+                logs = {"loss": float(losses @ batch_rows / rows_used), "time": seconds,
+                        "samples_per_sec": rows_used / seconds if seconds > 0 else float("inf"),
+                        "lr": float(lrs[-1])}
+                if X_val is not None:
+                    scores = evaluate(model, X_val, Y_val, n_threads=nt, _prepared=True)
+                    logs.update({"val_" + k: v for k, v in scores.items()})
+                history.record(epoch, logs)
+                if diagnostics:
+                    history.record_diagnostics(_diagnostics(setup, n_batches))
+                model.epochs_trained_ += 1
+                model.t_ = net.t
+                if bar is not None:
+                    bar.set_postfix({k: "%.4g" % v for k, v in logs.items()
+                                     if k in ("loss", "val_loss", "val_accuracy", "val_r2")})
+                    bar.close()
+                    bar = None
+                elif verbose == 2:
+                    print("epoch %d: " % epoch + ", ".join(
+                        "%s=%.4g" % kv for kv in logs.items()))
+                stop = False
+                for cb in all_callbacks:
+                    if cb.on_epoch_end(epoch, dict(logs)):
+                        stop = True
+                        history.stopped = "early_stopping" if cb is early_stopping else "callback"
+                if stop:
+                    break
+    except KeyboardInterrupt:
+        history.stopped = "interrupted"
+        history.stop_detail = "interrupted in epoch %d" % model.epochs_trained_
+        warnings.warn("training interrupted: the model holds the weights of the last "
+                      "completed step (optimizer step %d)" % net.t, RuntimeWarning, stacklevel=2)
+    finally:
+        model.t_ = net.t
+        if bar is not None:
+            bar.close()
+        for cb in all_callbacks:
+            if hasattr(cb, "on_train_end"):
+                cb.on_train_end({})
+    return history
+
+
+def _set_t(net, t):
+    if hasattr(net, "_net"):
+        net._net.set_t(t)
+    else:
+        net.t = t
+
+
+def _progress_bar(epoch, n_train):
+    from tqdm.auto import tqdm
+    return tqdm(total=n_train, desc="epoch %d" % epoch, unit="sample", unit_scale=True,
+                leave=True, dynamic_ncols=True)
+
+
+def _diagnostics(setup, n_batches):
+    out = []
+    for layer in setup.layers:
+        stats = layer["stats"] / max(n_batches, 1)
+        out.append({"act_mean": float(stats[0]), "act_var": float(stats[1]),
+                    "grad_norm": float(stats[2]),
+                    "dead_fraction": float(1.0 - layer["alive"].mean())})
+    return out
+
+
+def _locate_non_finite(model, setup, X, Y, perm, batch_size, batch, step):
+    """Where a failed batch first went non-finite: a layer's activations, the
+    loss, or (from the output back) a layer's gradients."""
+    from fastnn import reference as ref
+    rows = perm[batch * batch_size:(batch + 1) * batch_size]
+    with np.errstate(all="ignore"):
+        outs = ref.network_forward(setup.layers, X[rows], training=True,
+                                   fused_loss=setup.loss != "mse", seed=model.seed_ % 2**64,
+                                   step=step)
+    for i, (A, _) in enumerate(outs):
+        if not np.all(np.isfinite(A)):
+            return "the activations of layer %d (%r)" % (i + 1, model.dense_layers_[i])
+    for i in range(len(setup.layers) - 1, -1, -1):
+        layer = setup.layers[i]
+        if not (np.all(np.isfinite(layer["dW"])) and np.all(np.isfinite(layer["db"]))):
+            return "the gradients of layer %d (%r)" % (i + 1, model.dense_layers_[i])
+    return "the loss"
+
+
+def _stop_non_finite(model, setup, net, history, X, Y, perm, batch_size, epoch, batch,
+                     on_nonfinite):
+    model.t_ = net.t
+    where = _locate_non_finite(model, setup, X, Y, perm, batch_size, batch, net.t)
+    _finish_non_finite(history, on_nonfinite, epoch, batch, where,
+                       "the model keeps the weights of the last completed step (optimizer "
+                       "step %d); try a lower learning rate or clip_norm" % net.t)
+
+
+def _finish_non_finite(history, on_nonfinite, epoch, batch, where, advice):
+    message = "training diverged in epoch %d%s: NaN or infinity first appeared in %s; %s" % (
+        epoch, "" if batch is None else ", batch %d" % batch, where, advice)
+    history.stopped = "non_finite"
+    history.stop_detail = message
+    if on_nonfinite == "raise":
+        raise NonFiniteError(message, epoch, batch, where, history)
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def _logits(model, X, nt):
+    """Outputs of the network with the output layer kept linear when the loss
+    is fused with it (so the loss is computed from logits, stably)."""
+    fused = model.loss_ in ("cross_entropy", "binary_cross_entropy")
+    if not fused:
+        return model._forward(X, nt)
+    A = X
+    with blas_threads(1):
+        for i, layer in enumerate(model.dense_layers_):
+            act = "identity" if i == len(model.dense_layers_) - 1 else layer.activation.name
+            A = ops.dense_forward(A, model.arena_.W[i], model.arena_.b[i], act,
+                                  layer.activation.alpha, n_threads=nt)
+    return A
+
+
+def evaluate(model, X, y, n_threads=None, _prepared=False):
+    """{"loss", "accuracy"} for classification, {"loss", "mse", "r2"} for
+    regression. The loss is the data term, without L2."""
+    nt = resolve_n_threads(n_threads)
+    loss = model.loss_ or default_loss(model)
+    if not _prepared:
+        X = model._check_X(X)
+        y = prepare_targets(model, y, loss, X.shape[0])
+    prev, model.loss_ = model.loss_, loss
+    try:
+        out = _logits(model, X, nt)
+    finally:
+        model.loss_ = prev
+    if loss == "cross_entropy":
+        value, _ = ops.softmax_cross_entropy(out, y, n_threads=nt)
+        return {"loss": value, "accuracy": float(np.mean(np.argmax(out, axis=1) == y))}
+    if loss == "binary_cross_entropy":
+        value, _ = ops.sigmoid_binary_cross_entropy(out, y, n_threads=nt)
+        return {"loss": value, "accuracy": float(np.mean((out >= 0) == (y >= 0.5)))}
+    value, _ = ops.mse(out, y, n_threads=nt)
+    resid = np.sum((out.astype(np.float64) - y) ** 2)
+    total = np.sum((y - y.mean(axis=0, dtype=np.float64)) ** 2)
+    return {"loss": value, "mse": float(2 * value / y.shape[1]),
+            "r2": float(1 - resid / total) if total > 0 else float("nan")}

@@ -1,0 +1,224 @@
+/* train.inc.c: the training loop of a feed-forward network, batch after batch
+ * without returning to Python (spec sections 4 to 9).
+ *
+ * Design: one call runs n_batches consecutive mini-batches of an epoch: gather
+ * the rows of the batch by the shuffled permutation into a preallocated
+ * buffer, forward through every layer (dropout applied to the layer outputs
+ * that have it), the fused loss, backward, global-norm and value clipping,
+ * and one optimizer pass over the flat parameter arena. Nothing is allocated:
+ * every buffer lives in fnn_net. A loss or gradient that is not finite stops
+ * the call before the optimizer step, so the parameters are those of the
+ * last completed step; `done` says how many batches completed. Dropout masks
+ * are keyed by (seed, optimizer step, position), so a run resumed from saved
+ * state draws the same masks as an uninterrupted one. Dense layer l's output
+ * dropout has position l + 1. */
+
+static int FNN_SFX(train_act)(const fnn_net *net, int l)
+{
+    /* a fused loss takes the logits: the output layer runs its GEMM only */
+    if (l == net->n_layers - 1 && net->loss != FNN_LOSS_MSE) return FNN_ACT_IDENTITY;
+    return net->layers[l].act;
+}
+
+/* Forward pass over m rows of x; training applies dropout and leaves the
+ * output layer linear for a fused loss. Returns the last layer's output. */
+static const REAL *FNN_SFX(net_fwd)(fnn_net *net, const REAL *x, int64_t m, int training,
+                                    uint64_t step, int nt, const fnn_blas *blas)
+{
+    const REAL *in = x;
+    int l;
+    for (l = 0; l < net->n_layers; l++) {
+        fnn_layer *L = &net->layers[l];
+        int act = training ? FNN_SFX(train_act)(net, l) : L->act;
+        FNN_SFX(fnn_dense_fwd)(m, L->n_in, L->n_out, in, (const REAL *)L->w,
+                               (const REAL *)L->b, act, L->alpha, (REAL *)L->a, nt, blas);
+        in = (const REAL *)L->a;
+        if (training && L->dropout > 0) {
+            FNN_SFX(fnn_dropout_apply)(m, L->n_out, in, (REAL *)L->a_drop, L->dropout,
+                                       fnn_dropout_key(net->seed, step, (uint64_t)l + 1), nt);
+            in = (const REAL *)L->a_drop;
+        }
+    }
+    return in;
+}
+
+/* Inference forward pass of m <= m_max rows into out (m, n_out of the last layer). */
+int FNN_SFX(fnn_net_forward)(fnn_net *net, const REAL *x, int64_t m, REAL *out, int nt,
+                             const fnn_blas *blas)
+{
+    const fnn_layer *last = &net->layers[net->n_layers - 1];
+    const REAL *res;
+    int64_t i;
+    if (m <= 0 || m > net->m_max) return FNN_EINVAL;
+    res = FNN_SFX(net_fwd)(net, x, m, 0, 0, nt, blas);
+    for (i = 0; i < m * last->n_out; i++) out[i] = res[i];
+    return FNN_OK;
+}
+
+static void FNN_SFX(gather)(const fnn_net *net, const REAL *x, const void *y,
+                            const int64_t *rows, int64_t m, int nt)
+{
+    const int64_t n0 = net->layers[0].n_in, k = net->layers[net->n_layers - 1].n_out;
+    REAL *xb = (REAL *)net->xbuf;
+    int64_t i;
+    int t = fnn_use_threads(nt, m * n0);
+    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1)
+    for (i = 0; i < m; i++) {
+        const REAL *src = x + rows[i] * n0;
+        REAL *dst = xb + i * n0;
+        int64_t j;
+        for (j = 0; j < n0; j++) dst[j] = src[j];
+    }
+    if (net->loss == FNN_LOSS_XENT) {
+        const int64_t *ys = (const int64_t *)y;
+        int64_t *yd = (int64_t *)net->ybuf;
+        for (i = 0; i < m; i++) yd[i] = ys[rows[i]];
+    } else {
+        const REAL *ys = (const REAL *)y;
+        REAL *yd = (REAL *)net->ybuf;
+        for (i = 0; i < m; i++) {
+            int64_t j;
+            for (j = 0; j < k; j++) yd[i * k + j] = ys[rows[i] * k + j];
+        }
+    }
+}
+
+static int FNN_SFX(optim_step)(fnn_net *net, fnn_optim *opt, double lr, int nt)
+{
+    REAL *p = (REAL *)net->params, *g = (REAL *)net->grads;
+    REAL *s1 = (REAL *)opt->s1, *s2 = (REAL *)opt->s2;
+    const int64_t n = net->n_params, nw = net->n_weights;
+    const int64_t t = opt->t + 1;
+    switch (opt->kind) {
+    case FNN_OPT_SGD:
+        return FNN_SFX(fnn_sgd_step)(n, p, g, lr, nt);
+    case FNN_OPT_MOMENTUM:
+        return FNN_SFX(fnn_momentum_step)(n, p, g, s1, lr, opt->beta1, nt);
+    case FNN_OPT_CLASSICAL:
+    case FNN_OPT_NESTEROV:
+        return FNN_SFX(fnn_classical_momentum_step)(n, p, g, s1, lr, opt->beta1,
+                                                    opt->kind == FNN_OPT_NESTEROV, nt);
+    case FNN_OPT_RMSPROP:
+        return FNN_SFX(fnn_rmsprop_step)(n, p, g, s1, lr, opt->beta1, opt->eps, nt);
+    case FNN_OPT_ADAM: {
+        /* decoupled weight decay acts on the weights only */
+        int st = FNN_SFX(fnn_adam_step)(nw, p, g, s1, s2, t, lr, opt->beta1, opt->beta2,
+                                        opt->eps, opt->weight_decay, nt);
+        if (st != FNN_OK || n == nw) return st;
+        return FNN_SFX(fnn_adam_step)(n - nw, p + nw, g + nw, s1 + nw, s2 + nw, t, lr,
+                                      opt->beta1, opt->beta2, opt->eps, 0.0, nt);
+    }
+    default:
+        return FNN_EINVAL;
+    }
+}
+
+/* Diagnostics of one batch (spec section 10): activation mean and variance,
+ * gradient norm per layer, and which units were active. */
+static void FNN_SFX(diagnose)(fnn_net *net, int64_t m, int nt)
+{
+    int l;
+    for (l = 0; l < net->n_layers; l++) {
+        fnn_layer *L = &net->layers[l];
+        const REAL *a = (const REAL *)L->a;
+        double s3[3], gw = 0.0, gb = 0.0;
+        int64_t i, j;
+        if (!L->stats) continue;
+        FNN_SFX(fnn_layer_stats)(m, L->n_out, a, s3, nt);
+        FNN_SFX(fnn_sumsq)(L->n_in * L->n_out, (const REAL *)L->dw, &gw, nt);
+        FNN_SFX(fnn_sumsq)(L->n_out, (const REAL *)L->db, &gb, nt);
+        L->stats[0] += s3[0];
+        L->stats[1] += s3[1];
+        L->stats[2] += sqrt(gw + gb);
+        if (L->alive)
+            for (i = 0; i < m; i++)
+                for (j = 0; j < L->n_out; j++) L->alive[j] |= a[i * L->n_out + j] > 0;
+    }
+}
+
+/* Runs batches first_batch .. first_batch + n_batches - 1 of an epoch.
+ * x          IN  (n_rows, n_in) training inputs
+ * y          IN  (n_rows,) int64 labels for FNN_LOSS_XENT, else (n_rows, n_out) REAL
+ * perm       IN  (n_rows,) the epoch's row order; batch b is perm[b*B, (b+1)*B)
+ * lrs        IN  (n_batches,) learning rate of each batch's step
+ * batch_loss OUT (n_batches,) loss of each batch (with the L2 term), before its step
+ * done       OUT batches completed (== n_batches unless a status is returned)
+ * Returns FNN_ENONFINITE when a loss or gradient is not finite (no step taken
+ * for that batch; the gradient arena holds its gradients for diagnosis). */
+int FNN_SFX(fnn_train_batches)(fnn_net *net, fnn_optim *opt, const REAL *x, const void *y,
+                               const int64_t *perm, int64_t n_rows, int64_t batch_size,
+                               int64_t first_batch, int64_t n_batches, const double *lrs,
+                               double *batch_loss, int64_t *done, int nt,
+                               const fnn_blas *blas)
+{
+    const int L = net->n_layers;
+    const fnn_layer *last = &net->layers[L - 1];
+    int64_t bi;
+    *done = 0;
+    if (L < 1 || batch_size < 1 || batch_size > net->m_max) return FNN_EINVAL;
+    for (bi = 0; bi < n_batches; bi++) {
+        const int64_t r0 = (first_batch + bi) * batch_size;
+        const int64_t m = r0 + batch_size <= n_rows ? batch_size : n_rows - r0;
+        const uint64_t step = (uint64_t)opt->t;
+        const REAL *out;
+        REAL *g = (REAL *)net->gbuf1, *other = (REAL *)net->gbuf2, *tmp;
+        double loss = 0.0, gsq = 0.0;
+        int st, l;
+        if (m <= 0) return FNN_EINVAL;
+
+        FNN_SFX(gather)(net, x, y, perm + r0, m, nt);
+        out = FNN_SFX(net_fwd)(net, (const REAL *)net->xbuf, m, 1, step, nt, blas);
+
+        /* loss and the gradient it feeds the output layer */
+        if (net->loss == FNN_LOSS_XENT)
+            st = FNN_SFX(fnn_softmax_xent)(m, last->n_out, out, (const int64_t *)net->ybuf,
+                                           NULL, g, &loss, nt);
+        else if (net->loss == FNN_LOSS_BCE)
+            st = FNN_SFX(fnn_sigmoid_bce)(m, last->n_out, out, (const REAL *)net->ybuf, g,
+                                          &loss, nt);
+        else
+            st = FNN_SFX(fnn_mse)(m, last->n_out, out, (const REAL *)net->ybuf, g, &loss, nt);
+        if (st != FNN_OK) return st;
+        if (net->l2 > 0) {
+            double wsq = 0.0;
+            FNN_SFX(fnn_sumsq)(net->n_weights, (const REAL *)net->params, &wsq, nt);
+            loss += net->l2 / (2.0 * (double)m) * wsq;
+        }
+        batch_loss[bi] = loss;
+        if (!isfinite(loss)) return FNN_ENONFINITE;
+
+        /* backward: g holds dJ/d(output of layer l, after its dropout) */
+        for (l = L - 1; l >= 0; l--) {
+            fnn_layer *Ly = &net->layers[l];
+            const REAL *in = l == 0 ? (const REAL *)net->xbuf
+                : (const REAL *)(net->layers[l - 1].a_drop ? net->layers[l - 1].a_drop
+                                                           : net->layers[l - 1].a);
+            if (Ly->dropout > 0)
+                FNN_SFX(fnn_dropout_apply)(m, Ly->n_out, g, g, Ly->dropout,
+                                           fnn_dropout_key(net->seed, step, (uint64_t)l + 1),
+                                           nt);
+            st = FNN_SFX(fnn_dense_bwd)(m, Ly->n_in, Ly->n_out, in, (const REAL *)Ly->w,
+                                        (const REAL *)Ly->a, g, FNN_SFX(train_act)(net, l),
+                                        Ly->alpha, net->l2 / (double)m, g,
+                                        l > 0 ? other : NULL, (REAL *)Ly->dw,
+                                        (REAL *)Ly->db, nt, blas);
+            if (st != FNN_OK) return st;
+            tmp = g; g = other; other = tmp;
+        }
+
+        /* one norm serves the finiteness check and clipping */
+        FNN_SFX(fnn_sumsq)(net->n_params, (const REAL *)net->grads, &gsq, nt);
+        if (!isfinite(gsq)) return FNN_ENONFINITE;
+        if (net->layers[0].stats) FNN_SFX(diagnose)(net, m, nt);
+        if (net->clip_norm > 0 && sqrt(gsq) > net->clip_norm)
+            FNN_SFX(fnn_scale)(net->n_params, (REAL *)net->grads, net->clip_norm / sqrt(gsq), nt);
+        if (net->clip_value > 0)
+            FNN_SFX(fnn_clip_value)(net->n_params, (REAL *)net->grads, net->clip_value, nt);
+
+        st = FNN_SFX(optim_step)(net, opt, lrs[bi], nt);
+        if (st != FNN_OK) return st;
+        opt->t += 1;
+        *done = bi + 1;
+    }
+    return FNN_OK;
+}
