@@ -107,10 +107,11 @@ class ReferenceNetwork:
         arena = s.model.arena_
         for i in range(n):
             rows = perm[(first + i) * batch_size:(first + i + 1) * batch_size]
-            J, finite = ref.train_step(s.layers, arena.params, arena.grads, arena.n_weights,
-                                       X[rows], y[rows], s.loss, l2=s.l2,
-                                       clip_norm=s.clip_norm, clip_value=s.clip_value,
-                                       seed=s.model.seed_ % 2**64, step=self.t)
+            with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected below
+                J, finite = ref.train_step(s.layers, arena.params, arena.grads,
+                                           arena.n_weights, X[rows], y[rows], s.loss, l2=s.l2,
+                                           clip_norm=s.clip_norm, clip_value=s.clip_value,
+                                           seed=s.model.seed_ % 2**64, step=self.t)
             losses[i] = J
             if not finite:
                 return True, i

@@ -2,9 +2,10 @@
 
 import numpy as np
 
-from fastnn import ops
+from fastnn import _kernels
 from fastnn._threads import blas_threads, resolve_n_threads
 from fastnn._validation import as_float_array, check_int
+from fastnn.activations import ACTIVATION_IDS
 from fastnn.initializers import initialize_weights
 from fastnn.layers import Dense, Dropout
 from fastnn.params import Arena
@@ -144,21 +145,32 @@ class Sequential:
                              % (X.shape[1], self.input_dim))
         from fastnn.ops import _finite
         _finite(X, "X")
+        from fastnn._validation import check_blas_dims
+        check_blas_dims(*X.shape)
         return X
 
     def _forward(self, X, n_threads=None):
         """Network outputs (after the output activation) for validated X."""
+        return self._forward_layers(X, n_threads, linear_output=False)
+
+    def _forward_layers(self, X, n_threads, linear_output):
+        """Chunked inference through the dense kernels; X is already validated,
+        so intermediate activations go straight to the kernels. linear_output
+        leaves the output layer without its activation (logits)."""
         nt = resolve_n_threads(n_threads)
+        n_dense = len(self.dense_layers_)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         with blas_threads(1):
             for lo in range(0, X.shape[0], PREDICT_CHUNK_ROWS):
                 A = X[lo:lo + PREDICT_CHUNK_ROWS]
                 for i, layer in enumerate(self.dense_layers_):
-                    last = i == len(self.dense_layers_) - 1
-                    A = ops.dense_forward(A, self.arena_.W[i], self.arena_.b[i],
-                                          layer.activation.name, layer.activation.alpha,
-                                          out=out[lo:lo + A.shape[0]] if last else None,
-                                          n_threads=nt)
+                    last = i == n_dense - 1
+                    name = "identity" if last and linear_output else layer.activation.name
+                    res = out[lo:lo + A.shape[0]] if last else \
+                        np.empty((A.shape[0], layer.units), dtype=self.dtype)
+                    _kernels.dense_fwd(A, self.arena_.W[i], self.arena_.b[i], res,
+                                       ACTIVATION_IDS[name], layer.activation.alpha, nt)
+                    A = res
         return out
 
     def predict_proba(self, X, n_threads=None):

@@ -378,15 +378,7 @@ def _logits(model, X, nt):
     """Outputs of the network with the output layer kept linear when the loss
     is fused with it (so the loss is computed from logits, stably)."""
     fused = model.loss_ in ("cross_entropy", "binary_cross_entropy")
-    if not fused:
-        return model._forward(X, nt)
-    A = X
-    with blas_threads(1):
-        for i, layer in enumerate(model.dense_layers_):
-            act = "identity" if i == len(model.dense_layers_) - 1 else layer.activation.name
-            A = ops.dense_forward(A, model.arena_.W[i], model.arena_.b[i], act,
-                                  layer.activation.alpha, n_threads=nt)
-    return A
+    return model._forward_layers(X, nt, linear_output=fused)
 
 
 def evaluate(model, X, y, n_threads=None, _prepared=False):
