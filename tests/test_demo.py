@@ -8,10 +8,10 @@ from fastnn import demo  # noqa: E402
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_demo_learns_digits(dtype, capsys):
-    accuracy, seconds, steps = demo.train(epochs=15, dtype=dtype)
+def test_demo_learns_digits(dtype):
+    accuracy, seconds, model = demo.train(epochs=15, dtype=dtype)
     assert accuracy >= 0.95
-    assert steps == 15 * ((1797 - 449 + 31) // 32)
+    assert seconds > 0 and len(model.history_) >= 1
 
 
 def test_demo_main_prints_accuracy_and_time(capsys):
