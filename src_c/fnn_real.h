@@ -34,8 +34,14 @@ typedef double REAL;
 #endif
 
 /* Below this many elements an elementwise kernel runs on one thread: opening
- * a parallel region costs more than it saves (measured: bench/bench_kernels.py). */
+ * a parallel region costs more than it saves. Measured on 2 cores (float32
+ * and float64, workers still spinning from the previous region): relu and
+ * sgd gain 1.3-1.5x at 8k-16k elements, but a region whose workers have gone
+ * to sleep costs 5-10x such a kernel, so cheap (memory-bound) kernels wait
+ * for 32k; tanh, sigmoid, softmax and the exp-based losses gain 1.7-2.4x
+ * from 4k elements on. */
 #define FNN_PAR_MIN_ELEMS 32768
+#define FNN_PAR_MIN_COSTLY 4096
 
 /* Deterministic reductions: data is cut into at most FNN_MAX_CHUNKS chunks
  * whose length depends only on the size, each summed in double, then the
@@ -53,6 +59,18 @@ static inline int64_t fnn_chunk_len(int64_t n, int64_t min_chunk)
 static inline int fnn_use_threads(int nt, int64_t work)
 {
     return (nt > 1 && work >= FNN_PAR_MIN_ELEMS) ? nt : 1;
+}
+
+/* The same for kernels that spend tens of cycles per element (exp, tanh). */
+static inline int fnn_use_threads_costly(int nt, int64_t work)
+{
+    return (nt > 1 && work >= FNN_PAR_MIN_COSTLY) ? nt : 1;
+}
+
+static inline int fnn_act_is_costly(int act)
+{
+    return act == FNN_ACT_SIGMOID || act == FNN_ACT_TANH || act == FNN_ACT_SOFTPLUS ||
+           act == FNN_ACT_SOFTMAX;
 }
 
 #endif /* FNN_REAL_H */

@@ -22,6 +22,8 @@ typedef struct {
 /* Returns row i's loss; sets *bad on an out-of-range label. */
 typedef double (*FNN_SFX(row_loss_fn))(const FNN_SFX(loss_args) *g, int64_t i, int *bad);
 
+static double FNN_SFX(mse_row)(const FNN_SFX(loss_args) *g, int64_t i, int *bad);
+
 /* loss = (sum over rows of row_fn) / m, summed in a fixed chunk order. */
 static int FNN_SFX(chunked_row_loss)(int64_t m, int nt, FNN_SFX(row_loss_fn) row_fn,
                                      const FNN_SFX(loss_args) *g, double *loss)
@@ -29,7 +31,9 @@ static int FNN_SFX(chunked_row_loss)(int64_t m, int nt, FNN_SFX(row_loss_fn) row
     double partial[FNN_MAX_CHUNKS], total = 0.0;
     int64_t clen = fnn_chunk_len(m, FNN_LOSS_ROW_CHUNK);
     int64_t nch = (m + clen - 1) / clen, ch;
-    int t = fnn_use_threads(nt, m * g->k);
+    /* softmax and sigmoid losses call exp per element; MSE is as cheap as it gets */
+    int t = row_fn == FNN_SFX(mse_row) ? fnn_use_threads(nt, m * g->k)
+                                       : fnn_use_threads_costly(nt, m * g->k);
     int bad = 0;
     #pragma omp parallel for num_threads(t) schedule(static) if(t > 1) reduction(|:bad)
     for (ch = 0; ch < nch; ch++) {
