@@ -61,8 +61,8 @@ class _Monitor:
 
 
 class EarlyStopping(Callback):
-    """Stop when `monitor` has not improved by more than min_delta for
-    `patience` epochs; with restore_best, put back the weights of the best epoch.
+    """Stop after `patience` consecutive epochs in which `monitor` did not
+    improve by more than min_delta (patience=0 stops at the first such epoch); with restore_best, put back the weights of the best epoch.
     monitor defaults to "val_loss", falling back to "loss" without validation data."""
 
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best=True,
@@ -71,6 +71,7 @@ class EarlyStopping(Callback):
             raise ValueError("patience must be an integer >= 0, got %r" % (patience,))
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
         self.restore_best, self.mode = restore_best, mode
+        self._tracker = None
         self.best_epoch = None
         self.best_weights = None
         self.stopped_epoch = None
@@ -96,7 +97,7 @@ class EarlyStopping(Callback):
                 self.best_weights = self.model.get_params_flat()
             return False
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= max(self.patience, 1):
             self.stopped_epoch = epoch
             return True
         return False

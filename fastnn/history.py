@@ -57,15 +57,20 @@ class History:
 
         Returns the matplotlib Figure; saves it when `path` is given."""
         try:
-            import matplotlib
-            if not show:
-                matplotlib.use("Agg", force=False)
-            import matplotlib.pyplot as plt
+            import matplotlib  # noqa: F401
+            if show:
+                import matplotlib.pyplot as plt
+            else:
+                from matplotlib.figure import Figure
         except ImportError as exc:
             raise ImportError("History.plot needs matplotlib: pip install 'fastnn[plot]'") \
                 from exc
         n_rows = 2 if self.diagnostics else 1
-        fig, axes = plt.subplots(n_rows, 2, figsize=(11, 4 * n_rows), squeeze=False)
+        if show:
+            fig, axes = plt.subplots(n_rows, 2, figsize=(11, 4 * n_rows), squeeze=False)
+        else:  # a figure pyplot does not track: the backend is left alone, nothing stays open
+            fig = Figure(figsize=(11, 4 * n_rows))
+            axes = fig.subplots(n_rows, 2, squeeze=False)
         ax = axes[0][0]
         ax.plot(self.epochs, self.history["loss"], label="training loss")
         if "val_loss" in self.history:

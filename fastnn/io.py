@@ -14,13 +14,15 @@ Format (version 1), every entry a plain NumPy array:
 
 save writes to a temporary file in the target's folder, flushes and fsyncs
 it, then renames it over the target: a crash leaves the old file or the new
-one, never a mix. load checks every name, shape and dtype against the
-architecture before building anything.
+one, never a mix. load checks every name, and every array's shape and dtype
+(from its .npy header) against the architecture before reading the array's
+data or building anything; whatever is wrong with a file, down to a damaged
+zip entry, raises ModelFileError.
 """
 
 import json
 import os
-import tempfile
+import warnings
 
 import numpy as np
 
@@ -55,7 +57,7 @@ def save(model, path, include_optimizer=True):
         for i, state in enumerate(model.optimizer_state_):
             arrays["opt_state%d" % i] = state
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".npz.tmp", dir=folder)
+    fd, tmp = _create_temp(folder)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -76,6 +78,20 @@ def save(model, path, include_optimizer=True):
             os.close(dir_fd)
     except OSError:
         pass
+
+
+def _create_temp(folder):
+    """A new, exclusively created temporary file in `folder`. Unlike
+    tempfile.mkstemp (mode 0600) it gets the permissions any new file gets
+    (0666 less the umask), so the saved model does too."""
+    for _ in range(100):
+        tmp = os.path.join(folder, ".fastnn-%s.npz.tmp" % os.urandom(8).hex())
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
+                           getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError("no free temporary file name in %s" % folder)
 
 
 def _expect(cond, message):
@@ -104,39 +120,81 @@ def load(path):
         raise
     except Exception as exc:
         raise ModelFileError("%s is not a readable .npz model file: %s" % (path, exc)) from exc
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ModelFileError("%s holds a single .npy array, not a .npz model file" % path)
     with data:
         try:
-            names = set(data.files)
+            members = data.zip.namelist()
+            _expect(len(set(members)) == len(members) and
+                    all(name.endswith(".npy") for name in members),
+                    "%s holds entries that are not distinct .npy arrays" % path)
+            names = {name[:-4] for name in members}
             _expect({"format", "format_version", "architecture"} <= names,
                     "%s is not a fastnn model file (missing format or architecture)" % path)
-            fmt = data["format"]
-            _expect(fmt.dtype.kind == "U" and fmt.shape == () and str(fmt) == FORMAT,
-                    "%s is not a fastnn model file (format is %r)" % (path, fmt))
-            version = data["format_version"]
-            _expect(version.dtype.kind == "i" and version.shape == () and
-                    int(version) == FORMAT_VERSION,
+            shape, dtype = _header(data, "format")
+            _expect(dtype.kind == "U" and shape == () and dtype.itemsize <= 256,
+                    "%s is not a fastnn model file (format entry is %s %s)" % (path, dtype, shape))
+            fmt = _array(data, "format")
+            _expect(str(fmt) == FORMAT,
+                    "%s is not a fastnn model file (format is %r)" % (path, str(fmt)))
+            shape, dtype = _header(data, "format_version")
+            _expect(dtype.kind == "i" and shape == (),
+                    "format_version must be an integer scalar, got %s %s" % (dtype, shape))
+            version = _array(data, "format_version")
+            _expect(int(version) == FORMAT_VERSION,
                     "unsupported model format version %r (this fastnn reads %d)"
-                    % (version, FORMAT_VERSION))
-            raw = data["architecture"]
-            _expect(raw.dtype == np.uint8 and raw.ndim == 1 and raw.size <= MAX_ARCH_BYTES,
-                    "architecture entry must be UTF-8 bytes")
+                    % (int(version), FORMAT_VERSION))
+            shape, dtype = _header(data, "architecture")
+            _expect(dtype == np.uint8 and len(shape) == 1 and shape[0] <= MAX_ARCH_BYTES,
+                    "architecture entry must be at most %d UTF-8 bytes" % MAX_ARCH_BYTES)
+            raw = _array(data, "architecture")
             try:
                 arch = json.loads(raw.tobytes().decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise ModelFileError("architecture is not valid JSON: %s" % exc) from exc
             _expect(isinstance(arch, dict), "architecture must be a JSON object")
-            model = _build(arch, Sequential, Dense, layer_from_config)
-            arrays = {name: data[name] for name in names
-                      if name not in ("format", "format_version", "architecture")}
-            _fill(model, arrays, arch, optimizer_from_config)
+            model, input_dim = _build(arch, Sequential, Dense, layer_from_config)
+            _fill(model, input_dim, data, names - {"format", "format_version", "architecture"},
+                  arch, optimizer_from_config)
         except ModelFileError:
             raise
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
             raise ModelFileError("%s is malformed: %s" % (path, exc)) from exc
     return model
 
 
+def _header(data, name):
+    """(shape, dtype) from the .npy header of one entry, read without its data,
+    so an entry that declares a huge or unexpected array costs nothing."""
+    try:
+        with data.zip.open(name + ".npy") as f:
+            version = np.lib.format.read_magic(f)
+            _expect(version in ((1, 0), (2, 0)),
+                    "entry %s has unsupported .npy version %s" % (name, version))
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read(f)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # zipfile, zlib and numpy errors of a damaged entry
+        raise ModelFileError("%s: entry %s cannot be read: %s"
+                             % (data.zip.filename, name, exc)) from exc
+    return shape, dtype
+
+
+def _array(data, name):
+    """One entry's array, after _header has accepted its shape and dtype."""
+    try:
+        with data.zip.open(name + ".npy") as f:
+            return np.lib.format.read_array(f, allow_pickle=False)
+    except Exception as exc:  # zipfile, zlib and numpy errors of a damaged entry
+        raise ModelFileError("%s: entry %s cannot be read: %s"
+                             % (data.zip.filename, name, exc)) from exc
+
+
 def _build(arch, Sequential, Dense, layer_from_config):
+    """The model the architecture describes, validated but not built yet (no
+    arena), and its input_dim."""
     layers_cfg = arch.get("layers")
     _expect(isinstance(layers_cfg, list) and 0 < len(layers_cfg) <= MAX_LAYERS,
             "architecture 'layers' must be a non-empty list")
@@ -167,46 +225,56 @@ def _build(arch, Sequential, Dense, layer_from_config):
     model = Sequential(layers, dtype=arch["dtype"], seed=seed)
     model.seed_ = _int(arch.get("seed_", seed if seed is not None else 0), "seed_", 0,
                        2**64 - 1)
-    model.build(input_dim)
-    return model
+    return model, input_dim
 
 
-def _fill(model, arrays, arch, optimizer_from_config):
+def _fill(model, input_dim, data, names, arch, optimizer_from_config):
+    """Check the names, shapes and dtypes of the parameter and optimizer-state
+    arrays against the architecture (from their .npy headers, before reading
+    any data), read them, then build the model and fill it."""
     from fastnn.losses import LOSSES
-    n_dense = len(model.dense_layers_)
-    expected = {"W%d" % i for i in range(n_dense)} | {"b%d" % i for i in range(n_dense)}
+    shapes, n_in = [], input_dim
+    for layer in model.dense_layers_:
+        shapes.append((n_in, layer.units))
+        n_in = layer.units
+    expected = {"W%d" % i: shape for i, shape in enumerate(shapes)}
+    expected.update({"b%d" % i: (shape[1],) for i, shape in enumerate(shapes)})
     opt_cfg = arch.get("optimizer")
     optimizer = None
     if opt_cfg is not None:
         _expect(isinstance(opt_cfg, dict), "optimizer must be a JSON object or null")
         optimizer = optimizer_from_config(opt_cfg)
-        expected |= {"opt_state%d" % i for i in range(optimizer.n_states)}
-    missing, extra = expected - set(arrays), set(arrays) - expected
+        n_params = sum((n_in + 1) * n_out for n_in, n_out in shapes)
+        expected.update({"opt_state%d" % i: (n_params,) for i in range(optimizer.n_states)})
+    missing, extra = set(expected) - names, names - set(expected)
     _expect(not missing, "missing arrays: %s" % ", ".join(sorted(missing)))
     _expect(not extra, "unexpected arrays: %s" % ", ".join(sorted(extra)))
     dtype = model.dtype
-    for i, (W, b) in enumerate(model.weights):
-        for name, target in (("W%d" % i, W), ("b%d" % i, b)):
-            arr = arrays[name]
-            _expect(arr.shape == target.shape, "%s has shape %s but the architecture needs %s"
-                    % (name, arr.shape, target.shape))
-            _expect(arr.dtype == dtype, "%s has dtype %s but the model is %s"
-                    % (name, arr.dtype, dtype))
-            _expect(bool(np.all(np.isfinite(arr))), "%s contains NaN or infinity" % name)
-            target[...] = arr
+    for name in sorted(expected):
+        shape, arr_dtype = _header(data, name)
+        _expect(shape == expected[name], "%s has shape %s but the architecture needs %s"
+                % (name, shape, expected[name]))
+        _expect(arr_dtype == dtype, "%s has dtype %s but the model is %s"
+                % (name, arr_dtype, dtype))
+    arrays = {}
+    for name in sorted(expected):
+        arr = _array(data, name)
+        _expect(bool(np.all(np.isfinite(arr))), "%s contains NaN or infinity" % name)
+        arrays[name] = arr
     loss = arch.get("loss")
     _expect(loss is None or loss in LOSSES, "unknown loss %r" % (loss,))
-    model.loss_ = loss
-    model.epochs_trained_ = _int(arch.get("epochs_trained", 0), "epochs_trained")
-    model.t_ = _int(arch.get("t", 0), "t")
-    model.y_1d_ = bool(arch.get("y_1d", True))
+    y_1d = arch.get("y_1d", True)
+    _expect(isinstance(y_1d, bool), "architecture field 'y_1d' must be true or false")
+    epochs_trained = _int(arch.get("epochs_trained", 0), "epochs_trained", 0, 2**63 - 1)
+    t = _int(arch.get("t", 0), "t", 0, 2**63 - 1)
+    with warnings.catch_warnings():  # the initial weights are replaced by the file's
+        warnings.filterwarnings("ignore", "zero initialization", UserWarning)
+        model.build(input_dim)
+    for i, (W, b) in enumerate(model.weights):
+        W[...] = arrays["W%d" % i]
+        b[...] = arrays["b%d" % i]
+    model.loss_, model.epochs_trained_, model.t_, model.y_1d_ = loss, epochs_trained, t, y_1d
     if optimizer is not None:
-        states = []
-        for i in range(optimizer.n_states):
-            arr = arrays["opt_state%d" % i]
-            _expect(arr.shape == (model.arena_.n_params,) and arr.dtype == dtype,
-                    "opt_state%d must be a flat %s array of %d values"
-                    % (i, dtype, model.arena_.n_params))
-            states.append(np.ascontiguousarray(arr))
         model.optimizer_ = optimizer
-        model.optimizer_state_ = states
+        model.optimizer_state_ = [np.ascontiguousarray(arrays["opt_state%d" % i])
+                                  for i in range(optimizer.n_states)]

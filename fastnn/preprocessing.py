@@ -36,7 +36,11 @@ class Standardizer:
 
     def inverse_transform(self, X):
         self._check_fitted()
-        return np.asarray(X) * self.scale_ + self.mean_
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError("X must have shape (m, %d) like the data the Standardizer was "
+                             "fitted on, got %s" % (self.n_features_in_, X.shape))
+        return X * self.scale_ + self.mean_
 
     def _check_fitted(self):
         if not hasattr(self, "mean_"):

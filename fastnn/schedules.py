@@ -82,7 +82,7 @@ class CosineDecay(Schedule):
     def __init__(self, lr, total_steps, min_lr=0.0, unit="step"):
         self.lr = check_scalar(lr, "lr", low=0.0)
         self.total_steps = check_int(total_steps, "total_steps", low=1)
-        self.min_lr = check_scalar(min_lr, "min_lr", low=0.0)
+        self.min_lr = check_scalar(min_lr, "min_lr", low=0.0, high=self.lr)
         self._check_unit(unit)
 
     def rate(self, steps):
@@ -96,7 +96,8 @@ class LinearWarmup(Schedule):
     after the warm-up)."""
 
     def __init__(self, target, warmup_steps, start_factor=0.0, unit="step"):
-        self.target = target if isinstance(target, Schedule) else Constant(target)
+        self.target = target if isinstance(target, Schedule) else \
+            Constant(check_scalar(target, "target", low=0.0))
         self.warmup_steps = check_int(warmup_steps, "warmup_steps", low=1)
         self.start_factor = check_scalar(start_factor, "start_factor", low=0.0, high=1.0)
         self._check_unit(unit)

@@ -295,7 +295,8 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
                 for cb in all_callbacks:
                     if cb.on_epoch_end(epoch, dict(logs)):
                         stop = True
-                        history.stopped = "early_stopping" if cb is early_stopping else "callback"
+                        history.stopped = ("early_stopping" if isinstance(cb, EarlyStopping)
+                                           else "callback")
                 if stop:
                     break
     except KeyboardInterrupt:
