@@ -15,7 +15,8 @@ from fastnn._errors import FNN_ENONFINITE
 from fastnn.losses import LOSS_IDS
 
 XENT = LOSS_IDS["cross_entropy"]
-_KIND_NAMES = {0: "sgd", 1: "momentum", 2: "classical", 3: "nesterov", 4: "rmsprop", 5: "adam"}
+_KIND_NAMES = {0: "sgd", 1: "momentum", 2: "classical", 3: "nesterov", 4: "rmsprop", 5: "adam",
+               6: "adam_folded"}
 
 
 class TrainingSetup:

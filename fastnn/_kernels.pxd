@@ -80,6 +80,7 @@ cdef extern from "fnn.h" nogil:
     int fnn_classical_momentum_step_f32(int64_t n, float *p, const float *g, float *v, double lr, double momentum, int nesterov, int nt) noexcept
     int fnn_rmsprop_step_f32(int64_t n, float *p, const float *g, float *s, double lr, double beta, double eps, int nt) noexcept
     int fnn_adam_step_f32(int64_t n, float *p, const float *g, float *m1, float *v2, int64_t t, double lr, double beta1, double beta2, double eps, double weight_decay, int nt) noexcept
+    int fnn_adam_folded_step_f32(int64_t n, float *p, const float *g, float *m1, float *v2, int64_t t, double lr, double beta1, double beta2, double eps, int nt) noexcept
     int fnn_sumsq_f32(int64_t n, const float *x, double *out, int nt) noexcept
     int fnn_scale_f32(int64_t n, float *x, double s, int nt) noexcept
     int fnn_clip_value_f32(int64_t n, float *x, double c, int nt) noexcept
@@ -101,6 +102,7 @@ cdef extern from "fnn.h" nogil:
     int fnn_classical_momentum_step_f64(int64_t n, double *p, const double *g, double *v, double lr, double momentum, int nesterov, int nt) noexcept
     int fnn_rmsprop_step_f64(int64_t n, double *p, const double *g, double *s, double lr, double beta, double eps, int nt) noexcept
     int fnn_adam_step_f64(int64_t n, double *p, const double *g, double *m1, double *v2, int64_t t, double lr, double beta1, double beta2, double eps, double weight_decay, int nt) noexcept
+    int fnn_adam_folded_step_f64(int64_t n, double *p, const double *g, double *m1, double *v2, int64_t t, double lr, double beta1, double beta2, double eps, int nt) noexcept
     int fnn_sumsq_f64(int64_t n, const double *x, double *out, int nt) noexcept
     int fnn_scale_f64(int64_t n, double *x, double s, int nt) noexcept
     int fnn_clip_value_f64(int64_t n, double *x, double c, int nt) noexcept

@@ -234,6 +234,19 @@ def adam_step(floating[::1] p, const floating[::1] g, floating[::1] m, floating[
     _check(st)
 
 
+def adam_folded_step(floating[::1] p, const floating[::1] g, floating[::1] m, floating[::1] v,
+                     int64_t t, double lr, double beta1, double beta2, double eps, int nt):
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = fnn_adam_folded_step_f32(p.shape[0], &p[0], &g[0], &m[0], &v[0], t, lr, beta1,
+                                          beta2, eps, nt)
+        else:
+            st = fnn_adam_folded_step_f64(p.shape[0], &p[0], &g[0], &m[0], &v[0], t, lr, beta1,
+                                          beta2, eps, nt)
+    _check(st)
+
+
 def sumsq(const floating[::1] x, int nt):
     """Sum of squares in double, with a fixed summation order."""
     cdef int st

@@ -23,6 +23,7 @@ __all__ = [
     "dense_forward", "dense_backward", "linear_backward", "bias_grad",
     "softmax_cross_entropy", "sigmoid_binary_cross_entropy", "mse",
     "sgd_step", "momentum_step", "classical_momentum_step", "rmsprop_step", "adam_step",
+    "adam_folded_step",
     "global_norm", "clip_grad_norm", "clip_grad_value", "l2_penalty",
     "dropout_mask", "dropout_forward", "dropout_backward",
     "standardize_fit", "standardize_transform", "layer_stats",
@@ -361,6 +362,22 @@ def adam_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight
     weight_decay = check_scalar(weight_decay, "weight_decay", low=0.0)
     _run_step(param, [("grad", grad, False), ("m", m, True), ("v", v, True)],
               _kernels.adam_step, t, lr, beta1, beta2, eps, weight_decay,
+              resolve_n_threads(n_threads))
+
+
+def adam_folded_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, *,
+                     n_threads=None):
+    """Adam with the bias correction folded into the step size (scikit-learn's
+    MLP), in place: V <- b1 V + (1 - b1) dW;  S <- b2 S + (1 - b2) dW^2;
+    W <- W - lr_t V / (sqrt(S) + eps) with lr_t = lr sqrt(1 - b2^t) / (1 - b1^t).
+    It equals :func:`adam_step` except that eps is not bias-corrected."""
+    t = check_int(t, "t", low=1)
+    lr = check_scalar(lr, "lr", low=0.0)
+    beta1 = check_scalar(beta1, "beta1", low=0.0, high=1.0, high_inclusive=False)
+    beta2 = check_scalar(beta2, "beta2", low=0.0, high=1.0, high_inclusive=False)
+    eps = check_scalar(eps, "eps", low=0.0, low_inclusive=False)
+    _run_step(param, [("grad", grad, False), ("m", m, True), ("v", v, True)],
+              _kernels.adam_folded_step, t, lr, beta1, beta2, eps,
               resolve_n_threads(n_threads))
 
 

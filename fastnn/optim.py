@@ -21,7 +21,7 @@ from fastnn._validation import check_scalar
 from fastnn.schedules import as_schedule
 
 # ids shared with src_c/fnn.h (FNN_OPT_*)
-SGD_ID, MOMENTUM_ID, CLASSICAL_ID, NESTEROV_ID, RMSPROP_ID, ADAM_ID = range(6)
+SGD_ID, MOMENTUM_ID, CLASSICAL_ID, NESTEROV_ID, RMSPROP_ID, ADAM_ID, ADAM_FOLDED_ID = range(7)
 
 
 class Optimizer:
@@ -126,6 +126,25 @@ class Adam(Optimizer):
         return (self.kind, h["beta1"], h["beta2"], h["eps"], h["weight_decay"])
 
 
+class AdamFolded(Optimizer):
+    """Adam as scikit-learn's MLP computes it: the bias correction folded into
+    the step size, W <- W - lr_t V / (sqrt(S) + eps) with
+    lr_t = lr sqrt(1 - b2^t) / (1 - b1^t). Identical to Adam but for eps, which
+    here is effectively larger by 1 / sqrt(1 - b2^t) early in training."""
+
+    kind = ADAM_FOLDED_ID
+    n_states = 2
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
+        super().__init__(lr, beta1=check_scalar(beta1, "beta1", 0.0, 1.0, high_inclusive=False),
+                         beta2=check_scalar(beta2, "beta2", 0.0, 1.0, high_inclusive=False),
+                         eps=check_scalar(eps, "eps", 0.0, low_inclusive=False))
+
+    def kernel_args(self):
+        h = self.hyper
+        return (self.kind, h["beta1"], h["beta2"], h["eps"], 0.0)
+
+
 class AdamW(Adam):
     """Adam with decoupled weight decay (default 0.01) on the weights."""
 
@@ -134,7 +153,8 @@ class AdamW(Adam):
 
 
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "classical_momentum": ClassicalMomentum,
-              "nesterov": Nesterov, "rmsprop": RMSProp, "adam": Adam, "adamw": AdamW}
+              "nesterov": Nesterov, "rmsprop": RMSProp, "adam": Adam, "adamw": AdamW,
+              "adam_folded": AdamFolded}
 
 
 def get_optimizer(optimizer):
@@ -151,7 +171,7 @@ def optimizer_from_config(config):
     from fastnn.schedules import SCHEDULES
     cfg = dict(config)
     cls = {c.__name__: c for c in (SGD, Momentum, ClassicalMomentum, Nesterov, RMSProp, Adam,
-                                   AdamW)}.get(cfg.pop("type", None))
+                                   AdamW, AdamFolded)}.get(cfg.pop("type", None))
     if cls is None:
         raise ValueError("unknown optimizer type in %r" % (config,))
     cfg["lr"] = _schedule_from_config(cfg["lr"], SCHEDULES)

@@ -20,6 +20,7 @@ __all__ = [
     "dense_forward", "dense_backward", "linear_backward", "bias_grad",
     "softmax_cross_entropy", "sigmoid_binary_cross_entropy", "mse",
     "sgd_step", "momentum_step", "classical_momentum_step", "rmsprop_step", "adam_step",
+    "adam_folded_step",
     "global_norm", "clip_grad_norm", "clip_grad_value", "l2_penalty",
     "dropout_mask", "dropout_forward", "dropout_backward",
     "standardize_fit", "standardize_transform", "layer_stats",
@@ -251,6 +252,19 @@ def adam_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight
     param -= (lr * m_hat) / (np.sqrt(v_hat) + float(eps))
 
 
+def adam_folded_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, *,
+                     n_threads=None):
+    """Adam with the bias correction folded into the step size (scikit-learn's MLP):
+
+    V <- b1 V + (1 - b1) dW;  S <- b2 S + (1 - b2) dW^2
+    W <- W + (-lr_t V) / (sqrt(S) + eps),  lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)"""
+    beta1, beta2, t = float(beta1), float(beta2), int(t)
+    lr_t = float(lr) * np.sqrt(1.0 - beta2 ** t) / (1.0 - beta1 ** t)
+    m[...] = beta1 * m + (1.0 - beta1) * grad
+    v[...] = beta2 * v + (1.0 - beta2) * (grad * grad)
+    param += (-float(lr_t) * m) / (np.sqrt(v) + float(eps))
+
+
 # --------------------------------------------------------------------------
 # Sections 5 and 9: L2 penalty, norms and clipping
 # --------------------------------------------------------------------------
@@ -420,6 +434,9 @@ def optimizer_update(kind, params, grads, states, n_weights, t, lr, hyper):
                   weight_decay=hyper["weight_decay"])
         if n_weights < params.size:
             adam_step(params[rest], grads[rest], states[0][rest], states[1][rest], *args)
+    elif kind == "adam_folded":
+        adam_folded_step(params, grads, states[0], states[1], t, lr, hyper["beta1"],
+                         hyper["beta2"], hyper["eps"])
     else:
         raise ValueError("unknown optimizer kind %r" % (kind,))
 

@@ -62,6 +62,7 @@ typedef struct fnn_blas {
 #define FNN_OPT_NESTEROV 3
 #define FNN_OPT_RMSPROP 4
 #define FNN_OPT_ADAM 5        /* with weight_decay > 0: AdamW (weights only) */
+#define FNN_OPT_ADAM_FOLDED 6 /* bias correction folded into the step size (scikit-learn) */
 
 /* One dense layer of a network, its optional dropout, and its buffers. Array
  * pointers are void so one struct serves both dtypes; each points to REAL
@@ -144,6 +145,9 @@ int fnn_openmp_enabled(void);
     int fnn_adam_step_##S(int64_t n, R *p, const R *g, R *m1, R *v2, int64_t t,        \
                           double lr, double beta1, double beta2, double eps,           \
                           double weight_decay, int nt);                                \
+    int fnn_adam_folded_step_##S(int64_t n, R *p, const R *g, R *m1, R *v2, int64_t t, \
+                                 double lr, double beta1, double beta2, double eps,    \
+                                 int nt);                                              \
     int fnn_sumsq_##S(int64_t n, const R *x, double *out, int nt);                     \
     int fnn_scale_##S(int64_t n, R *x, double s, int nt);                              \
     int fnn_clip_value_##S(int64_t n, R *x, double c, int nt);                         \

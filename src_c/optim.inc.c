@@ -69,6 +69,29 @@ int FNN_SFX(fnn_rmsprop_step)(int64_t n, REAL *p, const REAL *g, REAL *s, double
     return FNN_OK;
 }
 
+/* Adam with the bias correction folded into the step size, as scikit-learn's
+ * MLP computes it (equal to the spec's form up to where eps enters):
+ *   m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
+ *   p <- p + (-lr_t m) / (sqrt(v) + eps),  lr_t = lr sqrt(1 - b2^t) / (1 - b1^t) */
+int FNN_SFX(fnn_adam_folded_step)(int64_t n, REAL *p, const REAL *g, REAL *m1, REAL *v2,
+                                  int64_t t, double lr, double beta1, double beta2,
+                                  double eps, int nt)
+{
+    const REAL rb1 = (REAL)beta1, r1b1 = (REAL)(1.0 - beta1);
+    const REAL rb2 = (REAL)beta2, r1b2 = (REAL)(1.0 - beta2), re = (REAL)eps;
+    const REAL neg_lr_t = (REAL)(-(lr * sqrt(1.0 - pow(beta2, (double)t)) /
+                                   (1.0 - pow(beta1, (double)t))));
+    if (t < 1) return FNN_EINVAL;
+    FNN_ELEMWISE_LOOP(n, nt) {
+        REAL mi = rb1 * m1[i] + r1b1 * g[i];
+        REAL vi = rb2 * v2[i] + r1b2 * (g[i] * g[i]);
+        m1[i] = mi;
+        v2[i] = vi;
+        p[i] = p[i] + (neg_lr_t * mi) / (R_SQRT(vi) + re);
+    }
+    return FNN_OK;
+}
+
 /* Adam with bias correction, t counting steps from 1, and optional decoupled
  * weight decay (AdamW), applied to the weights before the Adam step:
  *   p <- p - (lr wd) p

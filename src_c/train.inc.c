@@ -108,6 +108,9 @@ static int FNN_SFX(optim_step)(fnn_net *net, fnn_optim *opt, double lr, int nt)
         return FNN_SFX(fnn_adam_step)(n - nw, p + nw, g + nw, s1 + nw, s2 + nw, t, lr,
                                       opt->beta1, opt->beta2, opt->eps, 0.0, nt);
     }
+    case FNN_OPT_ADAM_FOLDED:
+        return FNN_SFX(fnn_adam_folded_step)(n, p, g, s1, s2, t, lr, opt->beta1, opt->beta2,
+                                             opt->eps, nt);
     default:
         return FNN_EINVAL;
     }

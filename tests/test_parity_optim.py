@@ -25,6 +25,8 @@ OPTIMIZERS = {
                                                    1e-8), 2),
     "adamw": (lambda mod, p, g, s, t: mod.adam_step(p, g, s[0], s[1], t, 1e-3, 0.9, 0.999,
                                                     1e-8, weight_decay=0.01), 2),
+    "adam_folded": (lambda mod, p, g, s, t: mod.adam_folded_step(p, g, s[0], s[1], t, 1e-3,
+                                                                 0.9, 0.999, 1e-8), 2),
 }
 
 
@@ -99,3 +101,34 @@ def test_sgd_with_l2_is_weight_shrinking(dtype, rng):
     expected = (1 - lr * lam / m) * W.astype(np.float64) - lr * (X.T @ dZ).astype(np.float64)
     np.testing.assert_allclose(W1, expected, rtol=1e-5 if dtype == np.float32 else 1e-12,
                                atol=1e-6 if dtype == np.float32 else 1e-14)
+
+
+def test_adam_folded_matches_scikit_learns_adam():
+    pytest.importorskip("sklearn")
+    from sklearn.neural_network._stochastic_optimizers import AdamOptimizer
+    rng = np.random.default_rng(0)
+    p0 = rng.standard_normal(50)
+    ours, theirs = p0.copy(), [p0.copy()]
+    sk = AdamOptimizer(theirs, learning_rate_init=0.01)
+    m, v = np.zeros_like(p0), np.zeros_like(p0)
+    for t in range(1, 11):
+        g = rng.standard_normal(50)
+        ops.adam_folded_step(ours, g, m, v, t, 0.01)
+        sk.update_params(theirs, [g])
+    np.testing.assert_allclose(ours, theirs[0], rtol=1e-14, atol=1e-15)
+
+
+def test_nesterov_matches_scikit_learns_sgd():
+    pytest.importorskip("sklearn")
+    from sklearn.neural_network._stochastic_optimizers import SGDOptimizer
+    rng = np.random.default_rng(1)
+    p0 = rng.standard_normal(50)
+    for nesterov in (False, True):
+        ours, theirs = p0.copy(), [p0.copy()]
+        sk = SGDOptimizer(theirs, learning_rate_init=0.05, momentum=0.9, nesterov=nesterov)
+        vel = np.zeros_like(p0)
+        for _ in range(10):
+            g = rng.standard_normal(50)
+            ops.classical_momentum_step(ours, g, vel, 0.05, 0.9, nesterov=nesterov)
+            sk.update_params(theirs, [g])
+        np.testing.assert_allclose(ours, theirs[0], rtol=1e-14, atol=1e-15)

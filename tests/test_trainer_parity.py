@@ -22,6 +22,7 @@ OPTIMIZERS = [
     fn.optim.RMSProp(lr=0.01),
     fn.optim.Adam(lr=0.01),
     fn.optim.AdamW(lr=0.01, weight_decay=0.1),
+    fn.optim.AdamFolded(lr=0.01),
 ]
 
 
