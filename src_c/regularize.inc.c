@@ -16,10 +16,16 @@ int FNN_SFX(fnn_sumsq)(int64_t n, const REAL *x, double *out, int nt)
     int t = fnn_use_threads(nt, n);
     #pragma omp parallel for num_threads(t) schedule(static) if(t > 1)
     for (ch = 0; ch < nch; ch++) {
-        int64_t i, i1 = (ch + 1) * clen < n ? (ch + 1) * clen : n;
-        double acc = 0.0;
-        for (i = ch * clen; i < i1; i++) acc += (double)x[i] * (double)x[i];
-        partial[ch] = acc;
+        /* eight interleaved accumulators break the add-latency chain; the
+         * order is still fixed, so the result does not depend on threads */
+        int64_t i, i0 = ch * clen, i1 = (ch + 1) * clen < n ? (ch + 1) * clen : n;
+        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int k;
+        for (i = i0; i + 8 <= i1; i += 8)
+            for (k = 0; k < 8; k++) acc[k] += (double)x[i + k] * (double)x[i + k];
+        for (; i < i1; i++) acc[0] += (double)x[i] * (double)x[i];
+        partial[ch] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
+                      ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     }
     for (ch = 0; ch < nch; ch++) total += partial[ch];
     *out = total;
@@ -32,7 +38,7 @@ int FNN_SFX(fnn_scale)(int64_t n, REAL *x, double s, int nt)
     const REAL rs = (REAL)s;
     int t = fnn_use_threads(nt, n);
     int64_t i;
-    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1)
+    #pragma omp parallel for simd num_threads(t) schedule(static) if(t > 1)
     for (i = 0; i < n; i++) x[i] = x[i] * rs;
     return FNN_OK;
 }
