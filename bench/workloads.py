@@ -1,0 +1,214 @@
+"""Training workloads and the peers that run them, shared by bench/compare.py
+and bench/bench_training.py.
+
+Every peer trains the same network (same layer sizes, activations, loss,
+optimizer, batch size and float32 data) for one epoch over the same data,
+drawn from a seeded random teacher network so the loss falls. A peer is a
+factory: ``make(workload, n_threads)`` returns a callable that runs one epoch
+(and keeps its model between calls, so repeated epochs continue training), or
+raises ``PeerUnavailable`` with the reason.
+"""
+
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+import fastnn as fn
+
+
+class PeerUnavailable(Exception):
+    """A peer library is not installed or cannot run this workload."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    n_samples: int
+    layers: tuple          # widths: input, hidden..., output
+    loss: str              # "cross_entropy" or "binary_cross_entropy"
+    optimizer: str         # "adam" or "momentum"
+    lr: float
+    batch_size: int
+    predict_batch: int = 0  # > 0: measure prediction throughput instead of training
+
+    @property
+    def flops_per_sample(self):
+        """Training: forward 2 n_in n_out per layer, backward 4 (dW and dX)."""
+        pairs = list(zip(self.layers[:-1], self.layers[1:]))
+        fwd = sum(2 * a * b for a, b in pairs)
+        return fwd if self.predict_batch else 3 * fwd
+
+
+WORKLOADS = {
+    "W1": Workload("W1 mnist-like", 60000, (784, 256, 128, 10), "cross_entropy", "adam",
+                   1e-3, 128),
+    "W2": Workload("W2 tabular-small", 100000, (32, 64, 64, 1), "binary_cross_entropy",
+                   "adam", 1e-3, 32),
+    "W3": Workload("W3 wide", 8192, (1024, 2048, 2048, 10), "cross_entropy", "momentum",
+                   1e-2, 512),
+    "P1": Workload("predict W1 network", 60000, (784, 256, 128, 10), "cross_entropy", "adam",
+                   1e-3, 128, predict_batch=4096),
+}
+
+
+def make_data(workload, seed=0):
+    """float32 inputs and labels from a random teacher network."""
+    rng = np.random.default_rng(seed)
+    sizes = workload.layers
+    X = rng.standard_normal((workload.n_samples, sizes[0]), dtype=np.float32)
+    h = X
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        W = rng.standard_normal((a, b), dtype=np.float32) / np.sqrt(a)
+        h = np.tanh(h @ W) if b != sizes[-1] else h @ W
+    if workload.loss == "cross_entropy":
+        y = np.argmax(h, axis=1).astype(np.int64)
+    else:
+        y = (h[:, 0] > np.median(h[:, 0])).astype(np.float32)
+    return X, y
+
+
+# ---------------------------------------------------------------- peers
+
+def _fastnn_model(workload, seed=0):
+    sizes = workload.layers
+    out = "softmax" if workload.loss == "cross_entropy" else "sigmoid"
+    layers = [fn.Dense(b, activation="relu") for b in sizes[1:-1]]
+    layers.append(fn.Dense(sizes[-1], activation=out))
+    return fn.Sequential(layers, input_dim=sizes[0], dtype="float32", seed=seed)
+
+
+def _fastnn_optimizer(workload):
+    if workload.optimizer == "adam":
+        return fn.optim.Adam(lr=workload.lr)
+    return fn.optim.ClassicalMomentum(lr=workload.lr, momentum=0.9)
+
+
+def fastnn_peer(workload, n_threads, backend="fast"):
+    X, y = make_data(workload)
+    model = _fastnn_model(workload)
+    opt = _fastnn_optimizer(workload)
+    if workload.predict_batch:
+        def run():
+            for lo in range(0, len(X), workload.predict_batch):
+                model.predict_proba(X[lo:lo + workload.predict_batch], n_threads=n_threads)
+        return run, len(X)
+
+    def run():
+        model.fit(X, y, loss=workload.loss, optimizer=opt, batch_size=workload.batch_size,
+                  epochs=1, n_threads=n_threads, backend=backend)
+    return run, len(X)
+
+
+def reference_peer(workload, n_threads):
+    if workload.predict_batch:
+        raise PeerUnavailable("the reference loop is a training loop")
+    return fastnn_peer(workload, n_threads, backend="reference")
+
+
+def sklearn_peer(workload, n_threads):
+    try:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+    except ImportError:
+        raise PeerUnavailable("scikit-learn is not installed (pip install scikit-learn)")
+    if workload.predict_batch:
+        raise PeerUnavailable("scikit-learn is measured on training only")
+    X, y = make_data(workload)
+    kwargs = dict(hidden_layer_sizes=workload.layers[1:-1], activation="relu",
+                  batch_size=workload.batch_size, learning_rate_init=workload.lr, alpha=0.0,
+                  max_iter=1, shuffle=True, random_state=0, tol=0.0)
+    if workload.optimizer == "adam":
+        kwargs["solver"] = "adam"
+    else:
+        kwargs.update(solver="sgd", momentum=0.9, nesterovs_momentum=False)
+    clf = MLPClassifier(**kwargs)
+    classes = np.unique(y)
+
+    def run():
+        # partial_fit runs one epoch; the first call also sets the classes
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if hasattr(clf, "coefs_"):
+                clf.partial_fit(X, y)
+            else:
+                clf.partial_fit(X, y, classes=classes)
+    return run, len(X)
+
+
+def torch_peer(workload, n_threads, fused=False):
+    try:
+        import torch
+    except ImportError:
+        raise PeerUnavailable("PyTorch is not installed (pip install torch==2.13.0, the CPU "
+                              "build)")
+    torch.set_num_threads(n_threads)
+    torch.manual_seed(0)
+    X, y = make_data(workload)
+    sizes = workload.layers
+    mods = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        mods.append(torch.nn.Linear(a, b))
+        if b != sizes[-1]:
+            mods.append(torch.nn.ReLU())
+    net = torch.nn.Sequential(*mods)
+    Xt = torch.from_numpy(X)
+    if workload.predict_batch:
+        def run():
+            with torch.no_grad():
+                for lo in range(0, len(X), workload.predict_batch):
+                    torch.softmax(net(Xt[lo:lo + workload.predict_batch]), dim=1)
+        return run, len(X)
+    if workload.loss == "cross_entropy":
+        yt = torch.from_numpy(y)
+        loss_fn = torch.nn.CrossEntropyLoss()
+    else:
+        yt = torch.from_numpy(y).reshape(-1, 1)
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+    if workload.optimizer == "adam":
+        opt = torch.optim.Adam(net.parameters(), lr=workload.lr, fused=fused or None)
+    else:
+        opt = torch.optim.SGD(net.parameters(), lr=workload.lr, momentum=0.9)
+    gen = torch.Generator().manual_seed(0)
+    B = workload.batch_size
+
+    def run():
+        perm = torch.randperm(len(X), generator=gen)
+        for lo in range(0, len(X), B):
+            idx = perm[lo:lo + B]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(net(Xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+    return run, len(X)
+
+
+def torch_fused_peer(workload, n_threads):
+    if workload.optimizer != "adam":
+        raise PeerUnavailable("the fused variant exists for Adam only")
+    return torch_peer(workload, n_threads, fused=True)
+
+
+def jax_peer(workload, n_threads):
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        raise PeerUnavailable("JAX is not installed (pip install jax jaxlib)")
+    raise PeerUnavailable("the JAX peer is not implemented yet")
+
+
+PEERS = {
+    "fastnn": fastnn_peer,
+    "numpy-reference": reference_peer,
+    "scikit-learn": sklearn_peer,
+    "pytorch": torch_peer,
+    "pytorch-fused": torch_fused_peer,
+    "jax": jax_peer,
+}
+
+
+def timed(run):
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
