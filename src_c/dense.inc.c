@@ -38,7 +38,7 @@ typedef struct {
 } FNN_SFX(gemm_grid);
 
 #define FNN_GEMM_MAX_BLOCKS 8
-#define FNN_GEMM_MIN_BLOCK_FLOPS (1 << 23)  /* 8 MFLOP: below this a block is mostly overhead */
+#define FNN_GEMM_MIN_BLOCK_FLOPS (1 << 22)  /* 4 MFLOP: below this a block is mostly overhead */
 #define FNN_GEMM_MIN_BLOCK_LEN 64
 
 static FNN_SFX(gemm_grid) FNN_SFX(make_grid)(int64_t M, int64_t N, int64_t K)
