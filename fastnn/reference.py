@@ -11,6 +11,8 @@ The tests hold :mod:`fastnn.ops` against this module; it is also usable on its
 own, for instance to step through a training run in a debugger.
 """
 
+import math
+
 import numpy as np
 
 from fastnn.activations import DEFAULT_LEAKY_ALPHA, activation_id
@@ -241,15 +243,19 @@ def adam_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight
 
     W <- W - (lr wd) W                      (AdamW; skipped when wd == 0)
     V <- b1 V + (1 - b1) dW;  S <- b2 S + (1 - b2) dW^2
-    W <- W - lr (V / (1 - b1^t)) / (sqrt(S / (1 - b2^t)) + eps)"""
+    W <- W - lr (V / (1 - b1^t)) / (sqrt(S / (1 - b2^t)) + eps)
+
+    The last line is evaluated as W - (step V) / (sqrt(S) c + eps) with the
+    scalars step = lr / (1 - b1^t) and c = 1 / sqrt(1 - b2^t): the same value,
+    one division per element."""
     lr, beta1, beta2, t = float(lr), float(beta1), float(beta2), int(t)
     if weight_decay != 0.0:
         param -= (lr * float(weight_decay)) * param
     m[...] = beta1 * m + (1.0 - beta1) * grad
     v[...] = beta2 * v + (1.0 - beta2) * (grad * grad)
-    m_hat = m / (1.0 - beta1 ** t)
-    v_hat = v / (1.0 - beta2 ** t)
-    param -= (lr * m_hat) / (np.sqrt(v_hat) + float(eps))
+    step = lr / (1.0 - beta1 ** t)
+    c = 1.0 / math.sqrt(1.0 - beta2 ** t)  # a Python float, so float32 stays float32
+    param -= (step * m) / (np.sqrt(v) * c + float(eps))
 
 
 def adam_folded_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, *,
