@@ -191,11 +191,94 @@ def torch_fused_peer(workload, n_threads):
 
 
 def jax_peer(workload, n_threads):
+    """A jit-compiled training step (forward, loss, grad and the optimizer
+    update in one XLA computation); the epoch loop feeds it batches. XLA sizes
+    its own CPU thread pool (all cores); n_threads does not reach it."""
     try:
-        import jax  # noqa: F401
+        import jax
+        import jax.numpy as jnp
     except ImportError:
         raise PeerUnavailable("JAX is not installed (pip install jax jaxlib)")
-    raise PeerUnavailable("the JAX peer is not implemented yet")
+    X, y = make_data(workload)
+    sizes = workload.layers
+    key = jax.random.PRNGKey(0)
+    params = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        key, sub = jax.random.split(key)
+        params.append((jax.random.normal(sub, (a, b), jnp.float32) * jnp.sqrt(2.0 / a),
+                       jnp.zeros(b, jnp.float32)))
+
+    def forward(params, xb):
+        h = xb
+        for i, (W, b) in enumerate(params):
+            h = h @ W + b
+            if i < len(params) - 1:
+                h = jax.nn.relu(h)
+        return h
+
+    if workload.predict_batch:
+        predict = jax.jit(lambda p, xb: jax.nn.softmax(forward(p, xb), axis=1))
+        Xj = jnp.asarray(X)
+
+        def run():
+            for lo in range(0, len(X), workload.predict_batch):
+                predict(params, Xj[lo:lo + workload.predict_batch]).block_until_ready()
+        return run, len(X)
+
+    def loss_fn(params, xb, yb):
+        z = forward(params, xb)
+        if workload.loss == "cross_entropy":
+            logp = jax.nn.log_softmax(z, axis=1)
+            return -jnp.mean(jnp.take_along_axis(logp, yb[:, None], axis=1))
+        zz = z[:, 0]
+        return jnp.mean(jnp.maximum(zz, 0) - zz * yb + jnp.log1p(jnp.exp(-jnp.abs(zz))))
+
+    lr, b1, b2, eps = workload.lr, 0.9, 0.999, 1e-8
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    state = {"p": params, "m": zeros, "v": zeros, "t": jnp.zeros((), jnp.float32)}
+
+    @jax.jit
+    def step(state, xb, yb):
+        grads = jax.grad(loss_fn)(state["p"], xb, yb)
+        t = state["t"] + 1
+        if workload.optimizer == "adam":
+            m = jax.tree_util.tree_map(lambda m, g: b1 * m + (1 - b1) * g, state["m"], grads)
+            v = jax.tree_util.tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, state["v"],
+                                       grads)
+            p = jax.tree_util.tree_map(
+                lambda p, m, v: p - lr * (m / (1 - b1 ** t)) / (jnp.sqrt(v / (1 - b2 ** t))
+                                                                + eps),
+                state["p"], m, v)
+        else:  # heavy-ball momentum 0.9
+            m = jax.tree_util.tree_map(lambda m, g: 0.9 * m - lr * g, state["m"], grads)
+            v = state["v"]
+            p = jax.tree_util.tree_map(lambda p, m: p + m, state["p"], m)
+        return {"p": p, "m": m, "v": v, "t": t}
+
+    B = workload.batch_size
+    n_full = len(X) // B
+
+    @jax.jit
+    def epoch(state, Xs, ys):
+        # full batches in one compiled scan: no Python between steps
+        xb = Xs[:n_full * B].reshape(n_full, B, -1)
+        yb = ys[:n_full * B].reshape((n_full, B) + ys.shape[1:])
+        state, _ = jax.lax.scan(lambda st, b: (step(st, b[0], b[1]), None), state, (xb, yb))
+        return state
+
+    Xj, yj = jnp.asarray(X), jnp.asarray(y)
+    rng = np.random.default_rng(0)
+    holder = [state]
+
+    def run():
+        perm = jnp.asarray(rng.permutation(len(X)))
+        Xs, ys = Xj[perm], yj[perm]
+        st = epoch(holder[0], Xs, ys)
+        if n_full * B < len(X):  # the last, smaller batch
+            st = step(st, Xs[n_full * B:], ys[n_full * B:])
+        jax.block_until_ready(st)
+        holder[0] = st
+    return run, len(X)
 
 
 PEERS = {

@@ -5,35 +5,67 @@
  * each update is written in exactly the order of operations of
  * fastnn/reference.py, so both agree to the last bit on IEEE hardware (no
  * FMA contraction: setup.py passes -ffp-contract=off). Elements are
- * independent, so the thread count cannot change a result. */
+ * independent, so the thread count cannot change a result. Each update is a
+ * `range` function over [lo, hi), vectorized and multiversioned (FNN_CLONES),
+ * that FNN_PARALLEL_RANGE hands each thread's share to. */
 
-/* Elements are independent: `simd` lets the compiler vectorize the loop
- * (sqrt and division included) without proving the arrays do not overlap. */
-#define FNN_ELEMWISE_LOOP(n, nt)                                        \
-    int t_ = fnn_use_threads((nt), (n));                                \
-    int64_t i;                                                          \
-    _Pragma("omp parallel for simd num_threads(t_) schedule(static) if(t_ > 1)") \
-    for (i = 0; i < (n); i++)
+static FNN_CLONES void FNN_SFX(sgd_range)(int64_t lo, int64_t hi, REAL *p, const REAL *g,
+                                          REAL lr)
+{
+    int64_t i;
+    #pragma omp simd
+    for (i = lo; i < hi; i++) p[i] = p[i] - lr * g[i];
+}
 
 /* p <- p - lr g */
 int FNN_SFX(fnn_sgd_step)(int64_t n, REAL *p, const REAL *g, double lr, int nt)
 {
-    const REAL rlr = (REAL)lr;
-    FNN_ELEMWISE_LOOP(n, nt) p[i] = p[i] - rlr * g[i];
+    FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n),
+                       FNN_SFX(sgd_range)(lo, hi, p, g, (REAL)lr));
     return FNN_OK;
+}
+
+static FNN_CLONES void FNN_SFX(momentum_range)(int64_t lo, int64_t hi, REAL *p, const REAL *g,
+                                               REAL *v, REAL lr, REAL b, REAL one_minus_b)
+{
+    int64_t i;
+    #pragma omp simd
+    for (i = lo; i < hi; i++) {
+        REAL vi = b * v[i] + one_minus_b * g[i];
+        v[i] = vi;
+        p[i] = p[i] - lr * vi;
+    }
 }
 
 /* Exponentially weighted momentum: v <- beta v + (1 - beta) g; p <- p - lr v */
 int FNN_SFX(fnn_momentum_step)(int64_t n, REAL *p, const REAL *g, REAL *v, double lr,
                                double beta, int nt)
 {
-    const REAL rlr = (REAL)lr, rb = (REAL)beta, r1b = (REAL)(1.0 - beta);
-    FNN_ELEMWISE_LOOP(n, nt) {
-        REAL vi = rb * v[i] + r1b * g[i];
-        v[i] = vi;
-        p[i] = p[i] - rlr * vi;
-    }
+    FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n),
+                       FNN_SFX(momentum_range)(lo, hi, p, g, v, (REAL)lr, (REAL)beta,
+                                               (REAL)(1.0 - beta)));
     return FNN_OK;
+}
+
+static FNN_CLONES void FNN_SFX(classical_range)(int64_t lo, int64_t hi, REAL *p, const REAL *g,
+                                                REAL *v, REAL lr, REAL mu, int nesterov)
+{
+    int64_t i;
+    if (nesterov) {
+        #pragma omp simd
+        for (i = lo; i < hi; i++) {
+            REAL vi = mu * v[i] - lr * g[i];
+            v[i] = vi;
+            p[i] = p[i] + (mu * vi - lr * g[i]);
+        }
+    } else {
+        #pragma omp simd
+        for (i = lo; i < hi; i++) {
+            REAL vi = mu * v[i] - lr * g[i];
+            v[i] = vi;
+            p[i] = p[i] + vi;
+        }
+    }
 }
 
 /* Classical momentum: v <- mu v - lr g; p <- p + v.
@@ -41,57 +73,68 @@ int FNN_SFX(fnn_momentum_step)(int64_t n, REAL *p, const REAL *g, REAL *v, doubl
 int FNN_SFX(fnn_classical_momentum_step)(int64_t n, REAL *p, const REAL *g, REAL *v,
                                          double lr, double momentum, int nesterov, int nt)
 {
-    const REAL rlr = (REAL)lr, rmu = (REAL)momentum;
-    if (nesterov) {
-        FNN_ELEMWISE_LOOP(n, nt) {
-            REAL vi = rmu * v[i] - rlr * g[i];
-            v[i] = vi;
-            p[i] = p[i] + (rmu * vi - rlr * g[i]);
-        }
-    } else {
-        FNN_ELEMWISE_LOOP(n, nt) {
-            REAL vi = rmu * v[i] - rlr * g[i];
-            v[i] = vi;
-            p[i] = p[i] + vi;
-        }
-    }
+    FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n),
+                       FNN_SFX(classical_range)(lo, hi, p, g, v, (REAL)lr, (REAL)momentum,
+                                                nesterov));
     return FNN_OK;
+}
+
+static FNN_CLONES void FNN_SFX(rmsprop_range)(int64_t lo, int64_t hi, REAL *p, const REAL *g,
+                                              REAL *s, REAL lr, REAL b, REAL one_minus_b,
+                                              REAL eps)
+{
+    int64_t i;
+    #pragma omp simd
+    for (i = lo; i < hi; i++) {
+        REAL si = b * s[i] + one_minus_b * (g[i] * g[i]);
+        s[i] = si;
+        p[i] = p[i] - (lr * g[i]) / (R_SQRT(si) + eps);
+    }
 }
 
 /* RMSProp: s <- beta s + (1 - beta) g^2; p <- p - lr g / (sqrt(s) + eps) */
 int FNN_SFX(fnn_rmsprop_step)(int64_t n, REAL *p, const REAL *g, REAL *s, double lr,
                               double beta, double eps, int nt)
 {
-    const REAL rlr = (REAL)lr, rb = (REAL)beta, r1b = (REAL)(1.0 - beta), re = (REAL)eps;
-    FNN_ELEMWISE_LOOP(n, nt) {
-        REAL si = rb * s[i] + r1b * (g[i] * g[i]);
-        s[i] = si;
-        p[i] = p[i] - (rlr * g[i]) / (R_SQRT(si) + re);
-    }
+    FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n),
+                       FNN_SFX(rmsprop_range)(lo, hi, p, g, s, (REAL)lr, (REAL)beta,
+                                              (REAL)(1.0 - beta), (REAL)eps));
     return FNN_OK;
 }
 
-/* Adam with the bias correction folded into the step size, as scikit-learn's
- * MLP computes it (equal to the spec's form up to where eps enters):
- *   m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
- *   p <- p + (-lr_t m) / (sqrt(v) + eps),  lr_t = lr sqrt(1 - b2^t) / (1 - b1^t) */
-int FNN_SFX(fnn_adam_folded_step)(int64_t n, REAL *p, const REAL *g, REAL *m1, REAL *v2,
-                                  int64_t t, double lr, double beta1, double beta2,
-                                  double eps, int nt)
+/* The scalars of one Adam step, rounded once to REAL. */
+typedef struct {
+    REAL b1, one_minus_b1, b2, one_minus_b2, eps;
+    REAL step;   /* lr / (1 - b1^t), or -lr_t for the folded form */
+    REAL c;      /* 1 / sqrt(1 - b2^t) */
+    REAL decay;  /* lr * weight_decay */
+} FNN_SFX(adam_scalars);
+
+static FNN_CLONES void FNN_SFX(adam_range)(int64_t lo, int64_t hi, REAL *p, const REAL *g,
+                                           REAL *m1, REAL *v2, FNN_SFX(adam_scalars) k,
+                                           int decoupled)
 {
-    const REAL rb1 = (REAL)beta1, r1b1 = (REAL)(1.0 - beta1);
-    const REAL rb2 = (REAL)beta2, r1b2 = (REAL)(1.0 - beta2), re = (REAL)eps;
-    const REAL neg_lr_t = (REAL)(-(lr * sqrt(1.0 - pow(beta2, (double)t)) /
-                                   (1.0 - pow(beta1, (double)t))));
-    if (t < 1) return FNN_EINVAL;
-    FNN_ELEMWISE_LOOP(n, nt) {
-        REAL mi = rb1 * m1[i] + r1b1 * g[i];
-        REAL vi = rb2 * v2[i] + r1b2 * (g[i] * g[i]);
-        m1[i] = mi;
-        v2[i] = vi;
-        p[i] = p[i] + (neg_lr_t * mi) / (R_SQRT(vi) + re);
+    int64_t i;
+    if (decoupled) {
+        #pragma omp simd
+        for (i = lo; i < hi; i++) {
+            REAL pi = p[i] - k.decay * p[i];
+            REAL mi = k.b1 * m1[i] + k.one_minus_b1 * g[i];
+            REAL vi = k.b2 * v2[i] + k.one_minus_b2 * (g[i] * g[i]);
+            m1[i] = mi;
+            v2[i] = vi;
+            p[i] = pi - (k.step * mi) / (R_SQRT(vi) * k.c + k.eps);
+        }
+    } else {
+        #pragma omp simd
+        for (i = lo; i < hi; i++) {
+            REAL mi = k.b1 * m1[i] + k.one_minus_b1 * g[i];
+            REAL vi = k.b2 * v2[i] + k.one_minus_b2 * (g[i] * g[i]);
+            m1[i] = mi;
+            v2[i] = vi;
+            p[i] = p[i] - (k.step * mi) / (R_SQRT(vi) * k.c + k.eps);
+        }
     }
-    return FNN_OK;
 }
 
 /* Adam with bias correction, t counting steps from 1, and optional decoupled
@@ -106,30 +149,55 @@ int FNN_SFX(fnn_adam_step)(int64_t n, REAL *p, const REAL *g, REAL *m1, REAL *v2
                            int64_t t, double lr, double beta1, double beta2, double eps,
                            double weight_decay, int nt)
 {
-    const REAL rlr = (REAL)lr, rb1 = (REAL)beta1, r1b1 = (REAL)(1.0 - beta1);
-    const REAL rb2 = (REAL)beta2, r1b2 = (REAL)(1.0 - beta2), re = (REAL)eps;
-    const REAL step = (REAL)(lr / (1.0 - pow(beta1, (double)t)));
-    const REAL c = (REAL)(1.0 / sqrt(1.0 - pow(beta2, (double)t)));
-    const REAL decay = (REAL)(lr * weight_decay);
-    (void)rlr;
+    FNN_SFX(adam_scalars) k;
     if (t < 1) return FNN_EINVAL;
-    if (weight_decay != 0.0) {
-        FNN_ELEMWISE_LOOP(n, nt) {
-            REAL pi = p[i] - decay * p[i];
-            REAL mi = rb1 * m1[i] + r1b1 * g[i];
-            REAL vi = rb2 * v2[i] + r1b2 * (g[i] * g[i]);
-            m1[i] = mi;
-            v2[i] = vi;
-            p[i] = pi - (step * mi) / (R_SQRT(vi) * c + re);
-        }
-    } else {
-        FNN_ELEMWISE_LOOP(n, nt) {
-            REAL mi = rb1 * m1[i] + r1b1 * g[i];
-            REAL vi = rb2 * v2[i] + r1b2 * (g[i] * g[i]);
-            m1[i] = mi;
-            v2[i] = vi;
-            p[i] = p[i] - (step * mi) / (R_SQRT(vi) * c + re);
-        }
+    k.b1 = (REAL)beta1;
+    k.one_minus_b1 = (REAL)(1.0 - beta1);
+    k.b2 = (REAL)beta2;
+    k.one_minus_b2 = (REAL)(1.0 - beta2);
+    k.eps = (REAL)eps;
+    k.step = (REAL)(lr / (1.0 - pow(beta1, (double)t)));
+    k.c = (REAL)(1.0 / sqrt(1.0 - pow(beta2, (double)t)));
+    k.decay = (REAL)(lr * weight_decay);
+    FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n),
+                       FNN_SFX(adam_range)(lo, hi, p, g, m1, v2, k, weight_decay != 0.0));
+    return FNN_OK;
+}
+
+static FNN_CLONES void FNN_SFX(adam_folded_range)(int64_t lo, int64_t hi, REAL *p,
+                                                  const REAL *g, REAL *m1, REAL *v2,
+                                                  FNN_SFX(adam_scalars) k)
+{
+    int64_t i;
+    #pragma omp simd
+    for (i = lo; i < hi; i++) {
+        REAL mi = k.b1 * m1[i] + k.one_minus_b1 * g[i];
+        REAL vi = k.b2 * v2[i] + k.one_minus_b2 * (g[i] * g[i]);
+        m1[i] = mi;
+        v2[i] = vi;
+        p[i] = p[i] + (k.step * mi) / (R_SQRT(vi) + k.eps);
     }
+}
+
+/* Adam with the bias correction folded into the step size, as scikit-learn's
+ * MLP computes it (equal to the spec's form up to where eps enters):
+ *   m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
+ *   p <- p + (-lr_t m) / (sqrt(v) + eps),  lr_t = lr sqrt(1 - b2^t) / (1 - b1^t) */
+int FNN_SFX(fnn_adam_folded_step)(int64_t n, REAL *p, const REAL *g, REAL *m1, REAL *v2,
+                                  int64_t t, double lr, double beta1, double beta2,
+                                  double eps, int nt)
+{
+    FNN_SFX(adam_scalars) k;
+    if (t < 1) return FNN_EINVAL;
+    k.b1 = (REAL)beta1;
+    k.one_minus_b1 = (REAL)(1.0 - beta1);
+    k.b2 = (REAL)beta2;
+    k.one_minus_b2 = (REAL)(1.0 - beta2);
+    k.eps = (REAL)eps;
+    k.step = (REAL)(-(lr * sqrt(1.0 - pow(beta2, (double)t)) / (1.0 - pow(beta1, (double)t))));
+    k.c = (REAL)1;
+    k.decay = (REAL)0;
+    FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n),
+                       FNN_SFX(adam_folded_range)(lo, hi, p, g, m1, v2, k));
     return FNN_OK;
 }

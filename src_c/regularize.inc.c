@@ -32,29 +32,35 @@ int FNN_SFX(fnn_sumsq)(int64_t n, const REAL *x, double *out, int nt)
     return FNN_OK;
 }
 
+static FNN_CLONES void FNN_SFX(scale_range)(int64_t lo, int64_t hi, REAL *x, REAL s)
+{
+    int64_t i;
+    #pragma omp simd
+    for (i = lo; i < hi; i++) x[i] = x[i] * s;
+}
+
 /* x <- x * (REAL)s.  x INOUT (n,) */
 int FNN_SFX(fnn_scale)(int64_t n, REAL *x, double s, int nt)
 {
-    const REAL rs = (REAL)s;
-    int t = fnn_use_threads(nt, n);
-    int64_t i;
-    #pragma omp parallel for simd num_threads(t) schedule(static) if(t > 1)
-    for (i = 0; i < n; i++) x[i] = x[i] * rs;
+    FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n), FNN_SFX(scale_range)(lo, hi, x, (REAL)s));
     return FNN_OK;
+}
+
+static FNN_CLONES void FNN_SFX(clip_range)(int64_t lo, int64_t hi, REAL *x, REAL c)
+{
+    int64_t i;
+    #pragma omp simd
+    for (i = lo; i < hi; i++) {
+        REAL v = x[i];
+        x[i] = v > c ? c : (v < -c ? -c : v);
+    }
 }
 
 /* x <- min(max(x, -c), c).  x INOUT (n,); NaN stays NaN so it can be reported */
 int FNN_SFX(fnn_clip_value)(int64_t n, REAL *x, double c, int nt)
 {
-    const REAL rc = (REAL)c;
-    int t = fnn_use_threads(nt, n);
-    int64_t i;
     if (!(c >= 0)) return FNN_EINVAL;
-    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1)
-    for (i = 0; i < n; i++) {
-        REAL v = x[i];
-        x[i] = v > rc ? rc : (v < -rc ? -rc : v);
-    }
+    FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n), FNN_SFX(clip_range)(lo, hi, x, (REAL)c));
     return FNN_OK;
 }
 
