@@ -94,22 +94,15 @@ class History:
         ax.set_xlabel("epoch")
         ax.legend()
         if self.diagnostics:
-            ax = axes[1][0]
-            for i, d in enumerate(self.diagnostics):
-                ax.plot(self.epochs, d["act_var"], label="layer %d" % (i + 1))
-            ax.set_yscale("log")
-            ax.set_xlabel("epoch")
-            ax.set_ylabel("activation variance")
-            ax.set_title("Per-layer activation variance")
-            ax.legend(fontsize="small")
-            ax = axes[1][1]
-            for i, d in enumerate(self.diagnostics):
-                ax.plot(self.epochs, d["grad_norm"], label="layer %d" % (i + 1))
-            ax.set_yscale("log")
-            ax.set_xlabel("epoch")
-            ax.set_ylabel("gradient L2 norm")
-            ax.set_title("Per-layer gradient norm")
-            ax.legend(fontsize="small")
+            panels = (("act_var", "activation variance"), ("grad_norm", "gradient L2 norm"))
+            for ax, (key, label) in zip(axes[1], panels):
+                for i, d in enumerate(self.diagnostics):
+                    ax.plot(self.epochs, d[key], label="layer %d" % (i + 1))
+                ax.set_yscale("log")
+                ax.set_xlabel("epoch")
+                ax.set_ylabel(label)
+                ax.set_title("Per-layer " + label)
+                ax.legend(fontsize="small")
         fig.tight_layout()
         if path is not None:
             fig.savefig(path, dpi=120)

@@ -110,6 +110,19 @@ typedef struct {
     REAL decay;  /* lr * weight_decay */
 } FNN_SFX(adam_scalars);
 
+/* The scalars both Adam forms share; step, c and decay are set by the caller. */
+static FNN_SFX(adam_scalars) FNN_SFX(adam_common)(double beta1, double beta2, double eps)
+{
+    FNN_SFX(adam_scalars) k;
+    k.b1 = (REAL)beta1;
+    k.one_minus_b1 = (REAL)(1.0 - beta1);
+    k.b2 = (REAL)beta2;
+    k.one_minus_b2 = (REAL)(1.0 - beta2);
+    k.eps = (REAL)eps;
+    k.step = k.c = k.decay = (REAL)0;
+    return k;
+}
+
 static FNN_CLONES void FNN_SFX(adam_range)(int64_t lo, int64_t hi, REAL *p, const REAL *g,
                                            REAL *m1, REAL *v2, FNN_SFX(adam_scalars) k,
                                            int decoupled)
@@ -149,13 +162,8 @@ int FNN_SFX(fnn_adam_step)(int64_t n, REAL *p, const REAL *g, REAL *m1, REAL *v2
                            int64_t t, double lr, double beta1, double beta2, double eps,
                            double weight_decay, int nt)
 {
-    FNN_SFX(adam_scalars) k;
+    FNN_SFX(adam_scalars) k = FNN_SFX(adam_common)(beta1, beta2, eps);
     if (t < 1) return FNN_EINVAL;
-    k.b1 = (REAL)beta1;
-    k.one_minus_b1 = (REAL)(1.0 - beta1);
-    k.b2 = (REAL)beta2;
-    k.one_minus_b2 = (REAL)(1.0 - beta2);
-    k.eps = (REAL)eps;
     k.step = (REAL)(lr / (1.0 - pow(beta1, (double)t)));
     k.c = (REAL)(1.0 / sqrt(1.0 - pow(beta2, (double)t)));
     k.decay = (REAL)(lr * weight_decay);
@@ -187,16 +195,9 @@ int FNN_SFX(fnn_adam_folded_step)(int64_t n, REAL *p, const REAL *g, REAL *m1, R
                                   int64_t t, double lr, double beta1, double beta2,
                                   double eps, int nt)
 {
-    FNN_SFX(adam_scalars) k;
+    FNN_SFX(adam_scalars) k = FNN_SFX(adam_common)(beta1, beta2, eps);
     if (t < 1) return FNN_EINVAL;
-    k.b1 = (REAL)beta1;
-    k.one_minus_b1 = (REAL)(1.0 - beta1);
-    k.b2 = (REAL)beta2;
-    k.one_minus_b2 = (REAL)(1.0 - beta2);
-    k.eps = (REAL)eps;
     k.step = (REAL)(-(lr * sqrt(1.0 - pow(beta2, (double)t)) / (1.0 - pow(beta1, (double)t))));
-    k.c = (REAL)1;
-    k.decay = (REAL)0;
     FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n),
                        FNN_SFX(adam_folded_range)(lo, hi, p, g, m1, v2, k));
     return FNN_OK;
