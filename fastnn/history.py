@@ -94,14 +94,15 @@ class History:
         ax.set_xlabel("epoch")
         ax.legend()
         if self.diagnostics:
-            panels = (("act_var", "activation variance"), ("grad_norm", "gradient L2 norm"))
-            for ax, (key, label) in zip(axes[1], panels):
+            panels = (("act_var", "activation variance", "activation variance"),
+                      ("grad_norm", "gradient L2 norm", "gradient norm"))
+            for ax, (key, label, title) in zip(axes[1], panels):
                 for i, d in enumerate(self.diagnostics):
                     ax.plot(self.epochs, d[key], label="layer %d" % (i + 1))
                 ax.set_yscale("log")
                 ax.set_xlabel("epoch")
                 ax.set_ylabel(label)
-                ax.set_title("Per-layer " + label)
+                ax.set_title("Per-layer " + title)
                 ax.legend(fontsize="small")
         fig.tight_layout()
         if path is not None:
