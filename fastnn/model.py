@@ -78,17 +78,39 @@ class Sequential:
 
     # ------------------------------------------------------------------ build
 
-    def build(self, input_dim):
-        """Create the parameter arena and initialize the weights from the seed."""
+    def build(self, input_dim, weights=None):
+        """Create the parameter arena and initialize the weights from the seed.
+
+        weights : list of (W, b) pairs, one per Dense layer, optional
+            Start from these values (copied into the arena, converted to the
+            model's dtype) instead of the initializers.
+        """
         input_dim = check_int(input_dim, "input_dim", low=1)
         shapes, n_in = [], input_dim
         for layer in self.dense_layers_:
             shapes.append((n_in, layer.units))
             n_in = layer.units
+        if weights is not None:
+            weights = [(np.asarray(W), np.asarray(b)) for W, b in weights]
+            if len(weights) != len(shapes):
+                raise ValueError("weights has %d (W, b) pairs but the model has %d Dense layers"
+                                 % (len(weights), len(shapes)))
+            for i, ((W, b), shape) in enumerate(zip(weights, shapes)):
+                if W.shape != shape or b.shape != shape[1:]:
+                    raise ValueError("weights of Dense layer %d have shapes %s and %s; the "
+                                     "layer needs %s and %s"
+                                     % (i, W.shape, b.shape, shape, shape[1:]))
+                if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
+                    raise ValueError("weights of Dense layer %d contain NaN or infinity" % i)
         arena = Arena(shapes, self.dtype)
-        rng = np.random.default_rng([self.seed_, 0])
-        for i, layer in enumerate(self.dense_layers_):
-            arena.W[i][...] = initialize_weights(layer.init, *shapes[i], rng, self.dtype)
+        if weights is None:
+            rng = np.random.default_rng([self.seed_, 0])
+            for i, layer in enumerate(self.dense_layers_):
+                arena.W[i][...] = initialize_weights(layer.init, *shapes[i], rng, self.dtype)
+        else:
+            for i, (W, b) in enumerate(weights):
+                arena.W[i][...] = W
+                arena.b[i][...] = b
         self.arena_ = arena
         self.input_dim = input_dim
         return self

@@ -356,3 +356,24 @@ def test_optimizer_strings_and_schedules():
                               seed=0)
         h = model.fit(X, y, optimizer=opt, epochs=2)
         assert np.isfinite(h["loss"]).all()
+
+
+def test_build_from_given_weights():
+    model = fn.Sequential([fn.Dense(3, activation="tanh"), fn.Dense(2, activation="softmax")],
+                          dtype="float32", seed=0)
+    rng = np.random.default_rng(0)
+    given = [(rng.standard_normal((4, 3)), rng.standard_normal(3)),
+             (rng.standard_normal((3, 2)), rng.standard_normal(2))]
+    model.build(4, weights=given)
+    for (W, b), (W0, b0) in zip(model.weights, given):
+        assert W.dtype == np.float32
+        np.testing.assert_array_equal(W, W0.astype(np.float32))
+        np.testing.assert_array_equal(b, b0.astype(np.float32))
+    assert np.shares_memory(model.weights[0][0], model.arena_.params)
+    with pytest.raises(ValueError, match="2 Dense layers"):
+        model.build(4, weights=given[:1])
+    with pytest.raises(ValueError, match="layer needs"):
+        model.build(5, weights=given)
+    bad = [(given[0][0] * np.nan, given[0][1]), given[1]]
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        model.build(4, weights=bad)

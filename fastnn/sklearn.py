@@ -1,0 +1,1085 @@
+"""scikit-learn's MLPClassifier and MLPRegressor, trained by fastnn's C loop.
+
+    from fastnn.sklearn import MLPClassifier, MLPRegressor
+    # instead of: from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+The constructor parameters (names, defaults, meaning), the fitted attributes
+and the methods are those of scikit-learn's classes (1.9), and so are the
+numerics: Glorot-uniform initialization of weights and biases, the L2 term
+0.5 * alpha * ||W||^2 / batch size on the weights only, the losses and how they
+are reported, Adam with the bias correction folded into the step size,
+momentum and Nesterov's momentum in scikit-learn's form, the 'invscaling' and
+'adaptive' schedules, batch_size='auto', stopping on the training loss or on
+the validation score. The estimators pass scikit-learn's estimator checks and
+work in Pipeline, GridSearchCV and RandomizedSearchCV.
+
+Design: scikit-learn's estimator runs every mini-batch step in NumPy, one
+array operation at a time, from Python. Here the epoch loop stays in Python,
+where scikit-learn keeps its per-epoch logic (shuffling, learning-rate
+schedule, stopping, early stopping), and the mini-batches run in C with the
+GIL released: rows gathered by the epoch's permutation, the fused forward
+pass, loss, backward pass and one optimizer pass over the flat parameter
+arena (fastnn._backends.FastNetwork, the engine of fastnn.Sequential.fit).
+Every random draw is scikit-learn's, from the same RandomState in the same
+order (initial weights and biases, the early-stopping split, each epoch's
+shuffle), so a float64 fit follows scikit-learn's trajectory up to
+floating-point rounding. solver='lbfgs' minimizes the same objective with
+SciPy's L-BFGS-B, as scikit-learn does, with each loss and gradient computed
+by one full-batch pass of the C loop.
+
+Where the estimators differ from scikit-learn's:
+
+- ``fit`` and ``partial_fit`` take no ``sample_weight`` (fastnn's fused
+  losses are unweighted); pass none, or use scikit-learn's estimators.
+- ``MLPRegressor(loss='poisson')`` raises NotImplementedError (fastnn has no
+  exponential output layer).
+- ``dtype`` (default 'float64') fixes the precision: scikit-learn trains
+  float32 input in float32; here that takes ``dtype='float32'`` or
+  ``dtype=None`` (the input's precision, scikit-learn's rule).
+- The log-losses are computed exactly from the output layer's logits;
+  scikit-learn clips each probability to [eps, 1 - eps] of the dtype before
+  its log. The steps are the same; the reported loss (loss_curve_, and so
+  stopping on tol) differs when a probability falls below eps: rarely in
+  float64 (that takes a logit gap above 36), for confidently wrong samples
+  in float32 (a probability below 1.2e-7).
+- Sparse input is accepted; fit makes a dense copy of X (the C loop gathers
+  dense rows), predict converts 4096 rows at a time.
+- ``partial_fit`` is available for the stochastic solvers only, in both
+  classes (scikit-learn's MLPRegressor also offers it for 'lbfgs').
+
+Threads: fastnn's kernels use ``n_threads`` OpenMP threads, by default the
+OpenMP limit read at each call (``OMP_NUM_THREADS``, ``fastnn.set_num_threads``,
+``threadpoolctl.threadpool_limits``, joblib's per-worker limits); SciPy's BLAS
+is held to one thread inside fastnn's calls. ``n_threads_`` records what the
+last fit used.
+"""
+
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse
+
+try:
+    from sklearn.base import (BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context,
+                              is_classifier)
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import accuracy_score, r2_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils import check_random_state, column_or_1d
+    from sklearn.utils._param_validation import Interval, Options, StrOptions
+    from sklearn.utils.metaestimators import available_if
+    from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_target,
+                                          unique_labels)
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("fastnn.sklearn needs scikit-learn >= 1.6: pip install 'fastnn[sklearn]'"
+                      " (%s)" % exc) from exc
+
+from fastnn import _kernels
+from fastnn._backends import TrainingSetup, make_network
+from fastnn._threads import blas_threads, resolve_n_threads
+from fastnn.activations import ACTIVATION_IDS, DEFAULT_LEAKY_ALPHA
+from fastnn.layers import Dense, Dropout
+from fastnn.model import Sequential
+from fastnn.optim import SGD, AdamFolded, ClassicalMomentum
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
+# scikit-learn's activation names -> fastnn's; leaky_relu and softplus are fastnn extras
+_HIDDEN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh",
+                       "relu": "relu", "leaky_relu": "leaky_relu", "softplus": "softplus"}
+# out_activation_ -> (fastnn output activation, fastnn loss)
+_OUTPUTS = {"softmax": ("softmax", "cross_entropy"),
+            "logistic": ("sigmoid", "binary_cross_entropy"),
+            "identity": ("identity", "mse")}
+_DTYPES = {"float64": np.float64, "float32": np.float32}
+PREDICT_CHUNK_ROWS = 4096
+RUN_SECONDS = 0.1  # length of one C call, so Ctrl-C is answered quickly
+
+_NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain "
+               "large values and need to be preprocessed.")
+
+
+def _writeable(a, dtype):
+    """a itself when it is a C-contiguous, writeable array of dtype (a buffer
+    the C loop may update in place), else a copy that is."""
+    a = np.asarray(a)
+    if a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable:
+        return a
+    return np.array(a, dtype=dtype, order="C")
+
+
+def _dense(X, dtype):
+    """A C-contiguous dense array of dtype (sparse input is densified)."""
+    if scipy.sparse.issparse(X):
+        X = X.toarray()
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+class _BaseMLP(BaseEstimator):
+    """Shared machinery of MLPClassifier and MLPRegressor (not public)."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(_HIDDEN_ACTIVATIONS))],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        # fastnn's own
+        "dtype": [StrOptions(set(_DTYPES)), Options(type, {np.float32, np.float64}), None],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "n_threads": [Interval(Integral, 1, None, closed="left"),
+                      Interval(Integral, None, -1, closed="right"), None],
+    }
+
+    # ------------------------------------------------------------------ set-up
+
+    def _dtype_request(self):
+        """The dtype argument for validate_data: fixed, or scikit-learn's rule."""
+        if self.dtype is None:
+            return (np.float64, np.float32)
+        return np.dtype(_DTYPES.get(self.dtype, self.dtype)).type
+
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if not hasattr(sizes, "__iter__"):
+            sizes = [sizes]
+        sizes = list(sizes)
+        if np.any(np.array(sizes) <= 0):
+            raise ValueError("hidden_layer_sizes must be > 0, got %s." % sizes)
+        return [int(s) for s in sizes]
+
+    def _initialize(self, y, layer_units, dtype):
+        """Fitted attributes of a first fit, and scikit-learn's initial weights."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+        if not is_classifier(self):
+            self.out_activation_ = "identity"
+        elif self._label_binarizer.y_type_ == "multiclass":
+            self.out_activation_ = "softmax"
+        else:  # binary and multilabel
+            self.out_activation_ = "logistic"
+        self.coefs_ = []
+        self.intercepts_ = []
+        for i in range(self.n_layers_ - 1):
+            coef, intercept = self._init_coef(layer_units[i], layer_units[i + 1], dtype)
+            self.coefs_.append(coef)
+            self.intercepts_.append(intercept)
+        self._best_coefs = [c.copy() for c in self.coefs_]
+        self._best_intercepts = [b.copy() for b in self.intercepts_]
+        self.__dict__.pop("_optimizer_state", None)
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _init_coef(self, fan_in, fan_out, dtype):
+        """Glorot uniform for weights and biases, as scikit-learn draws them:
+        bound sqrt(factor / (fan_in + fan_out)), factor 2 for 'logistic', 6 otherwise."""
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        coef = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
+        intercept = self._random_state.uniform(-bound, bound, fan_out)
+        return coef.astype(dtype, copy=False), intercept.astype(dtype, copy=False)
+
+    def _check_architecture(self, layer_units):
+        want = [(a, b) for a, b in zip(layer_units, layer_units[1:])]
+        have = [np.shape(c) for c in self.coefs_]
+        if want != have:
+            raise ValueError(
+                "the fitted network has weight shapes %s, but hidden_layer_sizes and the data "
+                "now give %s; warm_start and partial_fit continue the same network (set "
+                "warm_start=False to start a new one)" % (have, want))
+
+    def _network(self, layer_units, dtype, seed):
+        """A fastnn.Sequential holding a copy of coefs_ and intercepts_."""
+        hidden = _HIDDEN_ACTIVATIONS[self.activation]
+        layers = []
+        for units in layer_units[1:-1]:
+            layers.append(Dense(units, activation=hidden, init="glorot_uniform"))
+            if self.dropout > 0:
+                layers.append(Dropout(self.dropout))
+        layers.append(Dense(layer_units[-1], activation=_OUTPUTS[self.out_activation_][0],
+                            init="glorot_uniform"))
+        model = Sequential(layers, dtype=dtype, seed=seed)
+        model.build(layer_units[0], weights=zip(self.coefs_, self.intercepts_))
+        return model
+
+    def _targets(self, y, dtype):
+        """y (2-D) as the C loop takes it: int64 labels for a softmax output,
+        a C-contiguous float array otherwise."""
+        if self.out_activation_ == "softmax":
+            return np.ascontiguousarray(np.argmax(y, axis=1), dtype=np.int64)
+        return np.ascontiguousarray(y, dtype=dtype)
+
+    def _loss_divisor(self):
+        """scikit-learn reports squared_loss as the mean over samples AND outputs
+        (its gradient is that of the mean over samples): fastnn's mse loss is
+        divided by n_outputs_ for the reported loss."""
+        return 1 if is_classifier(self) else self.n_outputs_
+
+    # ------------------------------------------------------------------ fit
+
+    def _fit(self, X, y, incremental=False):
+        if self.solver == "lbfgs" and self.dropout > 0:
+            raise ValueError("dropout needs a stochastic solver ('sgd' or 'adam'); L-BFGS "
+                             "minimizes a deterministic objective")
+        hidden = self._hidden_sizes()
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        dtype = np.dtype(X.dtype)
+        X = _dense(X, dtype)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        self.n_outputs_ = y.shape[1]
+        layer_units = [X.shape[1]] + hidden + [self.n_outputs_]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(y, layer_units, dtype)
+        else:
+            self._check_architecture(layer_units)
+        nt = resolve_n_threads(self.n_threads)
+        self.n_threads_ = nt
+        with blas_threads(1):  # fastnn's OpenMP threads make every BLAS call
+            if self.solver in _STOCHASTIC_SOLVERS:
+                self._fit_stochastic(X, y, layer_units, incremental, dtype, nt)
+            else:
+                self._fit_lbfgs(X, y, layer_units, dtype, nt)
+        for w in self.coefs_ + self.intercepts_:
+            if not np.all(np.isfinite(w)):
+                raise ValueError(_NON_FINITE)
+        return self
+
+    def _fastnn_optimizer(self):
+        if self.solver == "adam":
+            return AdamFolded(lr=self.learning_rate_init, beta1=self.beta_1,
+                              beta2=self.beta_2, eps=self.epsilon)
+        return ClassicalMomentum(lr=self.learning_rate_init, momentum=self.momentum,
+                                 nesterov=self.nesterovs_momentum)
+
+    def _optimizer_for(self, n_params, dtype, incremental):
+        """The optimizer state (moments or velocities, step count, current
+        learning rate): continued by partial_fit, new for every fit, as
+        scikit-learn keeps its _optimizer."""
+        state = getattr(self, "_optimizer_state", None)
+        opt = self._fastnn_optimizer()
+        fresh = (not incremental or state is None or state["solver"] != self.solver
+                 or any(s.size != n_params for s in state["states"]))
+        if fresh:
+            state = {"solver": self.solver, "t": 0, "learning_rate": float(self.learning_rate_init),
+                     "states": [np.zeros(n_params, dtype) for _ in range(opt.n_states)]}
+        else:
+            state["states"] = [_writeable(s, dtype) for s in state["states"]]
+        self._optimizer_state = state
+        return opt, state
+
+    def _fit_stochastic(self, X, y, layer_units, incremental, dtype, nt):
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        if early_stopping:
+            # don't stratify in multilabel classification
+            should_stratify = is_classifier(self) and self.n_outputs_ == 1
+            stratify = y if should_stratify else None
+            X_train, X_val, y_train, y_val = train_test_split(
+                X, y, random_state=self._random_state, test_size=self.validation_fraction,
+                stratify=stratify)
+            if X_val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase "
+                                 "'validation_fraction' or the size of your dataset.")
+            if is_classifier(self):
+                y_val = self._label_binarizer.inverse_transform(y_val)
+            X_train = np.ascontiguousarray(X_train)
+        else:
+            X_train, y_train = X, y
+            X_val = y_val = None
+
+        n_samples = X_train.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                              "going to be clipped")
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+        n_batches = -(-n_samples // batch_size)
+        batch_rows = np.full(n_batches, batch_size, dtype=np.float64)
+        if n_samples % batch_size:
+            batch_rows[-1] = n_samples % batch_size
+
+        # dropout masks are keyed by a seed; draw it only when needed, so the
+        # RandomState stream stays scikit-learn's without dropout
+        seed = int(self._random_state.randint(np.iinfo(np.int32).max)) if self.dropout > 0 else 0
+        model = self._network(layer_units, dtype, seed)
+        arena = model.arena_
+        opt, state = self._optimizer_for(arena.n_params, dtype, incremental)
+        loss_name = _OUTPUTS[self.out_activation_][1]
+        setup = TrainingSetup(model, loss_name, opt, state["states"], batch_size,
+                              float(self.alpha), float(self.clip_norm or 0.0), 0.0, False)
+        net = make_network(setup, "fast", state["t"])
+        # from here on coefs_ and intercepts_ are views into the arena the C loop updates
+        self.coefs_, self.intercepts_ = list(arena.W), list(arena.b)
+        Y_train = self._targets(y_train, dtype)
+
+        k = self._loss_divisor()
+        # with k > 1 and an L2 term the reported loss needs each batch's ||W||^2
+        l2_sq = np.zeros(n_batches) if (k > 1 and self.alpha > 0) else None
+        losses = np.zeros(n_batches)
+        lrs = np.zeros(n_batches)
+        sample_idx = np.arange(n_samples, dtype=np.int64)
+        run = 1  # batches per call into C, adapted to RUN_SECONDS
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                if self.shuffle:  # sklearn.utils.shuffle(sample_idx, random_state=...)
+                    order = np.arange(n_samples)
+                    self._random_state.shuffle(order)
+                    sample_idx = np.ascontiguousarray(sample_idx[order])
+                lrs.fill(state["learning_rate"])
+                start_params = arena.params.copy()
+                failed, run = self._run_epoch(net, arena, X_train, Y_train, sample_idx,
+                                              batch_size, lrs, losses, l2_sq, nt, run)
+                state["t"] = net.t
+                if failed is not None or not _kernels.all_finite(arena.params, nt):
+                    self._diverged(arena, start_params, failed)
+                if l2_sq is None:
+                    accumulated = float(losses @ batch_rows) / k
+                else:
+                    penalty = 0.5 * self.alpha * l2_sq  # batch_rows * (alpha / (2 m_b)) ||W||^2
+                    accumulated = (float(losses @ batch_rows) - penalty.sum()) / k + penalty.sum()
+                self.n_iter_ += 1
+                self.loss_ = accumulated / n_samples
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                self._update_no_improvement_count(early_stopping, X_val, y_val)
+                # the learning rate that changes at the end of an iteration
+                if self.solver == "sgd" and self.learning_rate == "invscaling":
+                    state["learning_rate"] = (float(self.learning_rate_init)
+                                              / (self.t_ + 1) ** self.power_t)
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if early_stopping:
+                        msg = ("Validation score did not improve more than tol=%f for %d "
+                               "consecutive epochs." % (self.tol, self.n_iter_no_change))
+                    else:
+                        msg = ("Training loss did not improve more than tol=%f for %d "
+                               "consecutive epochs." % (self.tol, self.n_iter_no_change))
+                    if self._trigger_stopping(msg, state):
+                        break
+                    self._no_improvement_count = 0
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and "
+                                  "the optimization hasn't converged yet." % self.max_iter,
+                                  ConvergenceWarning)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        finally:
+            state["t"] = net.t
+        if early_stopping:  # restore the best weights
+            for W, b, best_W, best_b in zip(arena.W, arena.b, self._best_coefs,
+                                            self._best_intercepts):
+                W[...] = best_W
+                b[...] = best_b
+
+    def _diverged(self, arena, start_params, failed):
+        """Raise scikit-learn's ValueError for non-finite weights, keeping
+        finite ones: those of the last finite step, or, when an update
+        overflowed the weights, those of the start of the iteration (the
+        optimizer state then no longer matches them and is dropped)."""
+        where = "" if failed is None else ", batch %d," % failed
+        if _kernels.all_finite(arena.params, 1):
+            kept = "the weights of the last finite step"
+        else:
+            arena.params[...] = start_params
+            self.__dict__.pop("_optimizer_state", None)
+            kept = "the weights from the start of that iteration"
+        raise ValueError(_NON_FINITE + " In iteration %d%s the loss, a gradient or the "
+                         "weights became NaN or infinite; the estimator keeps %s. "
+                         "Standardize the inputs or lower learning_rate_init."
+                         % (self.n_iter_ + 1, where, kept))
+
+    @staticmethod
+    def _run_epoch(net, arena, X, Y, perm, batch_size, lrs, losses, l2_sq, nt, run):
+        """All batches of one epoch through the C loop, in calls of about
+        RUN_SECONDS, starting with `run` batches per call. Returns (None or
+        the batch whose loss or gradient was not finite, the next run length);
+        after a failure the parameters hold the last finite step."""
+        n_batches = lrs.shape[0]
+        first = 0
+        while first < n_batches:
+            n = 1 if l2_sq is not None else min(run, n_batches - first)
+            if l2_sq is not None:
+                l2_sq[first] = _kernels.sumsq(arena.params[:arena.n_weights], nt)
+            started = time.perf_counter()
+            bad, done = net.train_batches(X, Y, perm, batch_size, first, n,
+                                          lrs[first:first + n], losses[first:first + n], nt)
+            if bad:
+                return first + done, run
+            first += n
+            if n == run:
+                elapsed = time.perf_counter() - started
+                run = int(min(max(run * RUN_SECONDS / max(elapsed, 1e-6), 1), 2 * run + 64))
+        return None, run
+
+    def _trigger_stopping(self, msg, state):
+        """scikit-learn's optimizers: 'adaptive' SGD divides the learning rate
+        by 5 (until it is <= 1e-6), everything else stops."""
+        if self.solver != "sgd" or self.learning_rate != "adaptive":
+            if self.verbose:
+                print(msg + " Stopping.")
+            return True
+        if state["learning_rate"] <= 1e-6:
+            if self.verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        state["learning_rate"] /= 5.0
+        if self.verbose:
+            print(msg + " Setting learning rate to %f" % state["learning_rate"])
+        return False
+
+    def _update_no_improvement_count(self, early_stopping, X_val, y_val):
+        if early_stopping:
+            # the validation score (can be NaN) decides
+            val_score = self._score(X_val, y_val)
+            self.validation_scores_.append(val_score)
+            if self.verbose:
+                print("Validation score: %f" % self.validation_scores_[-1])
+            last_valid_score = self.validation_scores_[-1]
+            if last_valid_score < (self.best_validation_score_ + self.tol):
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if last_valid_score > self.best_validation_score_:
+                self.best_validation_score_ = last_valid_score
+                self._best_coefs = [c.copy() for c in self.coefs_]
+                self._best_intercepts = [b.copy() for b in self.intercepts_]
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    def _fit_lbfgs(self, X, y, layer_units, dtype, nt):
+        """scikit-learn's L-BFGS-B set-up; each loss and gradient is one
+        full-batch pass of the C loop with a zero learning rate (the pass
+        leaves the parameters unchanged and the gradient in the arena)."""
+        model = self._network(layer_units, dtype, seed=0)
+        arena = model.arena_
+        m = X.shape[0]
+        setup = TrainingSetup(model, _OUTPUTS[self.out_activation_][1], SGD(lr=0.0), [], m,
+                              float(self.alpha), 0.0, 0.0, False)
+        net = make_network(setup, "fast", 0)
+        Y = self._targets(y, dtype)
+        perm = np.arange(m, dtype=np.int64)
+        lrs, out = np.zeros(1), np.zeros(1)
+        k = self._loss_divisor()
+        weights = arena.params[:arena.n_weights]
+
+        def loss_grad(packed):
+            arena.params[...] = packed
+            bad, _ = net.train_batches(X, Y, perm, m, 0, 1, lrs, out, nt)
+            if bad:  # as NumPy would give them: L-BFGS-B then stops abnormally
+                return np.nan, np.full(packed.shape, np.nan)
+            loss = float(out[0])
+            if k > 1:
+                penalty = 0.5 * self.alpha * _kernels.sumsq(weights, nt) / m
+                loss = (loss - penalty) / k + penalty
+            return loss, arena.grads.astype(np.float64)
+
+        iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
+        options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
+        if tuple(int(p) for p in scipy.__version__.split(".")[:2]) < (1, 15):
+            options["iprint"] = iprint
+        result = scipy.optimize.minimize(loss_grad, arena.params.astype(np.float64),
+                                         method="L-BFGS-B", jac=True, options=options)
+        self.n_iter_ = _lbfgs_iterations(result, self.max_iter)
+        self.loss_ = float(result.fun)
+        arena.params[...] = result.x
+        self.coefs_, self.intercepts_ = list(arena.W), list(arena.b)
+
+    # ------------------------------------------------------------------ predict
+
+    def _forward(self, X):
+        """Outputs of the network for validated X, dense or sparse, in chunks
+        of PREDICT_CHUNK_ROWS rows."""
+        dtype = np.dtype(self.coefs_[0].dtype)
+        if dtype not in (np.float32, np.float64):
+            dtype = np.dtype(np.float64)
+        weights = [(np.ascontiguousarray(W, dtype=dtype), np.ascontiguousarray(b, dtype=dtype))
+                   for W, b in zip(self.coefs_, self.intercepts_)]
+        hidden = ACTIVATION_IDS[_HIDDEN_ACTIVATIONS[self.activation]]
+        last_act = ACTIVATION_IDS[_OUTPUTS[self.out_activation_][0]]
+        nt = resolve_n_threads(self.n_threads)
+        m = X.shape[0]
+        out = np.empty((m, weights[-1][0].shape[1]), dtype=dtype)
+        with blas_threads(1):
+            for lo in range(0, m, PREDICT_CHUNK_ROWS):
+                A = _dense(X[lo:lo + PREDICT_CHUNK_ROWS], dtype)
+                for i, (W, b) in enumerate(weights):
+                    last = i == len(weights) - 1
+                    res = out[lo:lo + A.shape[0]] if last else \
+                        np.empty((A.shape[0], W.shape[1]), dtype=dtype)
+                    _kernels.dense_fwd(A, W, b, res, last_act if last else hidden,
+                                       DEFAULT_LEAKY_ALPHA, nt)
+                    A = res
+        return out
+
+    def _forward_pass_fast(self, X, check_input=True):
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
+                              dtype=(np.float64, np.float32))
+        return self._forward(X)
+
+    def _score_with_function(self, X, y, score_function):
+        """Score without input validation (which would drop feature names)."""
+        y_pred = self._predict(X, check_input=False)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan
+        return score_function(y, y_pred)
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError("partial_fit is only available for stochastic optimizers. "
+                                 "%s is not stochastic." % self.solver)
+        return True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+def _lbfgs_iterations(result, max_iter):
+    """n_iter_ of an L-BFGS-B result, with scikit-learn's ConvergenceWarning."""
+    n_iter = min(result.nit, max_iter)
+    if result.status != 0:
+        msg = ("lbfgs failed to converge after %d iteration(s) (status=%d):\n%s\n"
+               % (n_iter, result.status, result.message))
+        if n_iter == max_iter:
+            msg += ("\nIncrease the number of iterations to improve the convergence "
+                    "(max_iter=%d)." % max_iter)
+        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+    return n_iter
+
+
+_PARAMS_DOC = """
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        The ith element is the number of neurons in the ith hidden layer.
+
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        Activation of the hidden layers. fastnn also offers 'leaky_relu'
+        (slope 0.01) and 'softplus'.
+
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        'adam' is scikit-learn's Adam (bias correction folded into the step
+        size); 'sgd' is stochastic gradient descent with scikit-learn's
+        momentum and Nesterov's momentum; 'lbfgs' runs SciPy's L-BFGS-B on
+        the full-batch loss, computed by fastnn.
+
+    alpha : float, default=0.0001
+        Strength of the L2 penalty 0.5 * alpha * ||W||^2, divided by the
+        batch size; intercepts are not penalized.
+
+    batch_size : int, default='auto'
+        Mini-batch size; 'auto' is min(200, n_samples). A larger value is
+        clipped to n_samples with a warning.
+
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Schedule for solver='sgd': 'invscaling' uses
+        learning_rate_init / (t + 1) ** power_t, t the number of samples seen,
+        updated at the end of each epoch; 'adaptive' divides the rate by 5
+        each time n_iter_no_change epochs fail to improve by tol.
+
+    learning_rate_init : float, default=0.001
+        Initial learning rate ('sgd', 'adam').
+
+    power_t : float, default=0.5
+        Exponent of 'invscaling'.
+
+    max_iter : int, default=200
+        Maximum number of epochs ('sgd', 'adam') or of L-BFGS iterations.
+
+    shuffle : bool, default=True
+        Shuffle the samples in each epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Draws the initial weights and biases, the early-stopping split and
+        the shuffling, in scikit-learn's order (and the dropout seed, when
+        dropout > 0).
+
+    tol : float, default=1e-4
+        Training stops when the loss (or the validation score with
+        early_stopping) fails to improve by tol for n_iter_no_change
+        consecutive epochs; for 'lbfgs' it is the gradient tolerance.
+
+    verbose : bool, default=False
+        Print the loss of each epoch.
+
+    warm_start : bool, default=False
+        Continue from the previous fit's weights.
+
+    momentum : float, default=0.9
+        Momentum of solver='sgd'.
+
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum (solver='sgd').
+
+    early_stopping : bool, default=False
+        Hold out validation_fraction of the training data and stop when its
+        score (accuracy or R^2) fails to improve; the best weights are kept.
+
+    validation_fraction : float, default=0.1
+        Fraction held out for early stopping.
+
+    beta_1 : float, default=0.9
+    beta_2 : float, default=0.999
+    epsilon : float, default=1e-8
+        Adam's hyperparameters.
+
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping (or, with 'adaptive', before
+        the learning rate is divided by 5).
+
+    max_fun : int, default=15000
+        Maximum number of loss evaluations of solver='lbfgs'.
+
+    dtype : {'float64', 'float32'} or None, default='float64'
+        Precision of the training and of the fitted weights (fastnn). None
+        follows scikit-learn: float32 input in float32, anything else in
+        float64.
+
+    dropout : float, default=0.0
+        Inverted dropout rate after each hidden layer during training
+        (fastnn; 'sgd' and 'adam' only).
+
+    clip_norm : float or None, default=None
+        Clip each step's gradient to this global L2 norm (fastnn).
+
+    n_threads : int or None, default=None
+        OpenMP threads of fastnn's kernels; None reads the current limit at
+        each call (OMP_NUM_THREADS, fastnn.set_num_threads, threadpoolctl,
+        joblib's per-worker limits); -1 means every core.
+"""
+
+_ATTRIBUTES_DOC = """
+    loss_ : float
+        The loss of the last epoch, with the L2 term (scikit-learn's form).
+
+    best_loss_ : float or None
+        The minimum training loss (None with early_stopping).
+
+    loss_curve_ : list of float
+        The loss of each epoch.
+
+    validation_scores_ : list of float or None
+        The validation score of each epoch with early_stopping, else None.
+
+    best_validation_score_ : float or None
+        The best validation score with early_stopping, else None.
+
+    t_ : int
+        Number of training samples seen.
+
+    coefs_ : list of ndarray of shape (n_in, n_out)
+        Weight matrix of each layer.
+
+    intercepts_ : list of ndarray of shape (n_out,)
+        Bias vector of each layer.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during fit, when they are all strings.
+
+    n_iter_ : int
+        Number of epochs (or L-BFGS iterations) run by the last fit.
+
+    n_layers_ : int
+        Number of layers, input and output included.
+
+    n_outputs_ : int
+        Number of outputs.
+
+    out_activation_ : str
+        Output activation: 'softmax', 'logistic' or 'identity'.
+
+    n_threads_ : int
+        OpenMP threads the last fit ran on (fastnn).
+"""
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    __doc__ = ("""Multi-layer perceptron classifier: scikit-learn's MLPClassifier,
+    trained by fastnn's C loop.
+
+    Optimizes the log-loss (softmax and categorical cross-entropy for
+    multiclass targets, sigmoid and binary cross-entropy for binary and
+    multilabel targets) with L-BFGS, SGD or Adam.
+
+    Parameters
+    ----------""" + _PARAMS_DOC + """
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray
+        Class labels (for multilabel targets, the label indices).
+""" + _ATTRIBUTES_DOC + """
+    See Also
+    --------
+    sklearn.neural_network.MLPClassifier : the estimator this one follows.
+    MLPRegressor : the regressor.
+
+    Examples
+    --------
+    >>> from fastnn.sklearn import MLPClassifier
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = MLPClassifier(max_iter=500, random_state=0).fit(X, y)
+    >>> clf.predict(X[:3])
+    array([0, 0, 0])
+    """)
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype="float64", dropout=0.0, clip_norm=None, n_threads=None):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dtype = dtype
+        self.dropout = dropout
+        self.clip_norm = clip_norm
+        self.n_threads = n_threads
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             dtype=self._dtype_request(), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        # incremental warm_start classes_ defined -> action (scikit-learn's table):
+        #   0 0 0 / 0 1 0 define classes_; 0 0 1 redefine classes_;
+        #   0 1 1 / 1 1 1 check compatibility with warm_start; 1 0 1 check against the last fit
+        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError("warm_start can only be used where `y` has the same "
+                                     "classes as in the previous call to fit. Previously got "
+                                     f"{self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError("`y` has classes not in `self.classes_`. "
+                                 f"`self.classes_` has {self.classes_}. 'y' has {classes}.")
+        # bool keeps float32 data from being upcast
+        y = self._label_binarizer.transform(y).astype(bool)
+        return X, y
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the model to data matrix X and targets y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels, or a label indicator matrix for multilabel targets.
+
+        Returns
+        -------
+        self : MLPClassifier
+        """
+        return self._fit(X, y, incremental=False)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None):
+        """Update the model with one epoch over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        classes : array of shape (n_classes,), default=None
+            Every class that will appear; required at the first call, may be
+            omitted later. y need not contain all of them.
+
+        Returns
+        -------
+        self : MLPClassifier
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X):
+        """Predict class labels (a label indicator matrix for multilabel fits).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def _score(self, X, y):
+        return self._score_with_function(X, y, accuracy_score)
+
+    def predict_proba(self, X):
+        """Probability of each class, in the order of classes_.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_prob : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        y_pred = self._forward_pass_fast(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        if y_pred.ndim == 1:
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
+
+    def predict_log_proba(self, X):
+        """Logarithm of the probability of each class: log(predict_proba(X)).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_y_prob : ndarray of shape (n_samples, n_classes)
+        """
+        y_prob = self.predict_proba(X)
+        with np.errstate(divide="ignore"):  # a probability of 0 gives -inf, as in scikit-learn
+            return np.log(y_prob, out=y_prob)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    __doc__ = ("""Multi-layer perceptron regressor: scikit-learn's MLPRegressor,
+    trained by fastnn's C loop.
+
+    Optimizes the squared error (identity output) with L-BFGS, SGD or Adam;
+    several outputs are fitted together.
+
+    Parameters
+    ----------
+    loss : {'squared_error'}, default='squared_error'
+        'squared_error' is half the mean squared error. scikit-learn's
+        'poisson' is not available (NotImplementedError at fit).
+""" + _PARAMS_DOC + """
+    Attributes
+    ----------""" + _ATTRIBUTES_DOC + """
+    See Also
+    --------
+    sklearn.neural_network.MLPRegressor : the estimator this one follows.
+    MLPClassifier : the classifier.
+
+    Examples
+    --------
+    >>> from fastnn.sklearn import MLPRegressor
+    >>> from sklearn.datasets import make_regression
+    >>> X, y = make_regression(n_samples=200, n_features=20, random_state=1)
+    >>> reg = MLPRegressor(max_iter=2000, tol=0.1, random_state=1).fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    """)
+
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype="float64", dropout=0.0, clip_norm=None, n_threads=None):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dtype = dtype
+        self.dropout = dropout
+        self.clip_norm = clip_norm
+        self.n_threads = n_threads
+
+    def _validate_input(self, X, y, incremental, reset):
+        if self.loss == "poisson":
+            raise NotImplementedError(
+                "loss='poisson' is not available in fastnn.sklearn.MLPRegressor (fastnn has no "
+                "exponential output layer); use loss='squared_error' or "
+                "sklearn.neural_network.MLPRegressor")
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             y_numeric=True, dtype=self._dtype_request(), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the model to data matrix X and targets y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+
+        Returns
+        -------
+        self : MLPRegressor
+        """
+        return self._fit(X, y, incremental=False)
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y):
+        """Update the model with one epoch over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+
+        Returns
+        -------
+        self : MLPRegressor
+        """
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X):
+        """Predict the targets.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        if y_pred.shape[1] == 1:
+            return y_pred.ravel()
+        return y_pred
+
+    def _score(self, X, y):
+        return self._score_with_function(X, y, r2_score)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
