@@ -67,21 +67,48 @@ def _scipy_blas_controllers():
     return _blas_libs
 
 
+_single_lock = threading.Lock()
+_single_depth = 0        # how many fastnn calls, in any thread, need the BLAS on one thread
+_single_saved = []       # (controller, thread count to restore) taken by the first of them
+
+
 @contextmanager
-def blas_threads(n):
-    """Hold SciPy's BLAS to at most n threads inside the block."""
-    changed = []
-    for lib in _scipy_blas_controllers():
-        current = lib.num_threads
-        try:
-            current = lib.get_num_threads()
-        except Exception:  # some runtimes cannot report; leave them alone
-            continue
-        if current is not None and current > n:
-            lib.set_num_threads(n)
-            changed.append((lib, current))
+def blas_single_thread():
+    """Hold SciPy's BLAS to one thread while any fastnn kernel runs.
+
+    fastnn's own OpenMP threads make the BLAS calls (one per GEMM block), so the
+    BLAS must not start threads of its own. The limit is process-wide, so it is
+    reference-counted across Python threads: the first caller saves the user's
+    setting and the last one restores it. Two fits running at once in two
+    threads therefore never see the BLAS switch back to several threads in the
+    middle of a call, which would change their results."""
+    global _single_depth
+    with _single_lock:
+        if _single_depth == 0:
+            _single_saved.clear()
+            for lib in _scipy_blas_controllers():
+                try:
+                    current = lib.get_num_threads()
+                except Exception:  # some runtimes cannot report; leave them alone
+                    continue
+                if current is not None and current > 1:
+                    lib.set_num_threads(1)
+                    _single_saved.append((lib, current))
+        _single_depth += 1
     try:
         yield
     finally:
-        for lib, previous in changed:
-            lib.set_num_threads(previous)
+        with _single_lock:
+            _single_depth -= 1
+            if _single_depth == 0:
+                for lib, previous in _single_saved:
+                    lib.set_num_threads(previous)
+                _single_saved.clear()
+
+
+def blas_threads(n):
+    """Hold SciPy's BLAS to one thread inside the block (n must be 1: every
+    fastnn GEMM runs single-threaded on fastnn's own threads)."""
+    if n != 1:
+        raise ValueError("fastnn runs the BLAS on one thread only")
+    return blas_single_thread()
