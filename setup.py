@@ -9,6 +9,10 @@ FASTNN_NATIVE=1          add -march=native (private local builds only: such a
                          binary may crash with SIGILL on another CPU).
 FASTNN_DEBUG_SYMBOLS=1   compile with -g instead of -g0.
 FASTNN_CYTHON_DEBUG=1    turn Cython bounds checking back on.
+FASTNN_SANITIZE=LIST     build with the given GCC/Clang sanitizers, e.g.
+                         address,undefined: adds -fsanitize=LIST
+                         -fno-omit-frame-pointer to compile and link, and -g
+                         (for tests/run_sanitizers.sh; never for a wheel).
 """
 
 import os
@@ -29,6 +33,19 @@ def _env_flag(name, default="0"):
     return os.environ.get(name, default).strip().lower()
 
 
+def _sanitizers():
+    """The sanitizer list of FASTNN_SANITIZE ("" or "0" for none)."""
+    value = _env_flag("FASTNN_SANITIZE", "")
+    if value in ("", "0"):
+        return ""
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    for name in names:
+        if not all(c.isalnum() or c in "-_" for c in name):
+            raise SystemExit("FASTNN_SANITIZE must be a comma-separated list of sanitizer "
+                             "names such as address,undefined; got %r" % value)
+    return ",".join(names)
+
+
 class BuildExt(build_ext):
     """Adds compiler flags per compiler type and the OpenMP probe result."""
 
@@ -45,6 +62,16 @@ class BuildExt(build_ext):
             base.append("-g" if _env_flag("FASTNN_DEBUG_SYMBOLS") == "1" else "-g0")
             if _env_flag("FASTNN_NATIVE") == "1":
                 base.append("-march=native")
+        sanitize = _sanitizers()
+        san_flags = []
+        if sanitize:
+            if msvc:
+                raise SystemExit("FASTNN_SANITIZE is supported with GCC and Clang only")
+            # the release optimization level, so the code checked is the code
+            # shipped; frame pointers and -g give full stack traces; -fno-wrapv
+            # undoes Python's -fwrapv so signed overflow is reported
+            san_flags = ["-fsanitize=" + sanitize, "-fno-omit-frame-pointer"]
+            base = [f for f in base if f != "-g0"] + ["-g", "-fno-wrapv"] + san_flags
 
         mode = _env_flag("FASTNN_OPENMP", "auto")
         if mode not in ("auto", "0", "1"):
@@ -72,7 +99,7 @@ class BuildExt(build_ext):
         config = "openmp=%s; cflags=%s" % (status, " ".join(flags))
         for ext in self.extensions:
             ext.extra_compile_args = flags + list(ext.extra_compile_args)
-            ext.extra_link_args = omp_link + list(ext.extra_link_args)
+            ext.extra_link_args = omp_link + san_flags + list(ext.extra_link_args)
             ext.define_macros = list(ext.define_macros) + [
                 ("FASTNN_BUILD_CONFIG", '"%s"' % config.replace('"', "'")),
             ]

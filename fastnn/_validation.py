@@ -128,6 +128,22 @@ def check_scalar(value, name, low=None, high=None, low_inclusive=True, high_incl
     return v
 
 
+def check_in_dtype(value, name, dtype, nonzero=False):
+    """A real hyperparameter the kernel rounds to `dtype` once: it must stay
+    finite there (1e300 is a finite double but infinite as a float32, and an
+    infinite factor times a zero gives NaN), and with nonzero=True it must not
+    round to zero (an eps of 0 divides 0 by 0)."""
+    dtype = np.dtype(dtype)
+    info = np.finfo(dtype)
+    if abs(value) > float(info.max):
+        raise ValueError("%s=%r is too large for %s: it would round to infinity (the largest "
+                         "finite %s is %g)" % (name, value, dtype, dtype, info.max))
+    if nonzero and value != 0 and dtype.type(value) == 0:
+        raise ValueError("%s=%r rounds to 0 in %s (the smallest positive %s is %g)"
+                         % (name, value, dtype, dtype, info.smallest_subnormal))
+    return value
+
+
 def check_int(value, name, low=None):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError("%s must be an integer, got %r" % (name, value))

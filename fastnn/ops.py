@@ -13,9 +13,9 @@ import numpy as np
 
 from fastnn import _kernels
 from fastnn._threads import blas_threads, resolve_n_threads
-from fastnn._validation import (as_float_array, check_blas_dims, check_finite, check_int,
-                                check_scalar, check_shape, compute_dtype, inplace_array,
-                                out_buffer)
+from fastnn._validation import (as_float_array, check_blas_dims, check_finite,
+                                check_in_dtype, check_int, check_scalar, check_shape,
+                                compute_dtype, inplace_array, out_buffer)
 from fastnn.activations import DEFAULT_LEAKY_ALPHA, activation_id, check_alpha
 
 __all__ = [
@@ -59,6 +59,7 @@ def bias_activation(Z, b, activation, alpha=DEFAULT_LEAKY_ALPHA, *, out=None, n_
     act = activation_id(activation)
     alpha = check_alpha(alpha)
     dtype = compute_dtype(Z, b)
+    check_in_dtype(alpha, "alpha", dtype)
     Z = as_float_array(Z, "Z", dtype, ndim=2)
     b = _bias(b, dtype, Z.shape[1])
     nt = resolve_n_threads(n_threads)
@@ -80,6 +81,7 @@ def activation_backward(A, dA, activation, alpha=DEFAULT_LEAKY_ALPHA, *, out=Non
     act = activation_id(activation)
     alpha = check_alpha(alpha)
     dtype = compute_dtype(A, dA)
+    check_in_dtype(alpha, "alpha", dtype)
     A = as_float_array(A, "A", dtype, ndim=2)
     dA = as_float_array(dA, "dA", dtype, ndim=2)
     check_shape(dA, "dA", A.shape)
@@ -122,6 +124,7 @@ def dense_forward(X, W, b, activation, alpha=DEFAULT_LEAKY_ALPHA, *, out=None, n
     act = activation_id(activation)
     alpha = check_alpha(alpha)
     X, W, dtype = _dense_operands(X, W)
+    check_in_dtype(alpha, "alpha", dtype)
     _finite(X, "X")
     b = _bias(b, dtype, W.shape[1])
     nt = resolve_n_threads(n_threads)
@@ -133,12 +136,26 @@ def dense_forward(X, W, b, activation, alpha=DEFAULT_LEAKY_ALPHA, *, out=None, n
     return A
 
 
+def _check_no_overlap(outs, inputs):
+    """Caller-provided output buffers (name, array or None) must not overlap the
+    arrays the kernel reads (name, array) while it writes them, nor each other:
+    the result would silently be wrong."""
+    outs = [(name, o) for name, o in outs if o is not None]
+    for i, (name, o) in enumerate(outs):
+        for other, arr in list(inputs) + outs[i + 1:]:
+            if np.shares_memory(o, arr):
+                raise ValueError("%s must not overlap %s" % (name, other))
+
+
 def _backward(X, W, A, dA, act, alpha, need_dX, l2, out_dX, out_dW, out_db, dZ, nt):
     n_out = W.shape[1]
     dtype = W.dtype
     dW = out_buffer(out_dW, "out_dW", W.shape, dtype)
     db = out_buffer(out_db, "out_db", (n_out,), dtype)
     dX = out_buffer(out_dX, "out_dX", X.shape, dtype) if need_dX else None
+    _check_no_overlap([("out_dW", out_dW), ("out_db", out_db),
+                       ("out_dX", out_dX if need_dX else None)],
+                      [("X", X), ("W", W), ("A", A), ("dA", dA), ("dZ", dZ)])
     with blas_threads(1):
         _kernels.dense_bwd(X, W, A, dA, act, alpha, l2, dZ, dX, dW, db, nt)
     return dX, dW, db
@@ -160,12 +177,15 @@ def dense_backward(X, W, A, dA, activation, need_dX=True, alpha=DEFAULT_LEAKY_AL
     alpha = check_alpha(alpha)
     l2 = check_scalar(l2, "l2", low=0.0)
     X, W, dtype = _dense_operands(X, W)
+    check_in_dtype(alpha, "alpha", dtype)
+    check_in_dtype(l2, "l2", dtype)
     A = as_float_array(A, "A", dtype, ndim=2)
     dA = as_float_array(dA, "dA", dtype, ndim=2)
     check_shape(A, "A", (X.shape[0], W.shape[1]))
     check_shape(dA, "dA", A.shape)
     nt = resolve_n_threads(n_threads)
     dZ = out_buffer(out_dZ, "out_dZ", A.shape, dtype)  # may be dA itself
+    _check_no_overlap([("out_dZ", out_dZ)], [("X", X), ("W", W)])
     return _backward(X, W, A, dA, act, alpha, bool(need_dX), l2, out_dX, out_dW, out_db,
                      dZ, nt)
 
@@ -176,6 +196,7 @@ def linear_backward(X, W, dZ, need_dX=True, l2=0.0, *, out_dX=None, out_dW=None,
     :func:`dense_backward` without the activation (dZ is not modified)."""
     l2 = check_scalar(l2, "l2", low=0.0)
     X, W, dtype = _dense_operands(X, W)
+    check_in_dtype(l2, "l2", dtype)
     dZ = as_float_array(dZ, "dZ", dtype, ndim=2)
     check_shape(dZ, "dZ", (X.shape[0], W.shape[1]))
     if not dZ.flags.writeable:  # the kernel's dZ slot is writable even when unused
@@ -303,6 +324,18 @@ def _flat_state(param, arrays):
     return flats, writeback
 
 
+def _step_scalars(param, lr, eps=None, derived=()):
+    """The scalars an optimizer kernel rounds to the parameters' dtype must
+    stay finite there, and eps must stay positive (checked after param itself).
+    derived: (name, value) of step sizes computed from several arguments."""
+    dtype = inplace_array(param, "param").dtype
+    check_in_dtype(lr, "lr", dtype)
+    if eps is not None:
+        check_in_dtype(eps, "eps", dtype, nonzero=True)
+    for name, value in derived:
+        check_in_dtype(value, name, dtype)
+
+
 def _run_step(param, named, kernel, *args):
     """Run an optimizer kernel over param and its state arrays, in place."""
     flats, writeback = _flat_state(param, [("param", param, True)] + named)
@@ -315,6 +348,7 @@ def _run_step(param, named, kernel, *args):
 def sgd_step(param, grad, lr, *, n_threads=None):
     """W <- W - lr dW, in place."""
     lr = check_scalar(lr, "lr", low=0.0)
+    _step_scalars(param, lr)
     _run_step(param, [("grad", grad, False)], _kernels.sgd_step, lr,
               resolve_n_threads(n_threads))
 
@@ -324,6 +358,7 @@ def momentum_step(param, grad, velocity, lr, beta=0.9, *, n_threads=None):
     V <- beta V + (1 - beta) dW;  W <- W - lr V."""
     lr = check_scalar(lr, "lr", low=0.0)
     beta = check_scalar(beta, "beta", low=0.0, high=1.0, high_inclusive=False)
+    _step_scalars(param, lr)
     _run_step(param, [("grad", grad, False), ("velocity", velocity, True)],
               _kernels.momentum_step, lr, beta, resolve_n_threads(n_threads))
 
@@ -334,6 +369,7 @@ def classical_momentum_step(param, grad, velocity, lr, momentum=0.9, nesterov=Fa
     V <- mu V - lr dW;  W <- W + V, or with nesterov=True W <- W + (mu V - lr dW)."""
     lr = check_scalar(lr, "lr", low=0.0)
     momentum = check_scalar(momentum, "momentum", low=0.0, high=1.0)
+    _step_scalars(param, lr)
     _run_step(param, [("grad", grad, False), ("velocity", velocity, True)],
               _kernels.classical_momentum_step, lr, momentum, bool(nesterov),
               resolve_n_threads(n_threads))
@@ -344,6 +380,7 @@ def rmsprop_step(param, grad, sq, lr, beta=0.9, eps=1e-8, *, n_threads=None):
     lr = check_scalar(lr, "lr", low=0.0)
     beta = check_scalar(beta, "beta", low=0.0, high=1.0, high_inclusive=False)
     eps = check_scalar(eps, "eps", low=0.0, low_inclusive=False)
+    _step_scalars(param, lr, eps)
     _run_step(param, [("grad", grad, False), ("sq", sq, True)], _kernels.rmsprop_step,
               lr, beta, eps, resolve_n_threads(n_threads))
 
@@ -360,6 +397,8 @@ def adam_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight
     beta2 = check_scalar(beta2, "beta2", low=0.0, high=1.0, high_inclusive=False)
     eps = check_scalar(eps, "eps", low=0.0, low_inclusive=False)
     weight_decay = check_scalar(weight_decay, "weight_decay", low=0.0)
+    _step_scalars(param, lr, eps, [("lr * weight_decay", lr * weight_decay),
+                                   ("lr / (1 - beta1^t)", lr / (1.0 - beta1 ** t))])
     _run_step(param, [("grad", grad, False), ("m", m, True), ("v", v, True)],
               _kernels.adam_step, t, lr, beta1, beta2, eps, weight_decay,
               resolve_n_threads(n_threads))
@@ -376,6 +415,8 @@ def adam_folded_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8,
     beta1 = check_scalar(beta1, "beta1", low=0.0, high=1.0, high_inclusive=False)
     beta2 = check_scalar(beta2, "beta2", low=0.0, high=1.0, high_inclusive=False)
     eps = check_scalar(eps, "eps", low=0.0, low_inclusive=False)
+    _step_scalars(param, lr, eps, [("lr sqrt(1 - beta2^t) / (1 - beta1^t)",
+                                    lr * np.sqrt(1.0 - beta2 ** t) / (1.0 - beta1 ** t))])
     _run_step(param, [("grad", grad, False), ("m", m, True), ("v", v, True)],
               _kernels.adam_folded_step, t, lr, beta1, beta2, eps,
               resolve_n_threads(n_threads))

@@ -5,6 +5,7 @@ test data. A constant feature is divided by 1, not 0."""
 import numpy as np
 
 from fastnn import ops
+from fastnn._validation import as_float_array
 
 
 class Standardizer:
@@ -35,11 +36,15 @@ class Standardizer:
         return self.fit(X).transform(X)
 
     def inverse_transform(self, X):
+        """X * scale_ + mean_, validated as transform validates its input."""
         self._check_fitted()
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+        arr = np.asarray(X)
+        if arr.ndim != 2 or arr.shape[1] != self.n_features_in_:
             raise ValueError("X must have shape (m, %d) like the data the Standardizer was "
-                             "fitted on, got %s" % (self.n_features_in_, X.shape))
+                             "fitted on, got %s" % (self.n_features_in_, arr.shape))
+        dtype = self.mean_.dtype
+        X = as_float_array(_floating(arr, dtype), "X", dtype, ndim=2)
+        ops._finite(X, "X")
         return X * self.scale_ + self.mean_
 
     def _check_fitted(self):
