@@ -190,10 +190,12 @@ def torch_fused_peer(workload, n_threads):
     return torch_peer(workload, n_threads, fused=True)
 
 
-def jax_peer(workload, n_threads):
+def jax_peer(workload, n_threads, scan=False):
     """A jit-compiled training step (forward, loss, grad and the optimizer
-    update in one XLA computation); the epoch loop feeds it batches. XLA sizes
-    its own CPU thread pool (all cores); n_threads does not reach it."""
+    update in one XLA computation) that a Python loop feeds batch by batch;
+    with scan=True the whole epoch is one compiled lax.scan over the batches,
+    the fastest form JAX offers. XLA sizes its own CPU thread pool (all
+    cores); n_threads does not reach it."""
     try:
         import jax
         import jax.numpy as jnp
@@ -273,12 +275,23 @@ def jax_peer(workload, n_threads):
     def run():
         perm = jnp.asarray(rng.permutation(len(X)))
         Xs, ys = Xj[perm], yj[perm]
-        st = epoch(holder[0], Xs, ys)
+        if scan:
+            st = epoch(holder[0], Xs, ys)
+        else:
+            st = holder[0]
+            for lo in range(0, n_full * B, B):
+                st = step(st, Xs[lo:lo + B], ys[lo:lo + B])
         if n_full * B < len(X):  # the last, smaller batch
             st = step(st, Xs[n_full * B:], ys[n_full * B:])
         jax.block_until_ready(st)
         holder[0] = st
     return run, len(X)
+
+
+def jax_scan_peer(workload, n_threads):
+    if workload.predict_batch:
+        raise PeerUnavailable("scan applies to the training loop")
+    return jax_peer(workload, n_threads, scan=True)
 
 
 PEERS = {
@@ -288,6 +301,7 @@ PEERS = {
     "pytorch": torch_peer,
     "pytorch-fused": torch_fused_peer,
     "jax": jax_peer,
+    "jax-scan": jax_scan_peer,
 }
 
 
