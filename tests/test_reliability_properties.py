@@ -232,6 +232,15 @@ def test_dense_backward_any_shape_layout_and_values(data, dtype, mkn, act, layou
     if need_dX:
         _close(dX, want[0], "gemm", dtype, scale=gemm_scale(np.abs(dZ), W.T) + dz_scale,
                k=n * max(n, 1))
+    # the same gradients from dZ directly (no activation), which is left as it was
+    dZ_in = _layout(dZ.astype(dtype), layout)
+    got = ops.linear_backward(L(X), L(W), dZ_in, need_dX, l2=l2)
+    np.testing.assert_array_equal(dZ_in, dZ.astype(dtype))
+    with _quiet():
+        want = ref.linear_backward(X, W, dZ.astype(dtype), need_dX, l2=l2)
+    _close(got[1], want[1], "gemm", dtype, scale=gemm_scale(X.T, np.abs(dZ)) + l2 *
+           float(np.abs(W).max()) + dz_scale, k=m * max(n, 1))
+    _close(got[2], want[2], "gemm", dtype, scale=dz_scale, k=m * max(n, 1))
 
 
 # --------------------------------------------------------------------------
@@ -343,6 +352,10 @@ def test_optimizer_steps_any_shape_layout_and_values_match_reference_bitwise(
 # norms, clipping, dropout: any shape, zero-size included
 # --------------------------------------------------------------------------
 
+def norm_k(arrays):
+    return sum(a.size for a in arrays) + 1
+
+
 @SETTINGS
 @given(data=st.data(), dtype=DTYPES, shapes=st.lists(any_shape, min_size=1, max_size=4),
        max_norm=st.sampled_from([1e-6, 0.5, 3.0, 1e6]), clip=st.sampled_from([0.0, 0.1, 10.0]),
@@ -353,7 +366,7 @@ def test_norms_and_clipping_any_shapes_and_values(data, dtype, shapes, max_norm,
     norm = ops.global_norm([_layout(g, layout) for g in grads])
     want = ref.global_norm(grads)
     assert np.isfinite(norm)
-    _close(norm, want, "gemm", np.float64, k=sum(g.size for g in grads) + 1)
+    _close(norm, want, "gemm", np.float64, k=norm_k(grads))
     ours, theirs = [g.copy() for g in grads], [g.copy() for g in grads]
     total = ops.clip_grad_norm(ours, max_norm)
     ref.clip_grad_norm(theirs, max_norm)
@@ -361,6 +374,8 @@ def test_norms_and_clipping_any_shapes_and_values(data, dtype, shapes, max_norm,
     for a, b in zip(ours, theirs):
         _no_nan(a)
         _close(a, b, "gemm", dtype, scale=max_norm, k=2)
+    penalty = ops.l2_penalty(grads, 0.5, 3)
+    _close(penalty, ref.l2_penalty(grads, 0.5, 3), "gemm", np.float64, k=norm_k(grads))
     ours, theirs = [g.copy() for g in grads], [g.copy() for g in grads]
     ops.clip_grad_value(ours, clip)
     ref.clip_grad_value(theirs, clip)
