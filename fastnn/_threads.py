@@ -67,9 +67,25 @@ def _scipy_blas_controllers():
     return _blas_libs
 
 
+def _thread_count_functions(lib):
+    """(get, set) of a BLAS's process-wide thread count, callable from any
+    thread. For OpenBLAS these are its own C functions (possibly with a
+    `scipy_` prefix): threadpoolctl lets only one Python thread change an
+    OpenBLAS pool and silently ignores the others, which would leave a fit in
+    a second thread with a threaded BLAS under fastnn's threads."""
+    if lib.internal_api == "openblas":
+        for prefix in ("", "scipy_"):
+            for suffix in ("", "64_"):
+                get = getattr(lib.dynlib, prefix + "openblas_get_num_threads" + suffix, None)
+                put = getattr(lib.dynlib, prefix + "openblas_set_num_threads" + suffix, None)
+                if get is not None and put is not None:
+                    return get, put
+    return lib.get_num_threads, lib.set_num_threads
+
+
 _single_lock = threading.Lock()
 _single_depth = 0        # how many fastnn calls, in any thread, need the BLAS on one thread
-_single_saved = []       # (controller, thread count to restore) taken by the first of them
+_single_saved = []       # (set function, thread count to restore) taken by the first of them
 
 
 @contextmanager
@@ -87,13 +103,14 @@ def blas_single_thread():
         if _single_depth == 0:
             _single_saved.clear()
             for lib in _scipy_blas_controllers():
+                get, put = _thread_count_functions(lib)
                 try:
-                    current = lib.get_num_threads()
+                    current = get()
                 except Exception:  # some runtimes cannot report; leave them alone
                     continue
                 if current is not None and current > 1:
-                    lib.set_num_threads(1)
-                    _single_saved.append((lib, current))
+                    put(1)
+                    _single_saved.append((put, current))
         _single_depth += 1
     try:
         yield
@@ -101,8 +118,8 @@ def blas_single_thread():
         with _single_lock:
             _single_depth -= 1
             if _single_depth == 0:
-                for lib, previous in _single_saved:
-                    lib.set_num_threads(previous)
+                for put, previous in _single_saved:
+                    put(previous)
                 _single_saved.clear()
 
 
