@@ -189,24 +189,28 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
         optimizer = previous if previous is not None else get_optimizer("adam")
     else:
         optimizer = get_optimizer(optimizer)
+    resume = (previous is not None and model.optimizer_state_ is not None
+              and optimizer.get_config() == previous.get_config())
+    t0 = model.t_ if resume else 0
+    n_batches = n_train // batch_size if drop_last else -(-n_train // batch_size)
+    # the learning rates of the steps ahead (up to a million), checked before anything
+    # changes; later epochs are checked as they come
+    _learning_rates(optimizer, t0, min(epochs * n_batches, _LR_CHECK_STEPS), n_batches)
 
     # everything is valid: from here on the model may change
     if not model.built:
         model.build(X.shape[1])
     arena = model.arena_
-    resume = (previous is not None and model.optimizer_state_ is not None
-              and optimizer.get_config() == previous.get_config())
     if resume:
-        states, t0 = model.optimizer_state_, model.t_
+        states = model.optimizer_state_
     else:
-        states, t0 = [arena.new_state() for _ in range(optimizer.n_states)], 0
+        states = [arena.new_state() for _ in range(optimizer.n_states)]
     model.loss_ = loss
     model.y_1d_ = np.ndim(y) == 1
     setup = TrainingSetup(model, loss, optimizer, states, batch_size, l2, clip_norm,
                           clip_value, diagnostics)
     net = make_network(setup, backend, t0)
 
-    n_batches = n_train // batch_size if drop_last else -(-n_train // batch_size)
     batch_rows = np.full(n_batches, batch_size, dtype=np.float64)
     if not drop_last and n_train % batch_size:
         batch_rows[-1] = n_train % batch_size
@@ -223,19 +227,15 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
     model.optimizer_, model.optimizer_state_ = optimizer, states
 
     bar = None
+    first_epoch = model.epochs_trained_
     try:
         with blas_threads(1):  # our OpenMP threads make every BLAS call
-            for _ in range(epochs):
+            for epoch_index in range(epochs):
                 epoch = model.epochs_trained_
                 perm = (np.random.default_rng([model.seed_, _SHUFFLE_STREAM, epoch])
                         .permutation(n_train) if shuffle else np.arange(n_train))
                 perm = np.ascontiguousarray(perm, dtype=np.int64)
-                t_start = net.t
-                lrs = np.ascontiguousarray(optimizer.lr(np.arange(t_start, t_start + n_batches),
-                                                        n_batches), dtype=np.float64)
-                if not np.all(np.isfinite(lrs)) or np.any(lrs < 0):
-                    raise ValueError("the learning-rate schedule gave a negative or non-finite "
-                                     "rate in epoch %d" % epoch)
+                lrs = _learning_rates(optimizer, net.t, n_batches, n_batches)
                 losses = np.zeros(n_batches, dtype=np.float64)
                 setup.reset_diagnostics()
                 snapshot = (arena.params.copy(), [s.copy() for s in states], net.t)
@@ -250,6 +250,12 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
                                                   lrs[first:first + n], losses[first:first + n],
                                                   nt)
                     if bad:
+                        if not ops._kernels.all_finite(arena.params, nt):
+                            # an earlier step of this run overflowed the weights
+                            _restore(arena, states, net, snapshot)
+                            _finish_non_finite(history, on_nonfinite, epoch, first + done,
+                                               "the weights", _OVERFLOW_ADVICE % epoch)
+                            return history
                         _stop_non_finite(model, setup, net, history, X_train, Y_train, perm,
                                          batch_size, epoch, first + done, on_nonfinite)
                         return history
@@ -263,13 +269,9 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
                                         refresh=False)
                 if not ops._kernels.all_finite(arena.params, nt):
                     # an update overflowed: back to the start of this epoch
-                    arena.params[...] = snapshot[0]
-                    for s, saved in zip(states, snapshot[1]):
-                        s[...] = saved
-                    _set_t(net, snapshot[2])
+                    _restore(arena, states, net, snapshot)
                     _finish_non_finite(history, on_nonfinite, epoch, None, "the weights",
-                                       "an optimizer step overflowed the weights; the model "
-                                       "keeps the weights from the start of epoch %d" % epoch)
+                                       _OVERFLOW_ADVICE % epoch)
                     return history
                 seconds = time.perf_counter() - started
                 logs = {"loss": float(losses @ batch_rows / rows_used), "time": seconds,
@@ -300,6 +302,7 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
                 if stop:
                     break
     except KeyboardInterrupt:
+        _drop_partial_epoch(history, model, first_epoch)
         history.stopped = "interrupted"
         history.stop_detail = "interrupted in epoch %d" % model.epochs_trained_
         warnings.warn("training interrupted: the model holds the weights of the last "
@@ -312,6 +315,47 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
             if hasattr(cb, "on_train_end"):
                 cb.on_train_end({})
     return history
+
+
+_LR_CHECK_STEPS = 1 << 20
+
+
+def _learning_rates(optimizer, first_step, n_steps, steps_per_epoch):
+    """The schedule's rates for n_steps steps from first_step, checked."""
+    lrs = np.ascontiguousarray(optimizer.lr(np.arange(first_step, first_step + n_steps),
+                                            steps_per_epoch), dtype=np.float64)
+    bad = ~np.isfinite(lrs) | (lrs < 0)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        raise ValueError("the learning-rate schedule gives a negative or non-finite rate "
+                         "(%r at optimizer step %d)" % (float(lrs[i]), first_step + i))
+    return lrs
+
+
+_OVERFLOW_ADVICE = ("an optimizer step overflowed the weights; the model keeps the weights "
+                    "from the start of epoch %d; try a lower learning rate or clip_norm")
+
+
+def _restore(arena, states, net, snapshot):
+    """Put back the parameters, optimizer state and step count of a snapshot."""
+    arena.params[...] = snapshot[0]
+    for s, saved in zip(states, snapshot[1]):
+        s[...] = saved
+    _set_t(net, snapshot[2])
+
+
+def _drop_partial_epoch(history, model, first_epoch):
+    """After an interruption, keep only the epochs recorded in full, and count
+    exactly those as trained (the interruption may fall inside the record)."""
+    n = min([len(history.epochs)] + [len(v) for v in history.history.values()] +
+            [len(v) for layer in history.diagnostics for v in layer.values()])
+    del history.epochs[n:]
+    for values in history.history.values():
+        del values[n:]
+    for layer in history.diagnostics:
+        for values in layer.values():
+            del values[n:]
+    model.epochs_trained_ = first_epoch + n
 
 
 def _set_t(net, t):
