@@ -231,10 +231,10 @@ def classical_momentum_step(param, grad, velocity, lr, momentum=0.9, nesterov=Fa
 
 
 def rmsprop_step(param, grad, sq, lr, beta=0.9, eps=1e-8, *, n_threads=None):
-    """S <- beta S + (1 - beta) dW^2; W <- W - lr dW / (sqrt(S) + eps)."""
+    """S <- beta S + (1 - beta) dW^2; W <- W - lr (dW / (sqrt(S) + eps))."""
     beta = float(beta)
     sq[...] = beta * sq + (1.0 - beta) * (grad * grad)
-    param -= (float(lr) * grad) / (np.sqrt(sq) + float(eps))
+    param -= float(lr) * (grad / (np.sqrt(sq) + float(eps)))
 
 
 def adam_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
@@ -245,9 +245,10 @@ def adam_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight
     V <- b1 V + (1 - b1) dW;  S <- b2 S + (1 - b2) dW^2
     W <- W - lr (V / (1 - b1^t)) / (sqrt(S / (1 - b2^t)) + eps)
 
-    The last line is evaluated as W - (step V) / (sqrt(S) c + eps) with the
+    The last line is evaluated as W - step (V / (sqrt(S) c + eps)) with the
     scalars step = lr / (1 - b1^t) and c = 1 / sqrt(1 - b2^t): the same value,
-    one division per element."""
+    one division per element, and a bounded ratio, so a gradient whose square
+    overflows gives a finite step rather than inf / inf."""
     lr, beta1, beta2, t = float(lr), float(beta1), float(beta2), int(t)
     if weight_decay != 0.0:
         param -= (lr * float(weight_decay)) * param
@@ -255,7 +256,7 @@ def adam_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight
     v[...] = beta2 * v + (1.0 - beta2) * (grad * grad)
     step = lr / (1.0 - beta1 ** t)
     c = 1.0 / math.sqrt(1.0 - beta2 ** t)  # a Python float, so float32 stays float32
-    param -= (step * m) / (np.sqrt(v) * c + float(eps))
+    param -= step * (m / (np.sqrt(v) * c + float(eps)))
 
 
 def adam_folded_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, *,
@@ -263,12 +264,12 @@ def adam_folded_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8,
     """Adam with the bias correction folded into the step size (scikit-learn's MLP):
 
     V <- b1 V + (1 - b1) dW;  S <- b2 S + (1 - b2) dW^2
-    W <- W + (-lr_t V) / (sqrt(S) + eps),  lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)"""
+    W <- W + (-lr_t) (V / (sqrt(S) + eps)),  lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)"""
     beta1, beta2, t = float(beta1), float(beta2), int(t)
     lr_t = float(lr) * np.sqrt(1.0 - beta2 ** t) / (1.0 - beta1 ** t)
     m[...] = beta1 * m + (1.0 - beta1) * grad
     v[...] = beta2 * v + (1.0 - beta2) * (grad * grad)
-    param += (-float(lr_t) * m) / (np.sqrt(v) + float(eps))
+    param += -float(lr_t) * (m / (np.sqrt(v) + float(eps)))
 
 
 # --------------------------------------------------------------------------

@@ -151,15 +151,15 @@ int FNN_SFX(fnn_bias_act_fwd)(int64_t m, int64_t n, REAL *z, const REAL *b, int 
     const REAL ra = (REAL)alpha;
     if (act < 0 || act >= FNN_ACT_COUNT) return FNN_EINVAL;
     nt = fnn_act_is_costly(act) ? fnn_use_threads_costly(nt, m * n) : fnn_use_threads(nt, m * n);
-    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
-    for (i = 0; i < m; i++) {
-        REAL *row = z + i * n;
-        if (b) {
-            int64_t j;
-            for (j = 0; j < n; j++) row[j] += b[j];
-        }
-        FNN_SFX(act_row)(n, row, act, ra);
-    }
+    FNN_PARALLEL_FOR(nt, ,
+        for (i = 0; i < m; i++) {
+            REAL *row = z + i * n;
+            if (b) {
+                int64_t j;
+                for (j = 0; j < n; j++) row[j] += b[j];
+            }
+            FNN_SFX(act_row)(n, row, act, ra);
+        });
     return FNN_OK;
 }
 
@@ -175,8 +175,8 @@ int FNN_SFX(fnn_act_bwd)(int64_t m, int64_t n, const REAL *a, const REAL *da, in
     if (act < 0 || act >= FNN_ACT_COUNT) return FNN_EINVAL;
     /* derivatives from A are cheap except softplus's expm1 */
     nt = act == FNN_ACT_SOFTPLUS ? fnn_use_threads_costly(nt, m * n) : fnn_use_threads(nt, m * n);
-    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
-    for (i = 0; i < m; i++)
-        FNN_SFX(act_bwd_row)(n, a + i * n, da + i * n, dz + i * n, act, ra);
+    FNN_PARALLEL_FOR(nt, ,
+        for (i = 0; i < m; i++)
+            FNN_SFX(act_bwd_row)(n, a + i * n, da + i * n, dz + i * n, act, ra););
     return FNN_OK;
 }

@@ -70,29 +70,29 @@ static void FNN_SFX(gemm_blocked)(const fnn_blas *blas, int trans_a, int trans_b
     FNN_SFX(gemm_grid) g = FNN_SFX(make_grid)(M, N, K);
     int t = nt < g.nblocks ? nt : (int)g.nblocks;
     int64_t blk;
-    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1)
-    for (blk = 0; blk < g.nblocks; blk++) {
-        int64_t r0 = 0, r1 = M, c0 = 0, c1 = N, i, j;
-        const REAL *a0 = A, *b0 = B;
-        int64_t dim = g.split_rows ? M : N;
-        int64_t lo = blk * g.len, hi = lo + g.len < dim ? lo + g.len : dim;
-        if (lo >= hi) continue;
-        if (g.split_rows) {
-            r0 = lo; r1 = hi;
-            /* rows of op(A): rows of A, or columns of A when transposed */
-            a0 = trans_a ? A + r0 : A + r0 * lda;
-        } else {
-            c0 = lo; c1 = hi;
-            b0 = trans_b ? B + c0 * ldb : B + c0;
-        }
-        if (bias)
-            for (i = r0; i < r1; i++)
-                for (j = c0; j < c1; j++) C[i * ldc + j] = bias[j];
-        FNN_SFX(gemm_rm)(blas, trans_a, trans_b, r1 - r0, c1 - c0, K, (REAL)1, a0, lda,
-                         b0, ldb, beta, C + r0 * ldc + c0, ldc);
-        if (act != FNN_ACT_IDENTITY && act != FNN_ACT_SOFTMAX)
-            for (i = r0; i < r1; i++) FNN_SFX(act_row)(c1 - c0, C + i * ldc + c0, act, alpha);
-    }
+    FNN_PARALLEL_FOR(t, ,
+        for (blk = 0; blk < g.nblocks; blk++) {
+            int64_t r0 = 0, r1 = M, c0 = 0, c1 = N, i, j;
+            const REAL *a0 = A, *b0 = B;
+            int64_t dim = g.split_rows ? M : N;
+            int64_t lo = blk * g.len, hi = lo + g.len < dim ? lo + g.len : dim;
+            if (lo >= hi) continue;
+            if (g.split_rows) {
+                r0 = lo; r1 = hi;
+                /* rows of op(A): rows of A, or columns of A when transposed */
+                a0 = trans_a ? A + r0 : A + r0 * lda;
+            } else {
+                c0 = lo; c1 = hi;
+                b0 = trans_b ? B + c0 * ldb : B + c0;
+            }
+            if (bias)
+                for (i = r0; i < r1; i++)
+                    for (j = c0; j < c1; j++) C[i * ldc + j] = bias[j];
+            FNN_SFX(gemm_rm)(blas, trans_a, trans_b, r1 - r0, c1 - c0, K, (REAL)1, a0, lda,
+                             b0, ldb, beta, C + r0 * ldc + c0, ldc);
+            if (act != FNN_ACT_IDENTITY && act != FNN_ACT_SOFTMAX)
+                for (i = r0; i < r1; i++) FNN_SFX(act_row)(c1 - c0, C + i * ldc + c0, act, alpha);
+        });
 }
 
 /* A = g(X @ W + b).
@@ -123,17 +123,17 @@ int FNN_SFX(fnn_col_sum)(int64_t m, int64_t n, const REAL *x, REAL *out, int nt)
     int64_t nblocks = (n + cb - 1) / cb, blk;
     nt = fnn_use_threads(nt, m * n);
     if (nt > nblocks) nt = (int)nblocks;
-    #pragma omp parallel for num_threads(nt) schedule(static) if(nt > 1)
-    for (blk = 0; blk < nblocks; blk++) {
-        double acc[64];
-        int64_t j0 = blk * cb, j1 = j0 + cb < n ? j0 + cb : n, i, j;
-        for (j = j0; j < j1; j++) acc[j - j0] = 0.0;
-        for (i = 0; i < m; i++) {
-            const REAL *row = x + i * n;
-            for (j = j0; j < j1; j++) acc[j - j0] += (double)row[j];
-        }
-        for (j = j0; j < j1; j++) out[j] = (REAL)acc[j - j0];
-    }
+    FNN_PARALLEL_FOR(nt, ,
+        for (blk = 0; blk < nblocks; blk++) {
+            double acc[64];
+            int64_t j0 = blk * cb, j1 = j0 + cb < n ? j0 + cb : n, i, j;
+            for (j = j0; j < j1; j++) acc[j - j0] = 0.0;
+            for (i = 0; i < m; i++) {
+                const REAL *row = x + i * n;
+                for (j = j0; j < j1; j++) acc[j - j0] += (double)row[j];
+            }
+            for (j = j0; j < j1; j++) out[j] = (REAL)acc[j - j0];
+        });
     return FNN_OK;
 }
 
@@ -164,8 +164,8 @@ int FNN_SFX(fnn_dense_bwd)(int64_t m, int64_t n_in, int64_t n_out, const REAL *x
         int64_t i, total = n_in * n_out;
         const REAL rl2 = (REAL)l2;
         int t = fnn_use_threads(nt, total);
-        #pragma omp parallel for num_threads(t) schedule(static) if(t > 1)
-        for (i = 0; i < total; i++) dw[i] = rl2 * w[i];
+        FNN_PARALLEL_FOR(t, ,
+            for (i = 0; i < total; i++) dw[i] = rl2 * w[i];);
         beta = 1;
     }
     FNN_SFX(gemm_blocked)(blas, 1, 0, n_in, n_out, m, x, n_in, dz, n_out, beta, dw, n_out,

@@ -19,6 +19,20 @@ static inline int fnn_omp_thread_num(void) { return 0; }
 static inline int fnn_omp_num_threads(void) { return 1; }
 #endif
 
+/* A `parallel for` over LOOP (a for statement) with the given extra clauses
+ * when t > 1, and the plain loop otherwise: a region entered with one thread
+ * still makes the OpenMP runtime allocate a team, so serial work skips it. */
+#define FNN_PRAGMA(x) _Pragma(#x)
+#define FNN_PARALLEL_FOR(t, clauses, ...)                                         \
+    do {                                                                         \
+        if ((t) > 1) {                                                           \
+            FNN_PRAGMA(omp parallel for num_threads(t) schedule(static) clauses) \
+            __VA_ARGS__                                                          \
+        } else {                                                                 \
+            __VA_ARGS__                                                          \
+        }                                                                        \
+    } while (0)
+
 /* Runs CALL with int64_t lo, hi bound to this thread's share of [0, n): an
  * explicit split, so the loop inside CALL is a plain `omp simd` loop that the
  * compiler vectorizes fully (a combined `parallel for simd` compiled 4x slower

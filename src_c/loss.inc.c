@@ -35,13 +35,13 @@ static int FNN_SFX(chunked_row_loss)(int64_t m, int nt, FNN_SFX(row_loss_fn) row
     int t = row_fn == FNN_SFX(mse_row) ? fnn_use_threads(nt, m * g->k)
                                        : fnn_use_threads_costly(nt, m * g->k);
     int bad = 0;
-    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1) reduction(|:bad)
-    for (ch = 0; ch < nch; ch++) {
-        int64_t i, i1 = (ch + 1) * clen < m ? (ch + 1) * clen : m;
-        double acc = 0.0;
-        for (i = ch * clen; i < i1; i++) acc += row_fn(g, i, &bad);
-        partial[ch] = acc;
-    }
+    FNN_PARALLEL_FOR(t, reduction(|:bad),
+        for (ch = 0; ch < nch; ch++) {
+            int64_t i, i1 = (ch + 1) * clen < m ? (ch + 1) * clen : m;
+            double acc = 0.0;
+            for (i = ch * clen; i < i1; i++) acc += row_fn(g, i, &bad);
+            partial[ch] = acc;
+        });
     if (bad) return FNN_ELABEL;
     for (ch = 0; ch < nch; ch++) total += partial[ch];
     *loss = total / (double)m;

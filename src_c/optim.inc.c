@@ -5,7 +5,10 @@
  * each update is written in exactly the order of operations of
  * fastnn/reference.py, so both agree to the last bit on IEEE hardware (no
  * FMA contraction: setup.py passes -ffp-contract=off). Elements are
- * independent, so the thread count cannot change a result. Each update is a
+ * independent, so the thread count cannot change a result. Updates divide
+ * the moment by its scale before multiplying by the step: the ratio is
+ * bounded, so a huge gradient (whose square overflows) moves the weights by
+ * a finite step instead of inf/inf = NaN. Each update is a
  * `range` function over [lo, hi), vectorized and multiversioned (FNN_CLONES),
  * that FNN_PARALLEL_RANGE hands each thread's share to. */
 
@@ -88,7 +91,7 @@ static FNN_CLONES void FNN_SFX(rmsprop_range)(int64_t lo, int64_t hi, REAL *p, c
     for (i = lo; i < hi; i++) {
         REAL si = b * s[i] + one_minus_b * (g[i] * g[i]);
         s[i] = si;
-        p[i] = p[i] - (lr * g[i]) / (R_SQRT(si) + eps);
+        p[i] = p[i] - lr * (g[i] / (R_SQRT(si) + eps));
     }
 }
 
@@ -136,7 +139,7 @@ static FNN_CLONES void FNN_SFX(adam_range)(int64_t lo, int64_t hi, REAL *p, cons
             REAL vi = k.b2 * v2[i] + k.one_minus_b2 * (g[i] * g[i]);
             m1[i] = mi;
             v2[i] = vi;
-            p[i] = pi - (k.step * mi) / (R_SQRT(vi) * k.c + k.eps);
+            p[i] = pi - k.step * (mi / (R_SQRT(vi) * k.c + k.eps));
         }
     } else {
         #pragma omp simd
@@ -145,7 +148,7 @@ static FNN_CLONES void FNN_SFX(adam_range)(int64_t lo, int64_t hi, REAL *p, cons
             REAL vi = k.b2 * v2[i] + k.one_minus_b2 * (g[i] * g[i]);
             m1[i] = mi;
             v2[i] = vi;
-            p[i] = p[i] - (k.step * mi) / (R_SQRT(vi) * k.c + k.eps);
+            p[i] = p[i] - k.step * (mi / (R_SQRT(vi) * k.c + k.eps));
         }
     }
 }
@@ -155,7 +158,7 @@ static FNN_CLONES void FNN_SFX(adam_range)(int64_t lo, int64_t hi, REAL *p, cons
  *   p <- p - (lr wd) p
  *   m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
  *   p <- p - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
- * computed as p - (step m) / (sqrt(v) c + eps) with step = lr / (1 - b1^t) and
+ * computed as p - step (m / (sqrt(v) c + eps)) with step = lr / (1 - b1^t) and
  * c = 1 / sqrt(1 - b2^t) formed once in double: one division and one square
  * root per element instead of three and one (as PyTorch's Adam does). */
 int FNN_SFX(fnn_adam_step)(int64_t n, REAL *p, const REAL *g, REAL *m1, REAL *v2,
@@ -183,14 +186,14 @@ static FNN_CLONES void FNN_SFX(adam_folded_range)(int64_t lo, int64_t hi, REAL *
         REAL vi = k.b2 * v2[i] + k.one_minus_b2 * (g[i] * g[i]);
         m1[i] = mi;
         v2[i] = vi;
-        p[i] = p[i] + (k.step * mi) / (R_SQRT(vi) + k.eps);
+        p[i] = p[i] + k.step * (mi / (R_SQRT(vi) + k.eps));
     }
 }
 
 /* Adam with the bias correction folded into the step size, as scikit-learn's
  * MLP computes it (equal to the spec's form up to where eps enters):
  *   m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
- *   p <- p + (-lr_t m) / (sqrt(v) + eps),  lr_t = lr sqrt(1 - b2^t) / (1 - b1^t) */
+ *   p <- p + (-lr_t) (m / (sqrt(v) + eps)),  lr_t = lr sqrt(1 - b2^t) / (1 - b1^t) */
 int FNN_SFX(fnn_adam_folded_step)(int64_t n, REAL *p, const REAL *g, REAL *m1, REAL *v2,
                                   int64_t t, double lr, double beta1, double beta2,
                                   double eps, int nt)

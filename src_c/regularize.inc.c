@@ -14,19 +14,19 @@ int FNN_SFX(fnn_sumsq)(int64_t n, const REAL *x, double *out, int nt)
     int64_t clen = fnn_chunk_len(n, FNN_MIN_CHUNK);
     int64_t nch = (n + clen - 1) / clen, ch;
     int t = fnn_use_threads(nt, n);
-    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1)
-    for (ch = 0; ch < nch; ch++) {
-        /* eight interleaved accumulators break the add-latency chain; the
-         * order is still fixed, so the result does not depend on threads */
-        int64_t i, i0 = ch * clen, i1 = (ch + 1) * clen < n ? (ch + 1) * clen : n;
-        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int k;
-        for (i = i0; i + 8 <= i1; i += 8)
-            for (k = 0; k < 8; k++) acc[k] += (double)x[i + k] * (double)x[i + k];
-        for (; i < i1; i++) acc[0] += (double)x[i] * (double)x[i];
-        partial[ch] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
-                      ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    }
+    FNN_PARALLEL_FOR(t, ,
+        for (ch = 0; ch < nch; ch++) {
+            /* eight interleaved accumulators break the add-latency chain; the
+             * order is still fixed, so the result does not depend on threads */
+            int64_t i, i0 = ch * clen, i1 = (ch + 1) * clen < n ? (ch + 1) * clen : n;
+            double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            int k;
+            for (i = i0; i + 8 <= i1; i += 8)
+                for (k = 0; k < 8; k++) acc[k] += (double)x[i + k] * (double)x[i + k];
+            for (; i < i1; i++) acc[0] += (double)x[i] * (double)x[i];
+            partial[ch] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
+                          ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        });
     for (ch = 0; ch < nch; ch++) total += partial[ch];
     *out = total;
     return FNN_OK;
@@ -72,8 +72,8 @@ int FNN_SFX(fnn_all_finite)(int64_t n, const REAL *x, int nt)
     int64_t i;
     /* x - x is 0 for finite x and NaN for inf or NaN; no early exit keeps the
      * loop vectorizable and the common (all finite) case fast. */
-    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1) reduction(|:bad)
-    for (i = 0; i < n; i++) bad |= (x[i] - x[i]) != (x[i] - x[i]);
+    FNN_PARALLEL_FOR(t, reduction(|:bad),
+        for (i = 0; i < n; i++) bad |= (x[i] - x[i]) != (x[i] - x[i]););
     return !bad;
 }
 
@@ -90,11 +90,11 @@ int FNN_SFX(fnn_dropout_apply)(int64_t m, int64_t n, const REAL *x, REAL *out,
     int t = fnn_use_threads(nt, total / 4);  /* the hash makes each element dearer */
     int64_t i;
     if (!(rate >= 0.0 && rate < 1.0)) return FNN_EINVAL;
-    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1)
-    for (i = 0; i < total; i++) {
-        uint64_t bits = fnn_mix64(key + (uint64_t)(i + 1) * UINT64_C(0x9E3779B97F4A7C15));
-        double u = (double)(bits >> 11) * 0x1.0p-53;
-        out[i] = u < q ? x[i] * scale : (REAL)0;
-    }
+    FNN_PARALLEL_FOR(t, ,
+        for (i = 0; i < total; i++) {
+            uint64_t bits = fnn_mix64(key + (uint64_t)(i + 1) * UINT64_C(0x9E3779B97F4A7C15));
+            double u = (double)(bits >> 11) * 0x1.0p-53;
+            out[i] = u < q ? x[i] * scale : (REAL)0;
+        });
     return FNN_OK;
 }

@@ -18,44 +18,44 @@ int FNN_SFX(fnn_standardize_fit)(int64_t m, int64_t n, const REAL *x, REAL *mean
     int t = fnn_use_threads(nt, m * n);
     if (m <= 0 || n <= 0) return FNN_EINVAL;
     if (t > nblocks) t = (int)nblocks;
-    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1)
-    for (blk = 0; blk < nblocks; blk++) {
-        double sum[FNN_STD_COLS], ssd[FNN_STD_COLS];
-        REAL lo[FNN_STD_COLS], hi[FNN_STD_COLS];
-        int64_t j0 = blk * FNN_STD_COLS, j1 = j0 + FNN_STD_COLS < n ? j0 + FNN_STD_COLS : n;
-        int64_t i, j;
-        for (j = j0; j < j1; j++) {
-            sum[j - j0] = 0.0;
-            ssd[j - j0] = 0.0;
-            lo[j - j0] = hi[j - j0] = x[j];
-        }
-        for (i = 0; i < m; i++) {
-            const REAL *row = x + i * n;
+    FNN_PARALLEL_FOR(t, ,
+        for (blk = 0; blk < nblocks; blk++) {
+            double sum[FNN_STD_COLS], ssd[FNN_STD_COLS];
+            REAL lo[FNN_STD_COLS], hi[FNN_STD_COLS];
+            int64_t j0 = blk * FNN_STD_COLS, j1 = j0 + FNN_STD_COLS < n ? j0 + FNN_STD_COLS : n;
+            int64_t i, j;
             for (j = j0; j < j1; j++) {
-                REAL v = row[j];
-                sum[j - j0] += (double)v;
-                lo[j - j0] = v < lo[j - j0] ? v : lo[j - j0];
-                hi[j - j0] = v > hi[j - j0] ? v : hi[j - j0];
+                sum[j - j0] = 0.0;
+                ssd[j - j0] = 0.0;
+                lo[j - j0] = hi[j - j0] = x[j];
             }
-        }
-        for (j = j0; j < j1; j++) sum[j - j0] /= (double)m;  /* now the mean */
-        for (i = 0; i < m; i++) {
-            const REAL *row = x + i * n;
+            for (i = 0; i < m; i++) {
+                const REAL *row = x + i * n;
+                for (j = j0; j < j1; j++) {
+                    REAL v = row[j];
+                    sum[j - j0] += (double)v;
+                    lo[j - j0] = v < lo[j - j0] ? v : lo[j - j0];
+                    hi[j - j0] = v > hi[j - j0] ? v : hi[j - j0];
+                }
+            }
+            for (j = j0; j < j1; j++) sum[j - j0] /= (double)m;  /* now the mean */
+            for (i = 0; i < m; i++) {
+                const REAL *row = x + i * n;
+                for (j = j0; j < j1; j++) {
+                    double d = (double)row[j] - sum[j - j0];
+                    ssd[j - j0] += d * d;
+                }
+            }
             for (j = j0; j < j1; j++) {
-                double d = (double)row[j] - sum[j - j0];
-                ssd[j - j0] += d * d;
+                if (lo[j - j0] == hi[j - j0]) {
+                    mean[j] = lo[j - j0];
+                    std[j] = (REAL)0;
+                } else {
+                    mean[j] = (REAL)sum[j - j0];
+                    std[j] = (REAL)sqrt(ssd[j - j0] / (double)m);
+                }
             }
-        }
-        for (j = j0; j < j1; j++) {
-            if (lo[j - j0] == hi[j - j0]) {
-                mean[j] = lo[j - j0];
-                std[j] = (REAL)0;
-            } else {
-                mean[j] = (REAL)sum[j - j0];
-                std[j] = (REAL)sqrt(ssd[j - j0] / (double)m);
-            }
-        }
-    }
+        });
     return FNN_OK;
 }
 
@@ -66,13 +66,13 @@ int FNN_SFX(fnn_standardize_transform)(int64_t m, int64_t n, const REAL *x,
 {
     int64_t i;
     int t = fnn_use_threads(nt, m * n);
-    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1)
-    for (i = 0; i < m; i++) {
-        int64_t j;
-        for (j = 0; j < n; j++) {
-            REAL sd = std[j] == 0 ? (REAL)1 : std[j];
-            out[i * n + j] = (x[i * n + j] - mean[j]) / sd;
-        }
-    }
+    FNN_PARALLEL_FOR(t, ,
+        for (i = 0; i < m; i++) {
+            int64_t j;
+            for (j = 0; j < n; j++) {
+                REAL sd = std[j] == 0 ? (REAL)1 : std[j];
+                out[i * n + j] = (x[i * n + j] - mean[j]) / sd;
+            }
+        });
     return FNN_OK;
 }

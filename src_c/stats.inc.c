@@ -18,35 +18,38 @@ int FNN_SFX(fnn_layer_stats)(int64_t m, int64_t n, const REAL *a, double *out3, 
     int t = fnn_use_threads(nt, total);
     if (m <= 0 || n <= 0) return FNN_EINVAL;
 
-    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1)
-    for (ch = 0; ch < nch; ch++) {
-        int64_t i, i1 = (ch + 1) * clen < total ? (ch + 1) * clen : total;
-        double acc = 0.0;
-        for (i = ch * clen; i < i1; i++) acc += (double)a[i];
-        partial_sum[ch] = acc;
-    }
+    FNN_PARALLEL_FOR(t, ,
+
+        for (ch = 0; ch < nch; ch++) {
+            int64_t i, i1 = (ch + 1) * clen < total ? (ch + 1) * clen : total;
+            double acc = 0.0;
+            for (i = ch * clen; i < i1; i++) acc += (double)a[i];
+            partial_sum[ch] = acc;
+        });
     for (ch = 0; ch < nch; ch++) sum += partial_sum[ch];
     mean = sum / (double)total;
 
-    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1)
-    for (ch = 0; ch < nch; ch++) {
-        int64_t i, i1 = (ch + 1) * clen < total ? (ch + 1) * clen : total;
-        double acc = 0.0;
-        for (i = ch * clen; i < i1; i++) {
-            double d = (double)a[i] - mean;
-            acc += d * d;
-        }
-        partial_ssd[ch] = acc;
-    }
+    FNN_PARALLEL_FOR(t, ,
+
+        for (ch = 0; ch < nch; ch++) {
+            int64_t i, i1 = (ch + 1) * clen < total ? (ch + 1) * clen : total;
+            double acc = 0.0;
+            for (i = ch * clen; i < i1; i++) {
+                double d = (double)a[i] - mean;
+                acc += d * d;
+            }
+            partial_ssd[ch] = acc;
+        });
     for (ch = 0; ch < nch; ch++) ssd += partial_ssd[ch];
 
-    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1) reduction(+:dead)
-    for (j = 0; j < n; j++) {
-        int64_t i;
-        int alive = 0;
-        for (i = 0; i < m && !alive; i++) alive = a[i * n + j] > 0;
-        dead += !alive;
-    }
+    FNN_PARALLEL_FOR(t, reduction(+:dead),
+
+        for (j = 0; j < n; j++) {
+            int64_t i;
+            int alive = 0;
+            for (i = 0; i < m && !alive; i++) alive = a[i * n + j] > 0;
+            dead += !alive;
+        });
     out3[0] = mean;
     out3[1] = ssd / (double)total;
     out3[2] = (double)dead / (double)n;

@@ -62,13 +62,13 @@ static void FNN_SFX(gather)(const fnn_net *net, const REAL *x, const void *y,
     REAL *xb = (REAL *)net->xbuf;
     int64_t i;
     int t = fnn_use_threads(nt, m * n0);
-    #pragma omp parallel for num_threads(t) schedule(static) if(t > 1)
-    for (i = 0; i < m; i++) {
-        const REAL *src = x + rows[i] * n0;
-        REAL *dst = xb + i * n0;
-        int64_t j;
-        for (j = 0; j < n0; j++) dst[j] = src[j];
-    }
+    FNN_PARALLEL_FOR(t, ,
+        for (i = 0; i < m; i++) {
+            const REAL *src = x + rows[i] * n0;
+            REAL *dst = xb + i * n0;
+            int64_t j;
+            for (j = 0; j < n0; j++) dst[j] = src[j];
+        });
     if (net->loss == FNN_LOSS_XENT) {
         const int64_t *ys = (const int64_t *)y;
         int64_t *yd = (int64_t *)net->ybuf;
