@@ -512,10 +512,6 @@ def test_failing_fit_leaves_an_unbuilt_model_unbuilt(call, exc, pattern, c):
     assert (model_state(c.clf), model_state(c.reg)) == before
 
 
-@pytest.mark.xfail(strict=True, reason="fastnn/trainer.py checks the learning-rate schedule "
-                   "inside the epoch loop, after it has replaced the model's history, "
-                   "optimizer and optimizer state; its finally block then sets t_ to the new "
-                   "optimizer's step count (0)")
 def test_failing_fit_with_non_finite_schedule_leaves_the_model_as_it_was(c):
     before = model_state(c.clf)
     bad = fn.optim.SGD(lr=fn.schedules.ExponentialDecay(1.0, decay_rate=1e300))

@@ -268,11 +268,6 @@ def test_sigkill_during_save_leaves_the_old_or_the_new_file(tmp_path):
 # an interrupt landing in the epoch's bookkeeping
 # --------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="fastnn/trainer.py: the end-of-epoch bookkeeping "
-                   "(history.record, history.record_diagnostics, epochs_trained_ += 1) is not "
-                   "atomic with respect to KeyboardInterrupt: an interrupt arriving between "
-                   "those statements leaves the History with one more epoch than "
-                   "epochs_trained_ (and its diagnostics one short)")
 def test_sigint_between_recording_an_epoch_and_counting_it_keeps_history_consistent(
         monkeypatch):
     from fastnn.history import History

@@ -247,11 +247,6 @@ def _compiler():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="LD_PRELOAD interposition")
 @pytest.mark.skipif(SANITIZED, reason="the sanitizer runtime interposes malloc itself")
-@pytest.mark.xfail(strict=False, reason="src_c: every `#pragma omp parallel ... if(t > 1)` "
-                   "region entered with t == 1 still goes through libgomp, which allocates "
-                   "and frees a team descriptor each time: 7 allocations per batch for a "
-                   "one-layer network, 5 more per extra layer, 2 per dropout, 2 with l2 "
-                   "(kernels written with FNN_PARALLEL_RANGE do not)")
 def test_c_training_loop_makes_no_heap_allocation_per_batch(tmp_path):
     cc = _compiler()
     if cc is None:

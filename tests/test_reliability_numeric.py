@@ -227,9 +227,6 @@ def test_hyperparameter_that_rounds_to_zero_or_infinity_is_refused(call, pattern
     np.testing.assert_array_equal(p, 0)
 
 
-@pytest.mark.xfail(strict=True, reason="src_c/optim.inc.c (rmsprop and every Adam form): when "
-                   "g * g overflows, sqrt(v) is inf, and a learning rate large enough to make "
-                   "lr * g overflow too gives inf / inf = NaN")
 @pytest.mark.parametrize("name", ["rmsprop", "adam"])
 def test_optimizer_with_gradient_near_dtype_max_gives_no_nan(name, dtype):
     big = np.finfo(dtype).max / 4
@@ -334,10 +331,6 @@ def test_optimizer_step_overflowing_the_weights_restores_the_start_of_the_epoch(
     assert model.epochs_trained_ == 2
 
 
-@pytest.mark.xfail(strict=True, reason="fastnn/trainer.py: when a step overflows the weights to "
-                   "infinity and the next batch's loss is then non-finite, fit stops on the "
-                   "loss (_stop_non_finite) without the end-of-epoch weight check, leaving "
-                   "infinite weights in the model")
 def test_huge_learning_rate_overflowing_float32_weights_keeps_finite_weights():
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((64, 4)) * 100, rng.integers(0, 3, 64)

@@ -18,12 +18,6 @@ from threadpoolctl import threadpool_limits
 import fastnn as fn
 from fastnn import ops
 
-BLAS_LIMIT_BUG = (
-    "fastnn/_threads.py blas_single_thread: threadpoolctl lets only its controlling thread "
-    "(the first that set a limit: here the main thread) change the thread count of a pthreads "
-    "OpenBLAS, and silently ignores set_num_threads from any other Python thread; fits and "
-    "predictions in another thread then run their GEMM blocks on OpenBLAS's own threads "
-    "(other bits than in the main thread, and oversubscribed)")
 
 
 def _main_thread_controls_blas():
@@ -39,9 +33,7 @@ def _main_thread_controls_blas():
     ops.dense_forward(np.ones((2, 2)), np.ones((2, 2)), None, "relu")
 
 
-@pytest.fixture(params=["blas-held-to-one-thread",
-                        pytest.param("blas-default", marks=pytest.mark.xfail(
-                            strict=False, reason=BLAS_LIMIT_BUG))])
+@pytest.fixture(params=["blas-held-to-one-thread", "blas-default"])
 def blas(request):
     """Whether SciPy's BLAS is held to one thread for the whole process (so the
     kernels alone are under test) or left as fastnn finds it."""
