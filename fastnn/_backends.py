@@ -23,7 +23,7 @@ class TrainingSetup:
     """Everything one fit needs besides the data: buffers sized for m_max rows."""
 
     def __init__(self, model, loss, optimizer, states, m_max, l2, clip_norm, clip_value,
-                 diagnostics):
+                 diagnostics, center_lambda=0.0, center_alpha=0.0):
         arena = model.arena_
         dtype = arena.dtype
         dense = model.dense_layers_
@@ -52,6 +52,16 @@ class TrainingSetup:
                      else np.zeros((m_max, k), dtype))
         self.gbuf1 = np.zeros((m_max, max(widths)), dtype)
         self.gbuf2 = np.zeros((m_max, max(widths)), dtype)
+        # class centers of the center loss persist on the model between fits
+        self.center_lambda, self.center_alpha = center_lambda, center_alpha
+        self.centers = self.center_scratch = None
+        if center_lambda > 0:
+            shape = (widths[-1], arena.shapes[-1][0])
+            centers = getattr(model, "centers_", None)
+            if centers is None or centers.shape != shape or centers.dtype != dtype:
+                model.centers_ = np.zeros(shape, dtype)
+            self.centers = model.centers_
+            self.center_scratch = np.zeros(shape[0] * (shape[1] + 1))
 
     def reset_diagnostics(self):
         for layer in self.layers:
@@ -78,7 +88,8 @@ class FastNetwork:
             arena.dtype == np.float32, setup.layers, LOSS_IDS[setup.loss], arena.params,
             arena.grads, arena.n_weights, setup.l2, setup.clip_norm, setup.clip_value,
             model.seed_ % 2**64, setup.m_max, setup.xbuf, setup.ybuf, setup.gbuf1, setup.gbuf2,
-            kind, beta1, beta2, eps, wd, s[0], s[1], t)
+            kind, beta1, beta2, eps, wd, s[0], s[1], t, setup.center_lambda, setup.center_alpha,
+            setup.centers, setup.center_scratch)
 
     @property
     def t(self):
@@ -112,7 +123,9 @@ class ReferenceNetwork:
                 J, finite = ref.train_step(s.layers, arena.params, arena.grads,
                                            arena.n_weights, X[rows], y[rows], s.loss, l2=s.l2,
                                            clip_norm=s.clip_norm, clip_value=s.clip_value,
-                                           seed=s.model.seed_ % 2**64, step=self.t)
+                                           seed=s.model.seed_ % 2**64, step=self.t,
+                                           centers=s.centers, center_lambda=s.center_lambda,
+                                           center_alpha=s.center_alpha)
             losses[i] = J
             if not finite:
                 return True, i

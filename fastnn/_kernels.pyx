@@ -340,4 +340,37 @@ def layer_stats(const floating[:, ::1] a, int nt):
     return out3[0], out3[1], out3[2]
 
 
+def center_loss(const floating[:, ::1] x, const int64_t[::1] labels,
+                const floating[:, ::1] centers, double lam, floating[:, ::1] dx, int nt):
+    """Center loss value; adds its gradient to dx unless dx is None."""
+    cdef int st
+    cdef double loss = 0.0
+    cdef floating *dxp = NULL
+    if dx is not None:
+        dxp = &dx[0, 0]
+    with nogil:
+        if floating is float:
+            st = fnn_center_loss_f32(x.shape[0], x.shape[1], centers.shape[0], &x[0, 0],
+                                     &labels[0], &centers[0, 0], lam, dxp, &loss, nt)
+        else:
+            st = fnn_center_loss_f64(x.shape[0], x.shape[1], centers.shape[0], &x[0, 0],
+                                     &labels[0], &centers[0, 0], lam, dxp, &loss, nt)
+    _check(st)
+    return loss
+
+
+def center_update(const floating[:, ::1] x, const int64_t[::1] labels,
+                  floating[:, ::1] centers, double alpha, double[::1] scratch):
+    """Moves the class centers towards the batch's features, in place."""
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = fnn_center_update_f32(x.shape[0], x.shape[1], centers.shape[0], &x[0, 0],
+                                       &labels[0], &centers[0, 0], alpha, &scratch[0])
+        else:
+            st = fnn_center_update_f64(x.shape[0], x.shape[1], centers.shape[0], &x[0, 0],
+                                       &labels[0], &centers[0, 0], alpha, &scratch[0])
+    _check(st)
+
+
 include "_net.pxi"

@@ -31,10 +31,12 @@ cdef class Net:
     def __init__(self, bint single, list layers, int loss, params, grads, int64_t n_weights,
                  double l2, double clip_norm, double clip_value, uint64_t seed, int64_t m_max,
                  xbuf, ybuf, gbuf1, gbuf2, int opt_kind, double beta1, double beta2,
-                 double eps, double weight_decay, s1, s2, int64_t t):
+                 double eps, double weight_decay, s1, s2, int64_t t, double center_lambda=0.0,
+                 double center_alpha=0.0, centers=None, center_scratch=None):
         cdef int i
         self.single = single
-        self.keep = [layers, params, grads, xbuf, ybuf, gbuf1, gbuf2, s1, s2]
+        self.keep = [layers, params, grads, xbuf, ybuf, gbuf1, gbuf2, s1, s2, centers,
+                     center_scratch]
         self.layers = <fnn_layer *>calloc(len(layers), sizeof(fnn_layer))
         if self.layers == NULL:
             raise MemoryError("cannot allocate the network description")
@@ -68,6 +70,10 @@ cdef class Net:
         self.net.ybuf = _addr(ybuf)
         self.net.gbuf1 = _addr(gbuf1)
         self.net.gbuf2 = _addr(gbuf2)
+        self.net.center_lambda = center_lambda
+        self.net.center_alpha = center_alpha
+        self.net.centers = _addr(centers)
+        self.net.center_scratch = <double *>_addr(center_scratch)
         self.opt.kind = opt_kind
         self.opt.beta1 = beta1
         self.opt.beta2 = beta2

@@ -26,7 +26,7 @@ __all__ = [
     "adam_folded_step",
     "global_norm", "clip_grad_norm", "clip_grad_value", "l2_penalty",
     "dropout_mask", "dropout_forward", "dropout_backward",
-    "standardize_fit", "standardize_transform", "layer_stats",
+    "standardize_fit", "standardize_transform", "layer_stats", "center_loss", "center_update",
 ]
 
 
@@ -572,3 +572,52 @@ def layer_stats(A, *, n_threads=None):
     with no positive value in the batch."""
     A = as_float_array(A, "A", compute_dtype(A), ndim=2)
     return _kernels.layer_stats(A, resolve_n_threads(n_threads))
+
+
+# --------------------------------------------------------------------------
+# Center loss (spec section 12)
+# --------------------------------------------------------------------------
+
+def _center_args(X, y, centers, name):
+    dtype = compute_dtype(centers, X)
+    C = as_float_array(centers, "centers", dtype, ndim=2)
+    X = as_float_array(X, "X", dtype, ndim=2)
+    if X.shape[1] != C.shape[1]:
+        raise ValueError("X has %d features but centers have %d" % (X.shape[1], C.shape[1]))
+    _finite(X, "X")
+    return X, _labels(y, X.shape[0], C.shape[0]), C
+
+
+def center_loss(X, y, centers, lam, *, out=None, n_threads=None):
+    """Center loss L_c = lam / (2m) sum_i ||x_i - c_(y_i)||^2 and its gradient
+    dX = (lam / m) (X - C[y]).
+
+    Parameters
+    ----------
+    X : array (m, d), the features feeding the output layer
+    y : integer class labels (m,)
+    centers : array (k, d), one center per class
+    lam : float >= 0, the weight lambda
+
+    Returns
+    -------
+    (loss, dX)
+    """
+    lam = check_scalar(lam, "lam", low=0.0)
+    X, labels, C = _center_args(X, y, centers, "center_loss")
+    dX = out_buffer(out, "out", X.shape, X.dtype)
+    dX[...] = 0
+    loss = _kernels.center_loss(X, labels, C, lam, dX, resolve_n_threads(n_threads))
+    return loss, dX
+
+
+def center_update(X, y, centers, alpha, *, n_threads=None):
+    """Moves each class center towards the features of its class, in place
+    (Wen et al.): c_j <- c_j - alpha sum_(i: y_i = j) (c_j - x_i) / (1 + n_j)."""
+    alpha = check_scalar(alpha, "alpha", low=0.0, high=1.0)
+    inplace_array(centers, "centers")
+    X, labels, C = _center_args(X, y, centers, "center_update")
+    if C is not centers:
+        raise ValueError("centers must be a C-contiguous array of X's dtype, updated in place")
+    scratch = np.empty(C.shape[0] * (C.shape[1] + 1))
+    _kernels.center_update(X, labels, C, alpha, scratch)

@@ -25,7 +25,7 @@ __all__ = [
     "adam_folded_step",
     "global_norm", "clip_grad_norm", "clip_grad_value", "l2_penalty",
     "dropout_mask", "dropout_forward", "dropout_backward",
-    "standardize_fit", "standardize_transform", "layer_stats",
+    "standardize_fit", "standardize_transform", "layer_stats", "center_loss", "center_update",
 ]
 # the training loop's twin (fastnn._backends.FastNetwork runs it in C)
 TRAINING = ["network_forward", "optimizer_update", "train_step"]
@@ -402,6 +402,30 @@ def layer_stats(A, *, n_threads=None):
 # The training step (sections 4 to 9 together), as src_c/train.inc.c runs it
 # --------------------------------------------------------------------------
 
+def center_loss(X, y, centers, lam, *, out=None, n_threads=None):
+    """Center loss (spec section 12): L_c = lam / (2m) sum_i ||x_i - c_(y_i)||^2,
+    returned with its gradient dX = (lam / m) (X - C[y])."""
+    X, C = np.asarray(X), np.asarray(centers)
+    m = X.shape[0]
+    diff = X - C[np.asarray(y, dtype=np.int64)]
+    loss = float(0.5 * lam * np.sum(diff.astype(_F64) ** 2) / m)
+    return loss, _store(X.dtype.type(lam / m) * diff, out)
+
+
+def center_update(X, y, centers, alpha, *, n_threads=None):
+    """c_j <- c_j - alpha sum_(i: y_i = j) (c_j - x_i) / (1 + n_j), in place
+    (Wen et al. 2016: each center moves towards its class's features)."""
+    X = np.asarray(X)
+    y = np.asarray(y, dtype=np.int64)
+    k, d = centers.shape
+    sums = np.zeros((k, d))
+    np.add.at(sums, y, centers[y].astype(_F64) - X.astype(_F64))
+    counts = np.bincount(y, minlength=k).astype(_F64)
+    seen = counts > 0
+    new = centers.astype(_F64) - alpha * sums / (1.0 + counts)[:, None]
+    centers[seen] = new[seen].astype(centers.dtype)
+
+
 def network_forward(layers, X, training=False, fused_loss=False, seed=0, step=0):
     """Forward pass through dense layers (dicts with W, b, activation, alpha,
     dropout). Training applies dropout (the output of dense layer l uses
@@ -449,14 +473,17 @@ def optimizer_update(kind, params, grads, states, n_weights, t, lr, hyper):
 
 
 def train_step(layers, params, grads, n_weights, xb, yb, loss, *, l2=0.0, clip_norm=0.0,
-               clip_value=0.0, seed=0, step=0):
+               clip_value=0.0, seed=0, step=0, centers=None, center_lambda=0.0,
+               center_alpha=0.0):
     """Forward, loss, backward and clipping for one mini-batch.
 
     layers: dicts with W, b, dW, db (views into the params/grads arenas, all
     weights first), activation, alpha, dropout. Returns (loss, finite): the
     batch loss including the L2 term lambda / (2m) sum ||W||^2, and whether the
     loss and every gradient are finite. The caller then takes the optimizer
-    step (optimizer_update) only when finite is True."""
+    step (optimizer_update) only when finite is True. With center_lambda > 0
+    (cross-entropy only) the center loss on the features feeding the output
+    layer joins the loss and gradient, and the centers are updated in place."""
     m = xb.shape[0]
     fused = loss != "mse"
     outs = network_forward(layers, xb, training=True, fused_loss=fused, seed=seed, step=step)
@@ -467,6 +494,10 @@ def train_step(layers, params, grads, n_weights, xb, yb, loss, *, l2=0.0, clip_n
         J, g = sigmoid_binary_cross_entropy(out, yb)
     else:
         J, g = mse(out, yb)
+    use_centers = center_lambda > 0 and centers is not None
+    if use_centers:
+        features = outs[-2][1]
+        J += center_loss(features, yb, centers, center_lambda)[0]
     if l2 > 0:
         J += l2_penalty([params[:n_weights]], l2, m)
     if not np.isfinite(J):
@@ -474,6 +505,8 @@ def train_step(layers, params, grads, n_weights, xb, yb, loss, *, l2=0.0, clip_n
     for l in range(len(layers) - 1, -1, -1):
         layer = layers[l]
         inp = xb if l == 0 else outs[l - 1][1]
+        if use_centers and l == len(layers) - 2:
+            g = g + center_loss(outs[l][1], yb, centers, center_lambda)[1]
         if layer["dropout"] > 0:
             g = dropout_backward(g, layer["dropout"], seed, step, l + 1)
         act = "identity" if fused and l == len(layers) - 1 else layer["activation"]
@@ -482,6 +515,8 @@ def train_step(layers, params, grads, n_weights, xb, yb, loss, *, l2=0.0, clip_n
     norm = global_norm([grads])
     if not np.isfinite(norm):
         return J, False
+    if use_centers:
+        center_update(outs[-2][1], yb, centers, center_alpha)
     if clip_norm > 0 and norm > clip_norm:
         grads *= clip_norm / norm
     if clip_value > 0:

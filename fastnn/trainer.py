@@ -19,7 +19,7 @@ from fastnn._threads import blas_threads, resolve_n_threads
 from fastnn._validation import as_float_array, check_int, check_scalar
 from fastnn.callbacks import EarlyStopping
 from fastnn.history import History
-from fastnn.losses import check_loss
+from fastnn.losses import CrossEntropy, check_loss
 from fastnn.optim import get_optimizer
 
 RUN_SECONDS = 0.1
@@ -156,6 +156,13 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
         raise ValueError("X has %d features, but the model was built for %d"
                          % (X.shape[1], model.input_dim))
     loss = default_loss(model) if loss is None else loss
+    center_lambda = center_alpha = 0.0
+    if isinstance(loss, CrossEntropy):
+        center_lambda, center_alpha = loss.center_loss, loss.center_alpha
+        if center_lambda > 0 and len(model.dense_layers_) < 2:
+            raise ValueError("the center loss acts on the features feeding the output layer: "
+                             "the model needs at least two Dense layers")
+        loss = loss.name
     check_loss(loss, model.output_activation)
     m = X.shape[0]
     Y = prepare_targets(model, y, loss, m)
@@ -208,7 +215,7 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
     model.loss_ = loss
     model.y_1d_ = np.ndim(y) == 1
     setup = TrainingSetup(model, loss, optimizer, states, batch_size, l2, clip_norm,
-                          clip_value, diagnostics)
+                          clip_value, diagnostics, center_lambda, center_alpha)
     net = make_network(setup, backend, t0)
 
     batch_rows = np.full(n_batches, batch_size, dtype=np.float64)

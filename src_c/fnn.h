@@ -96,6 +96,10 @@ typedef struct fnn_net {
     void *xbuf;              /* (m_max, n_in of layer 0) gathered batch */
     void *ybuf;              /* (m_max,) int64 labels for XENT, else (m_max, n_out) REAL */
     void *gbuf1, *gbuf2;     /* (m_max, widest layer) gradient scratch */
+    double center_lambda;    /* center loss weight (FNN_LOSS_XENT, >= 2 layers), 0 for none */
+    double center_alpha;     /* center update rate */
+    void *centers;           /* (n_out of the last layer, n_in of the last layer) REAL */
+    double *center_scratch;  /* (classes, features + 1) doubles */
 } fnn_net;
 
 typedef struct fnn_optim {
@@ -159,6 +163,12 @@ int fnn_openmp_enabled(void);
     int fnn_standardize_transform_##S(int64_t m, int64_t n, const R *x,                \
                                       const R *mean, const R *std, R *out, int nt);    \
     int fnn_layer_stats_##S(int64_t m, int64_t n, const R *a, double *out3, int nt);     \
+    int fnn_center_loss_##S(int64_t m, int64_t d, int64_t k, const R *x,                \
+                            const int64_t *labels, const R *centers, double lambda,     \
+                            R *dx, double *loss, int nt);                               \
+    int fnn_center_update_##S(int64_t m, int64_t d, int64_t k, const R *x,              \
+                              const int64_t *labels, R *centers, double alpha,          \
+                              double *scratch);                                         \
     int fnn_train_batches_##S(fnn_net *net, fnn_optim *opt, const R *x, const void *y,  \
                               const int64_t *perm, int64_t n_rows, int64_t batch_size,   \
                               int64_t first_batch, int64_t n_batches, const double *lrs, \

@@ -157,3 +157,74 @@ int FNN_SFX(fnn_mse)(int64_t m, int64_t n, const REAL *a, const REAL *y, REAL *d
     *loss *= 0.5;
     return status;
 }
+
+/* Center loss (spec section 12, Wen et al. 2016) on the features x that feed
+ * the output layer: L_c = lambda / (2m) sum_i ||x_i - c_(y_i)||^2.
+ * x       IN    (m, d) features;  labels IN (m,) classes in [0, k)
+ * centers IN    (k, d)
+ * dx      INOUT (m, d) when not NULL: dx_i += (lambda / m) (x_i - c_(y_i))
+ * loss    OUT   L_c, summed in double in a fixed chunk order */
+int FNN_SFX(fnn_center_loss)(int64_t m, int64_t d, int64_t k, const REAL *x,
+                             const int64_t *labels, const REAL *centers, double lambda,
+                             REAL *dx, double *loss, int nt)
+{
+    double partial[FNN_MAX_CHUNKS], total = 0.0;
+    const int64_t clen = fnn_chunk_len(m, FNN_LOSS_ROW_CHUNK);
+    const int64_t nch = (m + clen - 1) / clen;
+    const REAL scale = (REAL)(lambda / (double)m);
+    int64_t ch;
+    int bad = 0, t = fnn_use_threads(nt, m * d);
+    if (m <= 0 || d <= 0 || k <= 0) return FNN_EINVAL;
+    FNN_PARALLEL_FOR(t, reduction(|:bad),
+        for (ch = 0; ch < nch; ch++) {
+            int64_t i, j, i1 = (ch + 1) * clen < m ? (ch + 1) * clen : m;
+            double acc = 0.0;
+            for (i = ch * clen; i < i1; i++) {
+                const int64_t c = labels[i];
+                const REAL *xi = x + i * d, *ci;
+                if (c < 0 || c >= k) {
+                    bad = 1;
+                    continue;
+                }
+                ci = centers + c * d;
+                for (j = 0; j < d; j++) {
+                    REAL diff = xi[j] - ci[j];
+                    acc += (double)diff * (double)diff;
+                    if (dx) dx[i * d + j] += scale * diff;
+                }
+            }
+            partial[ch] = acc;
+        });
+    if (bad) return FNN_ELABEL;
+    for (ch = 0; ch < nch; ch++) total += partial[ch];
+    *loss = 0.5 * lambda * total / (double)m;
+    return FNN_OK;
+}
+
+/* Moves each class center towards the batch's features of that class:
+ * c_j <- c_j - alpha sum_(i: y_i = j) (c_j - x_i) / (1 + n_j)  (Wen et al.).
+ * scratch (k, d + 1) doubles: per-class sums and counts. Rows are visited in
+ * order, so the update does not depend on threads. */
+int FNN_SFX(fnn_center_update)(int64_t m, int64_t d, int64_t k, const REAL *x,
+                               const int64_t *labels, REAL *centers, double alpha,
+                               double *scratch)
+{
+    int64_t i, j, c;
+    if (m <= 0 || d <= 0 || k <= 0) return FNN_EINVAL;
+    for (i = 0; i < k * (d + 1); i++) scratch[i] = 0.0;
+    for (i = 0; i < m; i++) {
+        double *row;
+        c = labels[i];
+        if (c < 0 || c >= k) return FNN_ELABEL;
+        row = scratch + c * (d + 1);
+        for (j = 0; j < d; j++) row[j] += (double)centers[c * d + j] - (double)x[i * d + j];
+        row[d] += 1.0;
+    }
+    for (c = 0; c < k; c++) {
+        const double *row = scratch + c * (d + 1);
+        if (row[d] == 0.0) continue;
+        for (j = 0; j < d; j++)
+            centers[c * d + j] = (REAL)((double)centers[c * d + j] - alpha * row[j] / (1.0 + row[d]));
+    }
+    return FNN_OK;
+}

@@ -55,6 +55,14 @@ int FNN_SFX(fnn_net_forward)(fnn_net *net, const REAL *x, int64_t m, REAL *out, 
     return FNN_OK;
 }
 
+/* The features the output layer reads: the previous layer's output, after
+ * its dropout (the center loss is taken on them). */
+static const REAL *FNN_SFX(features)(const fnn_net *net)
+{
+    const fnn_layer *prev = &net->layers[net->n_layers - 2];
+    return (const REAL *)(prev->a_drop ? prev->a_drop : prev->a);
+}
+
 static void FNN_SFX(gather)(const fnn_net *net, const REAL *x, const void *y,
                             const int64_t *rows, int64_t m, int nt)
 {
@@ -159,6 +167,9 @@ int FNN_SFX(fnn_train_batches)(fnn_net *net, fnn_optim *opt, const REAL *x, cons
     int64_t bi;
     *done = 0;
     if (L < 1 || batch_size < 1 || batch_size > net->m_max) return FNN_EINVAL;
+    if (net->center_lambda > 0 && (L < 2 || net->loss != FNN_LOSS_XENT || !net->centers ||
+                                   !net->center_scratch))
+        return FNN_EINVAL;
     for (bi = 0; bi < n_batches; bi++) {
         const int64_t r0 = (first_batch + bi) * batch_size;
         const int64_t m = r0 + batch_size <= n_rows ? batch_size : n_rows - r0;
@@ -182,6 +193,15 @@ int FNN_SFX(fnn_train_batches)(fnn_net *net, fnn_optim *opt, const REAL *x, cons
         else
             st = FNN_SFX(fnn_mse)(m, last->n_out, out, (const REAL *)net->ybuf, g, &loss, nt);
         if (st != FNN_OK) return st;
+        if (net->center_lambda > 0) {
+            double lc = 0.0;
+            st = FNN_SFX(fnn_center_loss)(m, last->n_in, last->n_out,
+                                          FNN_SFX(features)(net), (const int64_t *)net->ybuf,
+                                          (const REAL *)net->centers, net->center_lambda,
+                                          NULL, &lc, nt);
+            if (st != FNN_OK) return st;
+            loss += lc;
+        }
         if (net->l2 > 0) {
             double wsq = 0.0;
             FNN_SFX(fnn_sumsq)(net->n_weights, (const REAL *)net->params, &wsq, nt);
@@ -196,6 +216,15 @@ int FNN_SFX(fnn_train_batches)(fnn_net *net, fnn_optim *opt, const REAL *x, cons
             const REAL *in = l == 0 ? (const REAL *)net->xbuf
                 : (const REAL *)(net->layers[l - 1].a_drop ? net->layers[l - 1].a_drop
                                                            : net->layers[l - 1].a);
+            if (l == L - 2 && net->center_lambda > 0) {
+                /* the center loss's gradient joins at the features it is taken on */
+                double unused;
+                st = FNN_SFX(fnn_center_loss)(m, Ly->n_out, last->n_out, FNN_SFX(features)(net),
+                                              (const int64_t *)net->ybuf,
+                                              (const REAL *)net->centers, net->center_lambda,
+                                              g, &unused, nt);
+                if (st != FNN_OK) return st;
+            }
             if (Ly->dropout > 0)
                 FNN_SFX(fnn_dropout_apply)(m, Ly->n_out, g, g, Ly->dropout,
                                            fnn_dropout_key(net->seed, step, (uint64_t)l + 1),
@@ -212,6 +241,12 @@ int FNN_SFX(fnn_train_batches)(fnn_net *net, fnn_optim *opt, const REAL *x, cons
         /* one norm serves the finiteness check and clipping */
         FNN_SFX(fnn_sumsq)(net->n_params, (const REAL *)net->grads, &gsq, nt);
         if (!isfinite(gsq)) return FNN_ENONFINITE;
+        if (net->center_lambda > 0) {
+            st = FNN_SFX(fnn_center_update)(m, last->n_in, last->n_out, FNN_SFX(features)(net),
+                                            (const int64_t *)net->ybuf, (REAL *)net->centers,
+                                            net->center_alpha, net->center_scratch);
+            if (st != FNN_OK) return st;
+        }
         if (net->layers[0].stats) FNN_SFX(diagnose)(net, m, nt);
         if (net->clip_norm > 0 && sqrt(gsq) > net->clip_norm)
             FNN_SFX(fnn_scale)(net->n_params, (REAL *)net->grads, net->clip_norm / sqrt(gsq), nt);

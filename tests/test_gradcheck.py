@@ -152,3 +152,13 @@ def test_clip_by_norm_keeps_direction():
     np.testing.assert_allclose(np.linalg.norm(after), 0.5, rtol=1e-14)
     np.testing.assert_allclose(after / np.linalg.norm(after), before / np.linalg.norm(before),
                                rtol=1e-13)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["reference", "fast"])
+def test_center_loss(backend):
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((6, 4))
+    y = rng.integers(0, 3, 6)
+    C = rng.standard_normal((3, 4))
+    _, dX = backend.center_loss(X, y, C, 0.7)
+    check(dX, lambda: backend.center_loss(X, y, C, 0.7)[0], X)

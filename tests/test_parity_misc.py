@@ -203,3 +203,34 @@ def test_layer_stats(shape, dtype, n_threads, rng):
     assert_close(got[1], want[1], "gemm", scale=np.abs(A).max() ** 2, k=A.size, dtype=dtype)
     assert got[2] == want[2]
     assert got[2] >= (shape[1] + 2) // 3 / shape[1]
+
+
+# ---------------------------------------------------------------- center loss
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (7, 5, 3), (300, 64, 10)], ids=str)
+def test_center_loss_and_update(shape, dtype, n_threads, rng):
+    m, d, k = shape
+    X = rng.standard_normal((m, d)).astype(dtype)
+    y = rng.integers(0, k, m)
+    C = rng.standard_normal((k, d)).astype(dtype)
+    loss, dX = ops.center_loss(X, y, C, 0.3, n_threads=n_threads)
+    rloss, rdX = ref.center_loss(X, y, C, 0.3)
+    assert dX.dtype == dtype
+    assert_close(loss, rloss, "gemm", k=m * d, dtype=dtype)
+    assert_close(dX, rdX, "elementwise", scale=0.3 / m * np.abs(X - C[y]).max())
+    C1, C2 = C.copy(), C.copy()
+    ops.center_update(X, y, C1, 0.5, n_threads=n_threads)
+    ref.center_update(X, y, C2, 0.5)
+    assert_close(C1, C2, "gemm", scale=np.abs(C).max() + np.abs(X).max(), k=m)
+    # classes absent from the batch keep their center
+    absent = np.setdiff1d(np.arange(k), y)
+    np.testing.assert_array_equal(C1[absent], C[absent])
+
+
+def test_center_update_moves_centers_towards_their_class(dtype):
+    X = np.array([[2.0, 0.0], [4.0, 0.0], [0.0, -3.0]], dtype=dtype)
+    y = np.array([0, 0, 1])
+    C = np.zeros((2, 2), dtype=dtype)
+    ops.center_update(X, y, C, 1.0)
+    # c_0 - sum(c_0 - x_i) / (1 + n_0) = (2 + 4) / 3
+    np.testing.assert_allclose(C, [[2.0, 0.0], [0.0, -1.5]], rtol=1e-6)

@@ -115,3 +115,23 @@ def test_same_seed_same_run_and_different_seed_differs():
         return m.get_params_flat()
     np.testing.assert_array_equal(run(1), run(1))
     assert not np.array_equal(run(1), run(2))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_center_loss_training_matches_reference(dtype):
+    def run(backend):
+        rng = np.random.default_rng(5)
+        X, y = rng.standard_normal((90, 7)), rng.integers(0, 4, 90)
+        model = fn.Sequential([fn.Dense(9, activation="tanh"), fn.Dropout(0.2),
+                               fn.Dense(4, activation="softmax")],
+                              input_dim=7, dtype=dtype, seed=3)
+        model.fit(X, y, loss=fn.losses.CrossEntropy(center_loss=0.5, center_alpha=0.3),
+                  optimizer=fn.optim.Adam(lr=0.01), batch_size=32, epochs=2, backend=backend)
+        return model
+    fast, ref = run("fast"), run("reference")
+    bound = 5e-6 if dtype == "float32" else 1e-13
+    a, b = fast.get_params_flat(), ref.get_params_flat()
+    np.testing.assert_allclose(a, b, rtol=0, atol=bound * np.abs(b).max())
+    np.testing.assert_allclose(fast.centers_, ref.centers_, rtol=0,
+                               atol=bound * np.abs(ref.centers_).max())
+    assert np.abs(fast.centers_).max() > 0
