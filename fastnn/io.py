@@ -9,6 +9,7 @@ Format (version 1), every entry a plain NumPy array:
   "seed_": int, "loss": str|null, "epochs_trained": int, "t": int,
   "optimizer": {...}|null, "y_1d": bool}
 - ``W0``, ``b0``, ``W1``, ``b1``, ...: the parameters of each Dense layer
+- optionally ``centers``: the class centers of a center loss, (classes, features)
 - optionally ``opt_state0``, ``opt_state1``: the optimizer state arenas
   (flat, like the parameters), so training resumes exactly where it stopped
 
@@ -56,6 +57,8 @@ def save(model, path, include_optimizer=True):
     if include_optimizer and model.optimizer_state_ is not None and model.optimizer_ is not None:
         for i, state in enumerate(model.optimizer_state_):
             arrays["opt_state%d" % i] = state
+    if include_optimizer and getattr(model, "centers_", None) is not None:
+        arrays["centers"] = model.centers_
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = _create_temp(folder)
     try:
@@ -246,6 +249,8 @@ def _fill(model, input_dim, data, names, arch, optimizer_from_config):
         optimizer = optimizer_from_config(opt_cfg)
         n_params = sum((n_in + 1) * n_out for n_in, n_out in shapes)
         expected.update({"opt_state%d" % i: (n_params,) for i in range(optimizer.n_states)})
+    if "centers" in names and len(shapes) >= 2:  # optional: a center loss's class centers
+        expected["centers"] = (shapes[-1][1], shapes[-1][0])
     missing, extra = set(expected) - names, names - set(expected)
     _expect(not missing, "missing arrays: %s" % ", ".join(sorted(missing)))
     _expect(not extra, "unexpected arrays: %s" % ", ".join(sorted(extra)))
@@ -274,6 +279,8 @@ def _fill(model, input_dim, data, names, arch, optimizer_from_config):
         W[...] = arrays["W%d" % i]
         b[...] = arrays["b%d" % i]
     model.loss_, model.epochs_trained_, model.t_, model.y_1d_ = loss, epochs_trained, t, y_1d
+    if "centers" in arrays:
+        model.centers_ = np.ascontiguousarray(arrays["centers"])
     if optimizer is not None:
         model.optimizer_ = optimizer
         model.optimizer_state_ = [np.ascontiguousarray(arrays["opt_state%d" % i])

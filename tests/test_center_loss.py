@@ -53,3 +53,23 @@ def test_center_loss_needs_a_hidden_layer_and_cross_entropy():
         fn.losses.CrossEntropy(center_loss=-1)
     with pytest.raises(ValueError, match="center_alpha"):
         fn.losses.CrossEntropy(center_alpha=2)
+
+
+def test_centers_are_saved_and_training_resumes_exactly(tmp_path):
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((120, 6)), rng.integers(0, 3, 120)
+    loss = fn.losses.CrossEntropy(center_loss=0.2, center_alpha=0.5)
+
+    def model():
+        return fn.Sequential([fn.Dense(8, activation="tanh"), fn.Dense(3, activation="softmax")],
+                             input_dim=6, seed=4, dtype="float64")
+    straight = model()
+    straight.fit(X, y, loss=loss, optimizer=fn.optim.Adam(lr=0.01), epochs=4)
+    first = model()
+    first.fit(X, y, loss=loss, optimizer=fn.optim.Adam(lr=0.01), epochs=2)
+    first.save(tmp_path / "m.npz")
+    resumed = fn.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(resumed.centers_, first.centers_)
+    resumed.fit(X, y, loss=loss, optimizer=None, epochs=2)
+    np.testing.assert_array_equal(resumed.get_params_flat(), straight.get_params_flat())
+    np.testing.assert_array_equal(resumed.centers_, straight.centers_)
