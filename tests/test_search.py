@@ -244,3 +244,14 @@ def test_sklearn_objective_with_logistic_regression():
     assert small < res.best_score  # heavy regularization hurts, so the params reached the model
     with pytest.raises(TypeError):
         sklearn_objective(object(), X, y)
+
+
+def test_search_study_includes_lipo(tmp_path):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("sklearn")
+    from fastnn import studies
+    r = studies.run("search", out=str(tmp_path), quick=True, seed=0)
+    curve = r["lipo_median_curve"]
+    assert len(curve) == r["budget"] and curve == sorted(curve)
+    assert r["lipo_best_min"] >= 0.85 and len(r["lipo_test_accuracy"]) == 5
+    assert "LIPO" in r["summary"]
