@@ -108,7 +108,7 @@ int FNN_SFX(fnn_rmsprop_step)(int64_t n, REAL *p, const REAL *g, REAL *s, double
 /* The scalars of one Adam step, rounded once to REAL. */
 typedef struct {
     REAL b1, one_minus_b1, b2, one_minus_b2, eps;
-    REAL step;   /* lr / (1 - b1^t), or -lr_t for the folded form */
+    REAL step;   /* lr / (1 - b1^t), or lr_t for the folded form */
     REAL c;      /* 1 / sqrt(1 - b2^t) */
     REAL decay;  /* lr * weight_decay */
 } FNN_SFX(adam_scalars);
@@ -175,21 +175,6 @@ int FNN_SFX(fnn_adam_step)(int64_t n, REAL *p, const REAL *g, REAL *m1, REAL *v2
     return FNN_OK;
 }
 
-static FNN_CLONES void FNN_SFX(adam_folded_range)(int64_t lo, int64_t hi, REAL *p,
-                                                  const REAL *g, REAL *m1, REAL *v2,
-                                                  FNN_SFX(adam_scalars) k)
-{
-    int64_t i;
-    #pragma omp simd
-    for (i = lo; i < hi; i++) {
-        REAL mi = k.b1 * m1[i] + k.one_minus_b1 * g[i];
-        REAL vi = k.b2 * v2[i] + k.one_minus_b2 * (g[i] * g[i]);
-        m1[i] = mi;
-        v2[i] = vi;
-        p[i] = p[i] + k.step * (mi / (R_SQRT(vi) + k.eps));
-    }
-}
-
 /* Adam with the bias correction folded into the step size, as scikit-learn's
  * MLP computes it (equal to the spec's form up to where eps enters):
  *   m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
@@ -200,8 +185,11 @@ int FNN_SFX(fnn_adam_folded_step)(int64_t n, REAL *p, const REAL *g, REAL *m1, R
 {
     FNN_SFX(adam_scalars) k = FNN_SFX(adam_common)(beta1, beta2, eps);
     if (t < 1) return FNN_EINVAL;
-    k.step = (REAL)(-(lr * sqrt(1.0 - pow(beta2, (double)t)) / (1.0 - pow(beta1, (double)t))));
+    /* the same update as adam_range with c = 1 (exact) and the step lr_t:
+     * p - lr_t x equals p + (-lr_t) x to the bit */
+    k.step = (REAL)(lr * sqrt(1.0 - pow(beta2, (double)t)) / (1.0 - pow(beta1, (double)t)));
+    k.c = (REAL)1;
     FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n),
-                       FNN_SFX(adam_folded_range)(lo, hi, p, g, m1, v2, k));
+                       FNN_SFX(adam_range)(lo, hi, p, g, m1, v2, k, 0));
     return FNN_OK;
 }
