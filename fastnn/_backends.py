@@ -95,6 +95,9 @@ class FastNetwork:
     def t(self):
         return self._net.t
 
+    def set_t(self, t):
+        self._net.set_t(t)
+
     def train_batches(self, X, y, perm, batch_size, first, n, lrs, losses, nt):
         st, done = self._net.train_batches(X, y, perm, batch_size, first, n, lrs, losses, nt)
         return st == FNN_ENONFINITE, done
@@ -113,6 +116,9 @@ class ReferenceNetwork:
         kind = opt.kernel_args()[0]
         self.kind = _KIND_NAMES[kind]
         self.hyper = dict(opt.hyper)
+
+    def set_t(self, t):
+        self.t = t
 
     def train_batches(self, X, y, perm, batch_size, first, n, lrs, losses, nt):
         s = self.setup

@@ -348,7 +348,7 @@ def _restore(arena, states, net, snapshot):
     arena.params[...] = snapshot[0]
     for s, saved in zip(states, snapshot[1]):
         s[...] = saved
-    _set_t(net, snapshot[2])
+    net.set_t(snapshot[2])
 
 
 def _drop_partial_epoch(history, model, first_epoch):
@@ -363,13 +363,6 @@ def _drop_partial_epoch(history, model, first_epoch):
         for values in layer.values():
             del values[n:]
     model.epochs_trained_ = first_epoch + n
-
-
-def _set_t(net, t):
-    if hasattr(net, "_net"):
-        net._net.set_t(t)
-    else:
-        net.t = t
 
 
 def _progress_bar(epoch, n_train):
