@@ -26,7 +26,10 @@ from setuptools.command.build_ext import build_ext
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from build_tools.openmp_probe import openmp_flags, probe_openmp  # noqa: E402
 
-C_SOURCES = ["src_c/kernels_f32.c", "src_c/kernels_f64.c", "src_c/common.c"]
+C_SOURCES = ["src_c/kernels_f32.c", "src_c/kernels_f64.c", "src_c/common.c", "src_c/isa.c"] + [
+    # the elementwise loops, once per instruction set and dtype (src_c/fnn_isa.h)
+    "src_c/isa_%s_%s.c" % (isa, dtype)
+    for isa in ("generic", "avx2", "avx512") for dtype in ("f32", "f64")]
 
 
 def _env_flag(name, default="0"):
@@ -57,8 +60,12 @@ class BuildExt(build_ext):
         else:
             # No -ffast-math: NaN/inf detection and exact parity with the NumPy
             # reference depend on IEEE semantics. fp-contract=off keeps a*b+c
-            # from becoming an FMA on some targets and not others.
-            base = ["-O3", "-std=c99", "-ffp-contract=off", "-fno-math-errno"]
+            # from becoming an FMA on some targets and not others. fastnn never
+            # unmasks floating-point traps, so -fno-trapping-math changes no
+            # value; it lets GCC turn the selects of the branch-free math
+            # (src_c/vmath.inc.c) into vector blends instead of branches.
+            base = ["-O3", "-std=c99", "-ffp-contract=off", "-fno-math-errno",
+                    "-fno-trapping-math"]
             base.append("-g" if _env_flag("FASTNN_DEBUG_SYMBOLS") == "1" else "-g0")
             if _env_flag("FASTNN_NATIVE") == "1":
                 base.append("-march=native")

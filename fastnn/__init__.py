@@ -11,7 +11,9 @@ Low-level kernels live in :mod:`fastnn.ops` (C and OpenMP) with NumPy twins in
 
 __version__ = "0.1.0"
 
+from fastnn import _isa  # noqa: E402,F401  (chooses the instruction set before any kernel runs)
 from fastnn import losses, ops, optim, reference, schedules, search  # noqa: E402
+from fastnn._isa import available_isas, get_isa, set_isa  # noqa: E402
 from fastnn._config import show_config  # noqa: E402
 from fastnn._threads import get_num_threads, set_num_threads  # noqa: E402
 from fastnn.activations import ACTIVATIONS, Activation, LeakyReLU  # noqa: E402
@@ -24,6 +26,6 @@ from fastnn.preprocessing import Standardizer  # noqa: E402
 from fastnn.trainer import NonFiniteError  # noqa: E402
 
 __all__ = ["ops", "reference", "optim", "schedules", "losses", "search", "show_config", "get_num_threads",
-           "set_num_threads", "ACTIVATIONS", "Activation", "LeakyReLU", "Sequential", "Dense",
+           "set_num_threads", "get_isa", "set_isa", "available_isas", "ACTIVATIONS", "Activation", "LeakyReLU", "Sequential", "Dense",
            "Dropout", "Standardizer", "History", "Callback", "EarlyStopping", "ModelCheckpoint",
            "load", "ModelFileError", "NonFiniteError", "__version__"]

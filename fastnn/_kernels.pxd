@@ -71,8 +71,23 @@ cdef extern from "fnn.h" nogil:
     const char *fnn_build_config() noexcept
     int fnn_openmp_enabled() noexcept
 
+
+cdef extern from "fnn_isa.h" nogil:
+    int FNN_ISA_GENERIC, FNN_ISA_AVX2, FNN_ISA_AVX512, FNN_ISA_COUNT
+    int FNN_VM_EXP, FNN_VM_EXPM1, FNN_VM_LOG1P, FNN_VM_LOG, FNN_VM_TANH, FNN_VM_SIGMOID
+    int FNN_VM_SOFTPLUS, FNN_VM_COUNT
+    int fnn_isa_supported(int isa) noexcept
+    int fnn_isa_best() noexcept
+    int fnn_isa_select(int isa) noexcept
+    int fnn_isa_current() noexcept
+    const char *fnn_isa_name(int isa) noexcept
+
+
+cdef extern from "fnn.h" nogil:
+
     int fnn_bias_act_fwd_f32(int64_t m, int64_t n, float *z, const float *b, int act, double alpha, int nt) noexcept
     int fnn_act_bwd_f32(int64_t m, int64_t n, const float *a, const float *da, int act, double alpha, float *dz, int nt) noexcept
+    int fnn_vm_apply_f32(int fn, int64_t n, const float *x, float *y, int nt) noexcept
     int fnn_dense_fwd_f32(int64_t m, int64_t n_in, int64_t n_out, const float *x, const float *w, const float *b, int act, double alpha, float *a, int nt, const fnn_blas *blas) noexcept
     int fnn_dense_bwd_f32(int64_t m, int64_t n_in, int64_t n_out, const float *x, const float *w, const float *a, const float *da, int act, double alpha, double l2, float *dz, float *dx, float *dw, float *db, int nt, const fnn_blas *blas) noexcept
     int fnn_col_sum_f32(int64_t m, int64_t n, const float *x, float *out, int nt) noexcept
@@ -95,6 +110,7 @@ cdef extern from "fnn.h" nogil:
     int fnn_layer_stats_f32(int64_t m, int64_t n, const float *a, double *out3, int nt) noexcept
     int fnn_bias_act_fwd_f64(int64_t m, int64_t n, double *z, const double *b, int act, double alpha, int nt) noexcept
     int fnn_act_bwd_f64(int64_t m, int64_t n, const double *a, const double *da, int act, double alpha, double *dz, int nt) noexcept
+    int fnn_vm_apply_f64(int fn, int64_t n, const double *x, double *y, int nt) noexcept
     int fnn_dense_fwd_f64(int64_t m, int64_t n_in, int64_t n_out, const double *x, const double *w, const double *b, int act, double alpha, double *a, int nt, const fnn_blas *blas) noexcept
     int fnn_dense_bwd_f64(int64_t m, int64_t n_in, int64_t n_out, const double *x, const double *w, const double *a, const double *da, int act, double alpha, double l2, double *dz, double *dx, double *dw, double *db, int nt, const fnn_blas *blas) noexcept
     int fnn_col_sum_f64(int64_t m, int64_t n, const double *x, double *out, int nt) noexcept

@@ -34,6 +34,47 @@ def openmp_enabled():
     return bool(fnn_openmp_enabled())
 
 
+def isa_names():
+    """Every instruction-set variant, by id (fnn_isa.h)."""
+    return [fnn_isa_name(i).decode("ascii") for i in range(FNN_ISA_COUNT)]
+
+
+def isa_supported(int isa):
+    """True when the variant is compiled in and this CPU runs it."""
+    return bool(fnn_isa_supported(isa))
+
+
+def isa_best():
+    return fnn_isa_best()
+
+
+def isa_current():
+    return fnn_isa_current()
+
+
+def isa_select(int isa):
+    """Puts a supported variant in use; the caller checks support first."""
+    _check(fnn_isa_select(isa))
+
+
+VM_FUNCTIONS = {"exp": FNN_VM_EXP, "expm1": FNN_VM_EXPM1, "log1p": FNN_VM_LOG1P,
+                "log": FNN_VM_LOG, "tanh": FNN_VM_TANH, "sigmoid": FNN_VM_SIGMOID,
+                "softplus": FNN_VM_SOFTPLUS}
+
+
+def vm_apply(int fn, const floating[::1] x, floating[::1] y, int nt):
+    """y = f(x) elementwise with the vector math functions (src_c/vmath.inc.c)."""
+    cdef int st
+    with nogil:
+        if floating is float:
+            st = fnn_vm_apply_f32(fn, x.shape[0], &x[0] if x.shape[0] else NULL,
+                                  &y[0] if y.shape[0] else NULL, nt)
+        else:
+            st = fnn_vm_apply_f64(fn, x.shape[0], &x[0] if x.shape[0] else NULL,
+                                  &y[0] if y.shape[0] else NULL, nt)
+    _check(st)
+
+
 def dropout_key(uint64_t seed, uint64_t step, uint64_t layer):
     """The 64-bit key of a dropout mask (see src_c/common.c)."""
     return fnn_dropout_key(seed, step, layer)

@@ -1,143 +1,11 @@
-/* activations.inc.c: forward and derivative-from-output of every activation
- * (spec section 3), written once over REAL.
+/* activations.inc.c: the activation kernels of fastnn.ops (spec section 3):
+ * Z <- g(Z + b) and dZ = dA * g'(A) over a batch.
  *
- * Design: the backward pass needs only the stored output A, never Z, so the
- * training loop keeps one buffer per layer. sigmoid and softplus use their
- * sign-split forms so |z| up to 1e4 neither overflows nor returns NaN; softmax
- * subtracts the row max. */
-
-static inline REAL FNN_SFX(sigmoid)(REAL z)
-{
-    if (z >= 0) {
-        return (REAL)1 / ((REAL)1 + R_EXP(-z));
-    } else {
-        REAL e = R_EXP(z);
-        return e / ((REAL)1 + e);
-    }
-}
-
-/* tanh. In float, libm's tanhf costs ~10 ns while expf costs ~1.5 ns, so
- * |z| >= 0.4 uses tanh(a) = 1 - 2 / (exp(2a) + 1) (the result is >= 0.38, so
- * the subtraction loses at most a bit) and |z| < 0.4 the odd Taylor series to
- * z^11 (the next term is below 1e-7 of the result). Both stay within a few
- * ulp of the true value; exp overflowing to inf gives exactly 1. Double keeps
- * libm's tanh, whose accuracy the float64 tolerance is built on. */
-static inline REAL FNN_SFX(tanh_act)(REAL z)
-{
-#if FNN_REAL_FLOAT
-    float a = fabsf(z), r;
-    if (a < 0.4f) {
-        float a2 = a * a;
-        r = a + a * a2 * (-1.0f / 3 + a2 * (2.0f / 15 + a2 * (-17.0f / 315 + a2 *
-            (62.0f / 2835 + a2 * (-1382.0f / 155925)))));
-    } else {
-        r = 1.0f - 2.0f / (expf(2.0f * a) + 1.0f);
-    }
-    return copysignf(r, z);
-#else
-    return tanh(z);
-#endif
-}
-
-/* softplus(z) = max(z, 0) + log1p(exp(-|z|)) */
-static inline REAL FNN_SFX(softplus)(REAL z)
-{
-    REAL pos = z > 0 ? z : (REAL)0;
-    return pos + R_LOG1P(R_EXP(-R_FABS(z)));
-}
-
-/* Elementwise activation of one row of n values, in place. */
-static inline void FNN_SFX(act_row)(int64_t n, REAL *z, int act, REAL alpha)
-{
-    int64_t j;
-    switch (act) {
-    case FNN_ACT_SIGMOID:
-        for (j = 0; j < n; j++) z[j] = FNN_SFX(sigmoid)(z[j]);
-        break;
-    case FNN_ACT_TANH:
-        for (j = 0; j < n; j++) z[j] = FNN_SFX(tanh_act)(z[j]);
-        break;
-    case FNN_ACT_RELU:
-        #pragma omp simd
-        for (j = 0; j < n; j++) {
-            REAL v = z[j];
-            z[j] = v > 0 ? v : (REAL)0;
-        }
-        break;
-    case FNN_ACT_LEAKY_RELU:
-        #pragma omp simd
-        for (j = 0; j < n; j++) {
-            REAL v = z[j];
-            z[j] = v > 0 ? v : alpha * v;
-        }
-        break;
-    case FNN_ACT_SOFTPLUS:
-        for (j = 0; j < n; j++) z[j] = FNN_SFX(softplus)(z[j]);
-        break;
-    case FNN_ACT_SOFTMAX: {
-        /* max-subtracted; the normalizer is summed in double */
-        REAL zmax = z[0];
-        double s = 0.0;
-        for (j = 1; j < n; j++) zmax = z[j] > zmax ? z[j] : zmax;
-        for (j = 0; j < n; j++) {
-            z[j] = R_EXP(z[j] - zmax);
-            s += (double)z[j];
-        }
-        for (j = 0; j < n; j++) z[j] = (REAL)((double)z[j] / s);
-        break;
-    }
-    default: /* identity */
-        break;
-    }
-}
-
-/* dZ = dA * g'(A) for one row; dz may alias da. */
-static inline void FNN_SFX(act_bwd_row)(int64_t n, const REAL *a, const REAL *da,
-                                        REAL *dz, int act, REAL alpha)
-{
-    int64_t j;
-    switch (act) {
-    case FNN_ACT_SIGMOID:
-        #pragma omp simd
-        for (j = 0; j < n; j++) dz[j] = da[j] * (a[j] * ((REAL)1 - a[j]));
-        break;
-    case FNN_ACT_TANH:
-        #pragma omp simd
-        for (j = 0; j < n; j++) dz[j] = da[j] * ((REAL)1 - a[j] * a[j]);
-        break;
-    case FNN_ACT_RELU:
-        /* unconditional loads and a select: branch-free and vectorized (a
-         * branch here mispredicts on half the units) */
-        #pragma omp simd
-        for (j = 0; j < n; j++) {
-            REAL d = da[j];
-            dz[j] = a[j] > 0 ? d : (REAL)0;
-        }
-        break;
-    case FNN_ACT_LEAKY_RELU:
-        #pragma omp simd
-        for (j = 0; j < n; j++) {
-            REAL d = da[j];
-            dz[j] = a[j] > 0 ? d : d * alpha;
-        }
-        break;
-    case FNN_ACT_SOFTPLUS:
-        /* g'(z) = sigmoid(z) = 1 - exp(-a), written with expm1 for small a */
-        for (j = 0; j < n; j++) dz[j] = da[j] * (-R_EXPM1(-a[j]));
-        break;
-    case FNN_ACT_SOFTMAX: {
-        /* dz_j = a_j (da_j - sum_k da_k a_k); the dot is summed in double */
-        double dot = 0.0;
-        for (j = 0; j < n; j++) dot += (double)da[j] * (double)a[j];
-        for (j = 0; j < n; j++) dz[j] = a[j] * (REAL)((double)da[j] - dot);
-        break;
-    }
-    default:
-        if (dz != da)
-            for (j = 0; j < n; j++) dz[j] = da[j];
-        break;
-    }
-}
+ * Design: the per-row work lives in act_rows.inc.c and is reached through the
+ * instruction-set table (fnn_isa.h), so the same rows serve these kernels,
+ * the dense layer's fused epilogue and the training loop. The backward pass
+ * needs only the stored output A, never Z, so the training loop keeps one
+ * buffer per layer. */
 
 /* Z <- g(Z + b), in place.
  * m, n  IN   rows and columns
@@ -158,7 +26,7 @@ int FNN_SFX(fnn_bias_act_fwd)(int64_t m, int64_t n, REAL *z, const REAL *b, int 
                 int64_t j;
                 for (j = 0; j < n; j++) row[j] += b[j];
             }
-            FNN_SFX(act_row)(n, row, act, ra);
+            FNN_ISA_OPS->act_fwd_row(n, row, act, ra);
         });
     return FNN_OK;
 }
@@ -177,6 +45,16 @@ int FNN_SFX(fnn_act_bwd)(int64_t m, int64_t n, const REAL *a, const REAL *da, in
     nt = act == FNN_ACT_SOFTPLUS ? fnn_use_threads_costly(nt, m * n) : fnn_use_threads(nt, m * n);
     FNN_PARALLEL_FOR(nt, ,
         for (i = 0; i < m; i++)
-            FNN_SFX(act_bwd_row)(n, a + i * n, da + i * n, dz + i * n, act, ra););
+            FNN_ISA_OPS->act_bwd_row(n, a + i * n, da + i * n, dz + i * n, act, ra););
+    return FNN_OK;
+}
+
+/* y = f(x) elementwise for one of the FNN_VM_* functions of vmath.inc.c.
+ * x IN (n,);  y OUT (n,), may be x */
+int FNN_SFX(fnn_vm_apply)(int fn, int64_t n, const REAL *x, REAL *y, int nt)
+{
+    if (fn < 0 || fn >= FNN_VM_COUNT || n < 0) return FNN_EINVAL;
+    FNN_PARALLEL_RANGE(n, fnn_use_threads_costly(nt, n),
+                       FNN_ISA_OPS->vm_apply(fn, hi - lo, x + lo, (REAL)0, y + lo));
     return FNN_OK;
 }

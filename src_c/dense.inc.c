@@ -91,7 +91,7 @@ static void FNN_SFX(gemm_blocked)(const fnn_blas *blas, int trans_a, int trans_b
             FNN_SFX(gemm_rm)(blas, trans_a, trans_b, r1 - r0, c1 - c0, K, (REAL)1, a0, lda,
                              b0, ldb, beta, C + r0 * ldc + c0, ldc);
             if (act != FNN_ACT_IDENTITY && act != FNN_ACT_SOFTMAX)
-                for (i = r0; i < r1; i++) FNN_SFX(act_row)(c1 - c0, C + i * ldc + c0, act, alpha);
+                for (i = r0; i < r1; i++) FNN_ISA_OPS->act_fwd_row(c1 - c0, C + i * ldc + c0, act, alpha);
         });
 }
 

@@ -125,6 +125,7 @@ int fnn_openmp_enabled(void);
                              double alpha, int nt);                                    \
     int fnn_act_bwd_##S(int64_t m, int64_t n, const R *a, const R *da, int act,        \
                         double alpha, R *dz, int nt);                                  \
+    int fnn_vm_apply_##S(int fn, int64_t n, const R *x, R *y, int nt);                 \
     int fnn_dense_fwd_##S(int64_t m, int64_t n_in, int64_t n_out, const R *x,          \
                           const R *w, const R *b, int act, double alpha, R *a,         \
                           int nt, const fnn_blas *blas);                               \

@@ -54,15 +54,4 @@ static inline int fnn_omp_num_threads(void) { return 1; }
         }                                                                        \
     } while (0)
 
-/* Elementwise loops are compiled for AVX-512, AVX2 and the baseline, chosen at
- * run time (GCC function multiversioning): a portable binary that uses the
- * wide vectors where the CPU has them. Without FMA contraction every variant
- * computes the same bits. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(FNN_NO_CLONES)
-#define FNN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define FNN_CLONES
-#endif
-
 #endif /* FNN_OMP_H */

@@ -7,27 +7,23 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 #include "fnn.h"
+#include "fnn_isa.h"
 #include "fnn_omp.h"
 #include "fnn_random.h"
 
 #if FNN_REAL_FLOAT
 typedef float REAL;
 #define FNN_SFX(name) name##_f32
-#define R_EXP expf
-#define R_EXPM1 expm1f
-#define R_LOG1P log1pf
-#define R_TANH tanhf
+#define FNN_ISA_OPS fnn_isa_f32  /* the instruction-set variant in use (fnn_isa.h) */
 #define R_SQRT sqrtf
 #define R_FABS fabsf
 #define FNN_GEMM(blas) ((blas)->sgemm)
 #else
 typedef double REAL;
 #define FNN_SFX(name) name##_f64
-#define R_EXP exp
-#define R_EXPM1 expm1
-#define R_LOG1P log1p
-#define R_TANH tanh
+#define FNN_ISA_OPS fnn_isa_f64
 #define R_SQRT sqrt
 #define R_FABS fabs
 #define FNN_GEMM(blas) ((blas)->dgemm)

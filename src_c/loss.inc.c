@@ -19,28 +19,28 @@ typedef struct {
     REAL *dz;                /* (m, k) gradient out, or NULL */
 } FNN_SFX(loss_args);
 
-/* Returns row i's loss; sets *bad on an out-of-range label. */
-typedef double (*FNN_SFX(row_loss_fn))(const FNN_SFX(loss_args) *g, int64_t i, int *bad);
+/* Returns the sum of the losses of rows [i0, i1); sets *bad on an
+ * out-of-range label. */
+typedef double (*FNN_SFX(chunk_loss_fn))(const FNN_SFX(loss_args) *g, int64_t i0, int64_t i1,
+                                         int *bad);
 
-static double FNN_SFX(mse_row)(const FNN_SFX(loss_args) *g, int64_t i, int *bad);
+static double FNN_SFX(mse_chunk)(const FNN_SFX(loss_args) *g, int64_t i0, int64_t i1, int *bad);
 
-/* loss = (sum over rows of row_fn) / m, summed in a fixed chunk order. */
-static int FNN_SFX(chunked_row_loss)(int64_t m, int nt, FNN_SFX(row_loss_fn) row_fn,
-                                     const FNN_SFX(loss_args) *g, double *loss)
+/* loss = (sum over chunks of chunk_fn) / m, summed in a fixed chunk order. */
+static int FNN_SFX(chunked_loss)(int64_t m, int nt, FNN_SFX(chunk_loss_fn) chunk_fn,
+                                 const FNN_SFX(loss_args) *g, double *loss)
 {
     double partial[FNN_MAX_CHUNKS], total = 0.0;
     int64_t clen = fnn_chunk_len(m, FNN_LOSS_ROW_CHUNK);
     int64_t nch = (m + clen - 1) / clen, ch;
     /* softmax and sigmoid losses call exp per element; MSE is as cheap as it gets */
-    int t = row_fn == FNN_SFX(mse_row) ? fnn_use_threads(nt, m * g->k)
-                                       : fnn_use_threads_costly(nt, m * g->k);
+    int t = chunk_fn == FNN_SFX(mse_chunk) ? fnn_use_threads(nt, m * g->k)
+                                           : fnn_use_threads_costly(nt, m * g->k);
     int bad = 0;
     FNN_PARALLEL_FOR(t, reduction(|:bad),
         for (ch = 0; ch < nch; ch++) {
-            int64_t i, i1 = (ch + 1) * clen < m ? (ch + 1) * clen : m;
-            double acc = 0.0;
-            for (i = ch * clen; i < i1; i++) acc += row_fn(g, i, &bad);
-            partial[ch] = acc;
+            int64_t i1 = (ch + 1) * clen < m ? (ch + 1) * clen : m;
+            partial[ch] = chunk_fn(g, ch * clen, i1, &bad);
         });
     if (bad) return FNN_ELABEL;
     for (ch = 0; ch < nch; ch++) total += partial[ch];
@@ -48,6 +48,9 @@ static int FNN_SFX(chunked_row_loss)(int64_t m, int nt, FNN_SFX(row_loss_fn) row
     return FNN_OK;
 }
 
+/* One row of softmax cross-entropy: the vector exp writes exp(z - max) into
+ * dz (or a stack block when only the loss is wanted); the normalizer and the
+ * gradient are formed in double. The per-row log is libm's: one call a row. */
 static double FNN_SFX(softmax_xent_row)(const FNN_SFX(loss_args) *g, int64_t i, int *bad)
 {
     const int64_t k = g->k;
@@ -56,8 +59,7 @@ static double FNN_SFX(softmax_xent_row)(const FNN_SFX(loss_args) *g, int64_t i, 
     double s = 0.0, lse, ysum = 0.0, yz = 0.0;
     int64_t j, c = -1;
     for (j = 1; j < k; j++) zmax = zi[j] > zmax ? zi[j] : zmax;
-    for (j = 0; j < k; j++) s += (double)R_EXP(zi[j] - zmax);
-    lse = (double)zmax + log(s);
+    /* the targets' terms first: dz may alias z and is written below */
     if (g->labels) {
         c = g->labels[i];
         if (c < 0 || c >= k) {
@@ -74,15 +76,34 @@ static double FNN_SFX(softmax_xent_row)(const FNN_SFX(loss_args) *g, int64_t i, 
         }
     }
     if (g->dz) {
-        /* read zi[j] before writing dzi[j]: dz may alias z */
         REAL *dzi = g->dz + i * k;
+        FNN_ISA_OPS->vm_apply(FNN_VM_EXP, k, zi, zmax, dzi);
+        for (j = 0; j < k; j++) s += (double)dzi[j];
         for (j = 0; j < k; j++) {
-            double p = (double)R_EXP(zi[j] - zmax) / s;
+            double p = (double)dzi[j] / s;
             double yj = g->labels ? (j == c ? 1.0 : 0.0) : (double)g->y[i * k + j];
             dzi[j] = (REAL)((p * ysum - yj) * g->inv_m);
         }
+    } else {
+        REAL e[64];
+        int64_t j0;
+        for (j0 = 0; j0 < k; j0 += 64) {
+            const int64_t len = k - j0 < 64 ? k - j0 : 64;
+            FNN_ISA_OPS->vm_apply(FNN_VM_EXP, len, zi + j0, zmax, e);
+            for (j = 0; j < len; j++) s += (double)e[j];
+        }
     }
+    lse = (double)zmax + log(s);
     return ysum * lse - yz;
+}
+
+static double FNN_SFX(softmax_xent_chunk)(const FNN_SFX(loss_args) *g, int64_t i0, int64_t i1,
+                                          int *bad)
+{
+    double acc = 0.0;
+    int64_t i;
+    for (i = i0; i < i1; i++) acc += FNN_SFX(softmax_xent_row)(g, i, bad);
+    return acc;
 }
 
 /* Softmax + categorical cross-entropy.
@@ -97,24 +118,35 @@ int FNN_SFX(fnn_softmax_xent)(int64_t m, int64_t k, const REAL *z, const int64_t
 {
     FNN_SFX(loss_args) g = {k, 1.0 / (double)m, z, labels, y, dz};
     if (m <= 0 || k <= 0 || (labels == NULL) == (y == NULL)) return FNN_EINVAL;
-    return FNN_SFX(chunked_row_loss)(m, nt, FNN_SFX(softmax_xent_row), &g, loss);
+    return FNN_SFX(chunked_loss)(m, nt, FNN_SFX(softmax_xent_chunk), &g, loss);
 }
 
-static double FNN_SFX(sigmoid_bce_row)(const FNN_SFX(loss_args) *g, int64_t i, int *bad)
+/* Sigmoid binary cross-entropy over the flat elements of rows [i0, i1), in
+ * double: exp(-|z|) and log1p of it through the float64 vector functions, in
+ * blocks of 64 on the stack; terms summed in element order. */
+static double FNN_SFX(sigmoid_bce_chunk)(const FNN_SFX(loss_args) *g, int64_t i0, int64_t i1,
+                                         int *bad)
 {
-    double row = 0.0;
-    int64_t j, base = i * g->k;
+    double zneg[64], e[64], l[64], acc = 0.0;
+    const int64_t lo = i0 * g->k, hi = i1 * g->k;
+    int64_t j0, j;
     (void)bad;
-    for (j = 0; j < g->k; j++) {
-        double zj = (double)g->z[base + j], yj = (double)g->y[base + j];
-        double e = exp(-fabs(zj));
-        row += (zj > 0 ? zj : 0.0) - zj * yj + log1p(e);
-        if (g->dz) {
-            double p = zj >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-            g->dz[base + j] = (REAL)((p - yj) * g->inv_m);
+    for (j0 = lo; j0 < hi; j0 += 64) {
+        const int64_t len = hi - j0 < 64 ? hi - j0 : 64;
+        for (j = 0; j < len; j++) zneg[j] = -fabs((double)g->z[j0 + j]);
+        fnn_isa_f64->vm_apply(FNN_VM_EXP, len, zneg, 0.0, e);
+        fnn_isa_f64->vm_apply(FNN_VM_LOG1P, len, e, 0.0, l);
+        for (j = 0; j < len; j++) {
+            /* read z before writing dz: dz may alias z */
+            double zj = (double)g->z[j0 + j], yj = (double)g->y[j0 + j];
+            acc += (zj > 0 ? zj : 0.0) - zj * yj + l[j];
+            if (g->dz) {
+                double p = (zj >= 0 ? 1.0 : e[j]) / (1.0 + e[j]);
+                g->dz[j0 + j] = (REAL)((p - yj) * g->inv_m);
+            }
         }
     }
-    return row;
+    return acc;
 }
 
 /* Sigmoid + binary cross-entropy, elementwise over an (m, n) output (n = 1
@@ -128,20 +160,20 @@ int FNN_SFX(fnn_sigmoid_bce)(int64_t m, int64_t n, const REAL *z, const REAL *y,
 {
     FNN_SFX(loss_args) g = {n, 1.0 / (double)m, z, NULL, y, dz};
     if (m <= 0 || n <= 0) return FNN_EINVAL;
-    return FNN_SFX(chunked_row_loss)(m, nt, FNN_SFX(sigmoid_bce_row), &g, loss);
+    return FNN_SFX(chunked_loss)(m, nt, FNN_SFX(sigmoid_bce_chunk), &g, loss);
 }
 
-static double FNN_SFX(mse_row)(const FNN_SFX(loss_args) *g, int64_t i, int *bad)
+static double FNN_SFX(mse_chunk)(const FNN_SFX(loss_args) *g, int64_t i0, int64_t i1, int *bad)
 {
-    double row = 0.0;
-    int64_t j, base = i * g->k;
+    double acc = 0.0;
+    int64_t j;
     (void)bad;
-    for (j = 0; j < g->k; j++) {
-        double d = (double)g->z[base + j] - (double)g->y[base + j];
-        row += d * d;
-        if (g->dz) g->dz[base + j] = (REAL)(d * g->inv_m);
+    for (j = i0 * g->k; j < i1 * g->k; j++) {
+        double d = (double)g->z[j] - (double)g->y[j];
+        acc += d * d;
+        if (g->dz) g->dz[j] = (REAL)(d * g->inv_m);
     }
-    return row;
+    return acc;
 }
 
 /* Mean squared error (the quadratic cost), J = 1/(2m) sum (a - y)^2.
@@ -153,7 +185,7 @@ int FNN_SFX(fnn_mse)(int64_t m, int64_t n, const REAL *a, const REAL *y, REAL *d
     FNN_SFX(loss_args) g = {n, 1.0 / (double)m, a, NULL, y, da};
     int status;
     if (m <= 0 || n <= 0) return FNN_EINVAL;
-    status = FNN_SFX(chunked_row_loss)(m, nt, FNN_SFX(mse_row), &g, loss);
+    status = FNN_SFX(chunked_loss)(m, nt, FNN_SFX(mse_chunk), &g, loss);
     *loss *= 0.5;
     return status;
 }

@@ -1,43 +1,18 @@
 /* optim.inc.c: optimizer updates (spec section 8), in place over flat
  * contiguous buffers: one pass per step for the whole model.
  *
- * Design: every scalar is computed once in double, rounded once to REAL, and
- * each update is written in exactly the order of operations of
- * fastnn/reference.py, so both agree to the last bit on IEEE hardware (no
- * FMA contraction: setup.py passes -ffp-contract=off). Elements are
- * independent, so the thread count cannot change a result. Updates divide
- * the moment by its scale before multiplying by the step: the ratio is
- * bounded, so a huge gradient (whose square overflows) moves the weights by
- * a finite step instead of inf/inf = NaN. Each update is a
- * `range` function over [lo, hi), vectorized and multiversioned (FNN_CLONES),
- * that FNN_PARALLEL_RANGE hands each thread's share to. */
-
-static FNN_CLONES void FNN_SFX(sgd_range)(int64_t lo, int64_t hi, REAL *p, const REAL *g,
-                                          REAL lr)
-{
-    int64_t i;
-    #pragma omp simd
-    for (i = lo; i < hi; i++) p[i] = p[i] - lr * g[i];
-}
+ * Design: every scalar is computed once in double and rounded once to REAL;
+ * the elementwise loops live in update_ranges.inc.c, compiled per
+ * instruction set and reached through fnn_isa.h's table, and
+ * FNN_PARALLEL_RANGE hands each thread its share. Elements are independent,
+ * so the thread count cannot change a result. */
 
 /* p <- p - lr g */
 int FNN_SFX(fnn_sgd_step)(int64_t n, REAL *p, const REAL *g, double lr, int nt)
 {
     FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n),
-                       FNN_SFX(sgd_range)(lo, hi, p, g, (REAL)lr));
+                       FNN_ISA_OPS->sgd(lo, hi, p, g, (REAL)lr));
     return FNN_OK;
-}
-
-static FNN_CLONES void FNN_SFX(momentum_range)(int64_t lo, int64_t hi, REAL *p, const REAL *g,
-                                               REAL *v, REAL lr, REAL b, REAL one_minus_b)
-{
-    int64_t i;
-    #pragma omp simd
-    for (i = lo; i < hi; i++) {
-        REAL vi = b * v[i] + one_minus_b * g[i];
-        v[i] = vi;
-        p[i] = p[i] - lr * vi;
-    }
 }
 
 /* Exponentially weighted momentum: v <- beta v + (1 - beta) g; p <- p - lr v */
@@ -45,30 +20,9 @@ int FNN_SFX(fnn_momentum_step)(int64_t n, REAL *p, const REAL *g, REAL *v, doubl
                                double beta, int nt)
 {
     FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n),
-                       FNN_SFX(momentum_range)(lo, hi, p, g, v, (REAL)lr, (REAL)beta,
+                       FNN_ISA_OPS->momentum(lo, hi, p, g, v, (REAL)lr, (REAL)beta,
                                                (REAL)(1.0 - beta)));
     return FNN_OK;
-}
-
-static FNN_CLONES void FNN_SFX(classical_range)(int64_t lo, int64_t hi, REAL *p, const REAL *g,
-                                                REAL *v, REAL lr, REAL mu, int nesterov)
-{
-    int64_t i;
-    if (nesterov) {
-        #pragma omp simd
-        for (i = lo; i < hi; i++) {
-            REAL vi = mu * v[i] - lr * g[i];
-            v[i] = vi;
-            p[i] = p[i] + (mu * vi - lr * g[i]);
-        }
-    } else {
-        #pragma omp simd
-        for (i = lo; i < hi; i++) {
-            REAL vi = mu * v[i] - lr * g[i];
-            v[i] = vi;
-            p[i] = p[i] + vi;
-        }
-    }
 }
 
 /* Classical momentum: v <- mu v - lr g; p <- p + v.
@@ -77,22 +31,9 @@ int FNN_SFX(fnn_classical_momentum_step)(int64_t n, REAL *p, const REAL *g, REAL
                                          double lr, double momentum, int nesterov, int nt)
 {
     FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n),
-                       FNN_SFX(classical_range)(lo, hi, p, g, v, (REAL)lr, (REAL)momentum,
+                       FNN_ISA_OPS->classical(lo, hi, p, g, v, (REAL)lr, (REAL)momentum,
                                                 nesterov));
     return FNN_OK;
-}
-
-static FNN_CLONES void FNN_SFX(rmsprop_range)(int64_t lo, int64_t hi, REAL *p, const REAL *g,
-                                              REAL *s, REAL lr, REAL b, REAL one_minus_b,
-                                              REAL eps)
-{
-    int64_t i;
-    #pragma omp simd
-    for (i = lo; i < hi; i++) {
-        REAL si = b * s[i] + one_minus_b * (g[i] * g[i]);
-        s[i] = si;
-        p[i] = p[i] - lr * (g[i] / (R_SQRT(si) + eps));
-    }
 }
 
 /* RMSProp: s <- beta s + (1 - beta) g^2; p <- p - lr g / (sqrt(s) + eps) */
@@ -100,23 +41,15 @@ int FNN_SFX(fnn_rmsprop_step)(int64_t n, REAL *p, const REAL *g, REAL *s, double
                               double beta, double eps, int nt)
 {
     FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n),
-                       FNN_SFX(rmsprop_range)(lo, hi, p, g, s, (REAL)lr, (REAL)beta,
+                       FNN_ISA_OPS->rmsprop(lo, hi, p, g, s, (REAL)lr, (REAL)beta,
                                               (REAL)(1.0 - beta), (REAL)eps));
     return FNN_OK;
 }
 
-/* The scalars of one Adam step, rounded once to REAL. */
-typedef struct {
-    REAL b1, one_minus_b1, b2, one_minus_b2, eps;
-    REAL step;   /* lr / (1 - b1^t), or lr_t for the folded form */
-    REAL c;      /* 1 / sqrt(1 - b2^t) */
-    REAL decay;  /* lr * weight_decay */
-} FNN_SFX(adam_scalars);
-
 /* The scalars both Adam forms share; step, c and decay are set by the caller. */
-static FNN_SFX(adam_scalars) FNN_SFX(adam_common)(double beta1, double beta2, double eps)
+static FNN_SFX(fnn_adam_scalars) FNN_SFX(adam_common)(double beta1, double beta2, double eps)
 {
-    FNN_SFX(adam_scalars) k;
+    FNN_SFX(fnn_adam_scalars) k;
     k.b1 = (REAL)beta1;
     k.one_minus_b1 = (REAL)(1.0 - beta1);
     k.b2 = (REAL)beta2;
@@ -124,33 +57,6 @@ static FNN_SFX(adam_scalars) FNN_SFX(adam_common)(double beta1, double beta2, do
     k.eps = (REAL)eps;
     k.step = k.c = k.decay = (REAL)0;
     return k;
-}
-
-static FNN_CLONES void FNN_SFX(adam_range)(int64_t lo, int64_t hi, REAL *p, const REAL *g,
-                                           REAL *m1, REAL *v2, FNN_SFX(adam_scalars) k,
-                                           int decoupled)
-{
-    int64_t i;
-    if (decoupled) {
-        #pragma omp simd
-        for (i = lo; i < hi; i++) {
-            REAL pi = p[i] - k.decay * p[i];
-            REAL mi = k.b1 * m1[i] + k.one_minus_b1 * g[i];
-            REAL vi = k.b2 * v2[i] + k.one_minus_b2 * (g[i] * g[i]);
-            m1[i] = mi;
-            v2[i] = vi;
-            p[i] = pi - k.step * (mi / (R_SQRT(vi) * k.c + k.eps));
-        }
-    } else {
-        #pragma omp simd
-        for (i = lo; i < hi; i++) {
-            REAL mi = k.b1 * m1[i] + k.one_minus_b1 * g[i];
-            REAL vi = k.b2 * v2[i] + k.one_minus_b2 * (g[i] * g[i]);
-            m1[i] = mi;
-            v2[i] = vi;
-            p[i] = p[i] - k.step * (mi / (R_SQRT(vi) * k.c + k.eps));
-        }
-    }
 }
 
 /* Adam with bias correction, t counting steps from 1, and optional decoupled
@@ -165,13 +71,13 @@ int FNN_SFX(fnn_adam_step)(int64_t n, REAL *p, const REAL *g, REAL *m1, REAL *v2
                            int64_t t, double lr, double beta1, double beta2, double eps,
                            double weight_decay, int nt)
 {
-    FNN_SFX(adam_scalars) k = FNN_SFX(adam_common)(beta1, beta2, eps);
+    FNN_SFX(fnn_adam_scalars) k = FNN_SFX(adam_common)(beta1, beta2, eps);
     if (t < 1) return FNN_EINVAL;
     k.step = (REAL)(lr / (1.0 - pow(beta1, (double)t)));
     k.c = (REAL)(1.0 / sqrt(1.0 - pow(beta2, (double)t)));
     k.decay = (REAL)(lr * weight_decay);
     FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n),
-                       FNN_SFX(adam_range)(lo, hi, p, g, m1, v2, k, weight_decay != 0.0));
+                       FNN_ISA_OPS->adam(lo, hi, p, g, m1, v2, &k, weight_decay != 0.0));
     return FNN_OK;
 }
 
@@ -183,13 +89,13 @@ int FNN_SFX(fnn_adam_folded_step)(int64_t n, REAL *p, const REAL *g, REAL *m1, R
                                   int64_t t, double lr, double beta1, double beta2,
                                   double eps, int nt)
 {
-    FNN_SFX(adam_scalars) k = FNN_SFX(adam_common)(beta1, beta2, eps);
+    FNN_SFX(fnn_adam_scalars) k = FNN_SFX(adam_common)(beta1, beta2, eps);
     if (t < 1) return FNN_EINVAL;
     /* the same update as adam_range with c = 1 (exact) and the step lr_t:
      * p - lr_t x equals p + (-lr_t) x to the bit */
     k.step = (REAL)(lr * sqrt(1.0 - pow(beta2, (double)t)) / (1.0 - pow(beta1, (double)t)));
     k.c = (REAL)1;
     FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n),
-                       FNN_SFX(adam_range)(lo, hi, p, g, m1, v2, k, 0));
+                       FNN_ISA_OPS->adam(lo, hi, p, g, m1, v2, &k, 0));
     return FNN_OK;
 }

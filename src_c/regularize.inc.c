@@ -32,35 +32,18 @@ int FNN_SFX(fnn_sumsq)(int64_t n, const REAL *x, double *out, int nt)
     return FNN_OK;
 }
 
-static FNN_CLONES void FNN_SFX(scale_range)(int64_t lo, int64_t hi, REAL *x, REAL s)
-{
-    int64_t i;
-    #pragma omp simd
-    for (i = lo; i < hi; i++) x[i] = x[i] * s;
-}
-
 /* x <- x * (REAL)s.  x INOUT (n,) */
 int FNN_SFX(fnn_scale)(int64_t n, REAL *x, double s, int nt)
 {
-    FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n), FNN_SFX(scale_range)(lo, hi, x, (REAL)s));
+    FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n), FNN_ISA_OPS->scale(lo, hi, x, (REAL)s));
     return FNN_OK;
-}
-
-static FNN_CLONES void FNN_SFX(clip_range)(int64_t lo, int64_t hi, REAL *x, REAL c)
-{
-    int64_t i;
-    #pragma omp simd
-    for (i = lo; i < hi; i++) {
-        REAL v = x[i];
-        x[i] = v > c ? c : (v < -c ? -c : v);
-    }
 }
 
 /* x <- min(max(x, -c), c).  x INOUT (n,); NaN stays NaN so it can be reported */
 int FNN_SFX(fnn_clip_value)(int64_t n, REAL *x, double c, int nt)
 {
     if (!(c >= 0)) return FNN_EINVAL;
-    FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n), FNN_SFX(clip_range)(lo, hi, x, (REAL)c));
+    FNN_PARALLEL_RANGE(n, fnn_use_threads(nt, n), FNN_ISA_OPS->clip(lo, hi, x, (REAL)c));
     return FNN_OK;
 }
 
