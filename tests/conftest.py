@@ -21,6 +21,13 @@ def n_threads(request):
     return request.param
 
 
+@pytest.fixture(params=fastnn.available_isas())
+def isa(request):
+    """Each instruction-set variant this machine runs (FASTNN_ISA's choices)."""
+    fastnn.set_isa(request.param)
+    return request.param
+
+
 @pytest.fixture
 def rng(request):
     # a different but reproducible stream per test
@@ -52,7 +59,8 @@ LAYOUTS = ["C", "F", "strided", "readonly"]
 
 
 @pytest.fixture(autouse=True)
-def _restore_threads():
-    before = fastnn.get_num_threads()
+def _restore_threads_and_isa():
+    before, isa_before = fastnn.get_num_threads(), fastnn.get_isa()
     yield
     fastnn.set_num_threads(before)
+    fastnn.set_isa(isa_before)

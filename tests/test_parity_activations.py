@@ -17,7 +17,7 @@ ACTS = list(fastnn.ACTIVATIONS)
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("act", ACTS)
-def test_forward_matches_reference(act, shape, dtype, n_threads, rng):
+def test_forward_matches_reference(act, shape, dtype, n_threads, rng, isa):
     Z = (rng.standard_normal(shape) * 3).astype(dtype)
     got = ops.activation_forward(Z, act, n_threads=n_threads)
     want = ref.activation_forward(Z, act)
@@ -27,7 +27,7 @@ def test_forward_matches_reference(act, shape, dtype, n_threads, rng):
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("act", ACTS)
-def test_bias_activation_matches_reference(act, shape, dtype, n_threads, rng):
+def test_bias_activation_matches_reference(act, shape, dtype, n_threads, rng, isa):
     Z = rng.standard_normal(shape).astype(dtype)
     b = rng.standard_normal(shape[1]).astype(dtype)
     got = ops.bias_activation(Z, b, act, n_threads=n_threads)
@@ -46,7 +46,7 @@ def test_bias_activation_in_place(act, dtype, rng):
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("act", ACTS)
-def test_backward_matches_reference(act, shape, dtype, n_threads, rng):
+def test_backward_matches_reference(act, shape, dtype, n_threads, rng, isa):
     A = ref.activation_forward(rng.standard_normal(shape).astype(dtype), act)
     dA = rng.standard_normal(shape).astype(dtype)
     got = ops.activation_backward(A, dA, act, n_threads=n_threads)

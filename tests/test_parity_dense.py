@@ -26,7 +26,7 @@ def _layer(rng, m, n_in, n_out, dtype):
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("act", ACTS)
-def test_dense_forward(act, shape, dtype, n_threads, rng):
+def test_dense_forward(act, shape, dtype, n_threads, rng, isa):
     X, W, b = _layer(rng, *shape, dtype)
     got = ops.dense_forward(X, W, b, act, n_threads=n_threads)
     want = ref.dense_forward(X, W, b, act)
@@ -44,7 +44,7 @@ def test_dense_forward_without_bias(act, dtype, rng):
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("act", ACTS)
-def test_dense_backward(act, shape, dtype, n_threads, rng):
+def test_dense_backward(act, shape, dtype, n_threads, rng, isa):
     m, n_in, n_out = shape
     X, W, b = _layer(rng, m, n_in, n_out, dtype)
     A = ref.dense_forward(X, W, b, act)

@@ -24,7 +24,7 @@ def _check(got, want, m, k, dtype):
 
 
 @pytest.mark.parametrize("shape", [s for s in SHAPES if s[1] > 1] + [(5, 1)], ids=str)
-def test_softmax_cross_entropy_labels(shape, dtype, n_threads, rng):
+def test_softmax_cross_entropy_labels(shape, dtype, n_threads, rng, isa):
     m, k = shape
     Z = (rng.standard_normal(shape) * 4).astype(dtype)
     y = rng.integers(0, k, size=m)
@@ -33,7 +33,7 @@ def test_softmax_cross_entropy_labels(shape, dtype, n_threads, rng):
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_softmax_cross_entropy_one_hot_and_soft(shape, dtype, rng):
+def test_softmax_cross_entropy_one_hot_and_soft(shape, dtype, rng, isa):
     m, k = shape
     Z = rng.standard_normal(shape).astype(dtype)
     y = rng.integers(0, k, size=m)
@@ -48,7 +48,7 @@ def test_softmax_cross_entropy_one_hot_and_soft(shape, dtype, rng):
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_sigmoid_binary_cross_entropy(shape, dtype, n_threads, rng):
+def test_sigmoid_binary_cross_entropy(shape, dtype, n_threads, rng, isa):
     Z = (rng.standard_normal(shape) * 4).astype(dtype)
     y = rng.integers(0, 2, size=shape).astype(dtype)
     _check(ops.sigmoid_binary_cross_entropy(Z, y, n_threads=n_threads),
@@ -63,7 +63,7 @@ def test_sigmoid_bce_accepts_flat_targets(dtype, rng):
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_mse(shape, dtype, n_threads, rng):
+def test_mse(shape, dtype, n_threads, rng, isa):
     A = rng.standard_normal(shape).astype(dtype)
     Y = rng.standard_normal(shape).astype(dtype)
     loss, dA = ops.mse(A, Y, n_threads=n_threads)
@@ -72,7 +72,7 @@ def test_mse(shape, dtype, n_threads, rng):
     assert_close(dA, rdA, "elementwise", scale=np.abs(A - Y).max() / shape[0])
 
 
-def test_losses_with_extreme_logits_are_finite(dtype):
+def test_losses_with_extreme_logits_are_finite(dtype, isa):
     Z = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [88.0, 89.0, -88.0]], dtype=dtype)
     y = np.array([1, 0, 2])
     loss, dZ = ops.softmax_cross_entropy(Z, y)

@@ -43,7 +43,7 @@ def _run(mod, name, p0, grads, **kw):
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_optimizer_matches_reference_bitwise(name, size, dtype, n_threads, rng):
+def test_optimizer_matches_reference_bitwise(name, size, dtype, n_threads, rng, isa):
     import fastnn
     fastnn.set_num_threads(n_threads)
     p0 = rng.standard_normal(size).astype(dtype)
