@@ -128,17 +128,27 @@ static inline REAL FNN_SFX(vm_exp)(REAL x)
     return x != x ? x : p;
 }
 
+/* expm1 for x in [VM_EXPM1_LO, 2 VM_TANH_CAP] or NaN, without the special
+ * cases: s = 2^n stays finite, and past 2^n - 1 being exact (n > 24 in
+ * float, 53 in double) the rounding of s - 1 is below an ulp of the result. */
+static inline REAL FNN_SFX(vm_expm1_core)(REAL x)
+{
+    REAL n, r = FNN_SFX(vm_reduce)(x, &n), em, s;
+    em = r + (r * r) * FNN_SFX(vm_expq)(r);
+    s = FNN_SFX(vm_pow2)(n);
+    return s * em + (s - (REAL)1);
+}
+
 static inline REAL FNN_SFX(vm_expm1)(REAL x)
 {
-    REAL n, r, em, s, small, big, xc = x > VM_EXP_HI ? VM_EXP_HI : x;
+    REAL n, r, em, big, xc = x > VM_EXP_HI ? VM_EXP_HI : x;
     xc = xc < VM_EXPM1_LO ? VM_EXPM1_LO : xc;
     r = FNN_SFX(vm_reduce)(xc, &n);
     em = r + (r * r) * FNN_SFX(vm_expq)(r);
-    s = FNN_SFX(vm_pow2)(n);  /* inf for the largest n, where `big` is used */
-    small = s * em + (s - (REAL)1);
-    /* past 2^n - 1 being exact the -1 is below half an ulp: 2^n (em + 1) */
+    /* past 2^n - 1 being exact the -1 is below half an ulp: 2^n (em + 1),
+     * scaled in two steps so that n = max exponent + 1 does not overflow */
     big = ((em + (REAL)1) * FNN_SFX(vm_pow2)(n - (REAL)1)) * (REAL)2;
-    r = n > VM_EXPM1_BIG_N ? big : small;
+    r = n > VM_EXPM1_BIG_N ? big : FNN_SFX(vm_expm1_core)(xc);
     r = x == 0 ? x : r;  /* keeps the sign of zero */
     return x != x ? x : r;
 }
@@ -190,7 +200,7 @@ static inline REAL FNN_SFX(vm_tanh)(REAL x)
     const FNN_SFX(ureal) sign = FNN_SFX(vm_bits)(x) & VM_SIGN_BIT;
     REAL a = FNN_SFX(vm_real)(FNN_SFX(vm_bits)(x) & ~VM_SIGN_BIT), t;
     a = a > VM_TANH_CAP ? VM_TANH_CAP : a;
-    t = FNN_SFX(vm_expm1)((REAL)2 * a);
+    t = FNN_SFX(vm_expm1_core)((REAL)2 * a);
     return FNN_SFX(vm_real)(FNN_SFX(vm_bits)(t / (t + (REAL)2)) | sign);
 }
 
