@@ -2,7 +2,7 @@
 
 import sys
 
-from fastnn import _kernels, _openmp
+from fastnn import _isa, _kernels, _openmp
 from fastnn._threads import _scipy_blas_controllers, get_num_threads
 
 
@@ -21,6 +21,8 @@ def config_info():
         "openmp": _openmp.openmp_enabled(),
         "build": _kernels.build_config(),
         "threads": get_num_threads(),
+        "isa": _isa.get_isa(),
+        "isas_available": _isa.available_isas(),
     }
     runtimes = [lib for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "openmp"]
     info["openmp_runtime"] = ", ".join("%s (%s)" % (r["prefix"], r["filepath"]) for r in runtimes) \
@@ -44,5 +46,7 @@ def show_config(file=None):
         print("OpenMP: OFF (built without OpenMP; every kernel runs on one thread)", file=out)
     print("threads: %d (fastnn.set_num_threads, OMP_NUM_THREADS or threadpoolctl change it)"
           % info["threads"], file=out)
+    print("instruction set of the elementwise kernels: %s (this CPU runs: %s; FASTNN_ISA selects)"
+          % (info["isa"], ", ".join(info["isas_available"])), file=out)
     print("BLAS (matrix products, via scipy.linalg.cython_blas): %s" % info["blas"], file=out)
     print("build: %s" % info["build"], file=out)
