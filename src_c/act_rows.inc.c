@@ -85,7 +85,7 @@ static void FNN_SFX(act_bwd_row)(int64_t n, const REAL *a, const REAL *da, REAL 
     case FNN_ACT_SOFTPLUS:
         /* g'(z) = sigmoid(z) = 1 - exp(-a), written with expm1 for small a */
         #pragma omp simd
-        for (j = 0; j < n; j++) dz[j] = da[j] * (-FNN_SFX(vm_expm1)(-a[j]));
+        for (j = 0; j < n; j++) dz[j] = da[j] * FNN_SFX(vm_softplus_grad)(a[j]);
         break;
     case FNN_ACT_SOFTMAX: {
         /* dz_j = a_j (da_j - sum_k da_k a_k); the dot is summed in double */

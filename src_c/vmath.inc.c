@@ -210,8 +210,37 @@ static inline REAL FNN_SFX(vm_sigmoid)(REAL x)
     return (x >= 0 ? (REAL)1 : e) / ((REAL)1 + e);
 }
 
+/* log1p(e) for e in [0, 1] (or NaN): u = 1 + e lies in [1, 2], so the
+ * exponent split is a select (k = 0 or 1) and f = m - 1 and the rounding
+ * error c = e - (u - 1) are exact without the general path's bit work. */
+static inline REAL FNN_SFX(vm_log1p_unit)(REAL e)
+{
+    const REAL u = (REAL)1 + e, f0 = u - (REAL)1, c = (e - f0) / u;
+    const int up = u >= (REAL)1.41421356237309504880;
+    const REAL k = up ? (REAL)1 : (REAL)0;
+    const REAL f = up ? u * (REAL)0.5 - (REAL)1 : f0;
+    REAL hfsq = (REAL)0.5 * f * f, s = f / ((REAL)2 + f), z = s * s, R;
+#if FNN_REAL_FLOAT
+    R = z * (2.0f / 3 + z * (2.0f / 5 + z * (2.0f / 7 + z * (2.0f / 9 + z * (2.0f / 11)))));
+#else
+    R = z * (2.0 / 3 + z * (2.0 / 5 + z * (2.0 / 7 + z * (2.0 / 9 + z * (2.0 / 11 +
+        z * (2.0 / 13 + z * (2.0 / 15 + z * (2.0 / 17 + z * (2.0 / 19 + z * (2.0 / 21))))))))));
+#endif
+    return k * VM_LN2_HI - ((hfsq - (s * (hfsq + R) + (k * VM_LN2_LO + c))) - f);
+}
+
 static inline REAL FNN_SFX(vm_softplus)(REAL x)
 {
     REAL e = FNN_SFX(vm_exp)(-FNN_SFX(vm_real)(FNN_SFX(vm_bits)(x) & ~VM_SIGN_BIT));
-    return (x > 0 ? x : (REAL)0) + FNN_SFX(vm_log1p)(e);
+    return (x > 0 ? x : (REAL)0) + FNN_SFX(vm_log1p_unit)(e);
+}
+
+/* softplus'(z) = sigmoid(z) = -expm1(-a) from the output a = softplus(z) > 0
+ * (or NaN): the argument is capped below where expm1 is -1, so the core
+ * form applies. */
+static inline REAL FNN_SFX(vm_softplus_grad)(REAL a)
+{
+    REAL x = -a;
+    x = x < VM_EXPM1_LO ? VM_EXPM1_LO : x;
+    return -FNN_SFX(vm_expm1_core)(x);
 }
