@@ -1,12 +1,15 @@
 """End-to-end training benchmarks: one epoch of each workload (bench/workloads.py)
-for fastnn and each installed peer (the NumPy reference loop, scikit-learn's
-MLPClassifier, PyTorch plain and with fused Adam, JAX), plus prediction
-throughput for the W1 network. A missing peer is skipped with the reason.
+for fastnn and each installed peer (a plain float32 NumPy loop, fastnn's
+float64-accumulating NumPy reference, scikit-learn's MLPClassifier, PyTorch
+plain and with fused Adam, JAX), plus prediction throughput for the W1
+network. A missing peer is skipped with the reason.
 
     python -m pytest bench/bench_training.py --benchmark-only -p no:cacheprovider
 
-extra_info holds samples_per_sec and gflops (training counts 6 * n_in * n_out
-per layer and sample: forward, dW and dX). For the side-by-side table with
+extra_info holds samples_per_sec and gflops of the work performed
+(Workload.flops_per_sample: 2 * n_in * n_out per layer and sample for the
+forward pass, as much again for dW, and again for dX on every layer but the
+first, whose input gradient nobody computes). For the side-by-side table with
 ratios, use bench/compare.py, which alternates the peers within one run.
 """
 

@@ -11,7 +11,11 @@ turn, `repeats` times, so machine noise hits them alike. The table
 gives samples/s as median [min-max], fastnn's ratio to each peer, GFLOP/s, and
 the share of the machine's sgemm peak, measured here with a 4096^3 float32
 product through SciPy's BLAS (the one fastnn uses) on the same threads.
-Peers that are not installed are listed with the reason.
+GFLOP/s count the work performed (Workload.flops_per_sample: forward, weight
+gradients, and input gradients of every layer but the first). "NumPy" is a
+plain float32 NumPy loop (bench/numpy_loop.py); fastnn's own NumPy reference,
+which accumulates in float64 on purpose, is a separate row. Peers that are not
+installed are listed with the reason.
 """
 
 import argparse
@@ -20,72 +24,27 @@ import sys
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from workloads import PEERS, WORKLOADS, PeerUnavailable, timed  # noqa: E402
-
-
-def sgemm_peak(n_threads, n=4096, repeats=5):
-    """GFLOP/s of an n^3 float32 product through scipy.linalg.blas.sgemm."""
-    from scipy.linalg.blas import sgemm
-    rng = np.random.default_rng(0)
-    a = np.asfortranarray(rng.standard_normal((n, n), dtype=np.float32))
-    b = np.asfortranarray(rng.standard_normal((n, n), dtype=np.float32))
-    with threadpool_limits(limits=n_threads, user_api="blas"):
-        sgemm(1.0, a, b)
-        best = min(timed(lambda: sgemm(1.0, a, b)) for _ in range(repeats))
-    return 2.0 * n ** 3 / best / 1e9
-
-
-def _worker(conn, workload_key, peer_name, n_threads):
-    """A peer in its own process: build it, warm up, then time one epoch per request."""
-    try:
-        with threadpool_limits(limits=n_threads):
-            run, n = PEERS[peer_name](WORKLOADS[workload_key], n_threads)
-            run()  # warm-up epoch (and compilation, for JAX)
-            conn.send(("ready", n))
-            while conn.recv() == "run":
-                conn.send(("time", timed(run)))
-    except PeerUnavailable as exc:
-        conn.send(("skip", str(exc)))
-    except Exception as exc:  # report, do not hang the table
-        conn.send(("skip", "failed: %s: %s" % (type(exc).__name__, exc)))
-    finally:
-        conn.close()
+from workers import alternate_epochs, sgemm_peak, start_peers, stop_peers  # noqa: E402
+from workloads import LABELS, PEERS, WORKLOADS  # noqa: E402
 
 
 def compare(workload_key, peer_names, n_threads, repeats, peak):
-    import multiprocessing as mp
-    ctx = mp.get_context("spawn")
     workload = WORKLOADS[workload_key]
-    workers, skipped = {}, {}
-    for name in peer_names:  # one at a time: warm-ups do not overlap
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(child, workload_key, name, n_threads))
-        proc.start()
-        kind, value = parent.recv()
-        if kind == "ready":
-            workers[name] = (parent, proc, value, [])
-        else:
-            skipped[name] = value
-            proc.join()
+    running, skipped = start_peers(workload, peer_names, n_threads)
     try:
-        for _ in range(repeats):
-            for name, (conn, _, n, rates) in workers.items():
-                conn.send("run")
-                rates.append(n / conn.recv()[1])
+        rates = alternate_epochs(running, repeats, skipped)
     finally:
-        for conn, proc, _, _ in workers.values():
-            conn.send("stop")
-            proc.join()
+        stop_peers(running)
     rows = []
-    base = np.median(workers["fastnn"][3]) if "fastnn" in workers else None
-    for name, (_, _, _, rates) in workers.items():
-        med = float(np.median(rates))
+    base = np.median(rates["fastnn"]) if "fastnn" in rates else None
+    for name, r in rates.items():
+        med = float(np.median(r))
         gflops = med * workload.flops_per_sample / 1e9
-        rows.append((name, med, min(rates), max(rates),
+        rows.append((LABELS[name], med, min(r), max(r),
                      base / med if base else float("nan"), gflops, 100 * gflops / peak))
+    skipped = {LABELS[name]: why for name, why in skipped.items()}
     return workload, rows, skipped
 
 

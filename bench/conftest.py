@@ -15,8 +15,10 @@ import pytest
 def pytest_collect_file(parent, file_path):
     if file_path.suffix != ".py" or not file_path.name.startswith("bench_"):
         return None
-    # with -o python_files=bench_*.py pytest collects the file itself; don't add it twice
-    if any(fnmatch(file_path.name, pat) for pat in parent.config.getini("python_files")):
+    # pytest collects the file itself when it is named on the command line or
+    # matches python_files (-o python_files=bench_*.py); don't add it twice
+    if parent.session.isinitpath(file_path) or any(
+            fnmatch(file_path.name, pat) for pat in parent.config.getini("python_files")):
         return None
     return pytest.Module.from_parent(parent, path=file_path)
 

@@ -1,12 +1,15 @@
-"""Training workloads and the peers that run them, shared by bench/compare.py
-and bench/bench_training.py.
+"""Training workloads and the peers that run them, shared by bench/compare.py,
+bench/sweep.py and the pytest benchmarks.
 
 Every peer trains the same network (same layer sizes, activations, loss,
-optimizer, batch size and float32 data) for one epoch over the same data,
-drawn from a seeded random teacher network so the loss falls. A peer is a
-factory: ``make(workload, n_threads)`` returns a callable that runs one epoch
-(and keeps its model between calls, so repeated epochs continue training), or
-raises ``PeerUnavailable`` with the reason.
+optimizer, batch size and dtype) for one epoch over the same data, drawn from
+a seeded random teacher network so the loss falls. A peer is a factory:
+``make(workload, n_threads)`` returns a callable that runs one epoch (and
+keeps its model between calls, so repeated epochs continue training) and the
+number of samples it covers, or raises ``PeerUnavailable`` with the reason.
+
+fastnn is imported inside its peer only, so a process that runs another peer
+never loads fastnn's OpenMP runtime.
 """
 
 import time
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import fastnn as fn
+from numpy_loop import NumpyMLP
 
 
 class PeerUnavailable(Exception):
@@ -27,18 +30,50 @@ class Workload:
     name: str
     n_samples: int
     layers: tuple          # widths: input, hidden..., output
-    loss: str              # "cross_entropy" or "binary_cross_entropy"
-    optimizer: str         # "adam" or "momentum"
+    loss: str              # "cross_entropy", "binary_cross_entropy" or "mse"
+    optimizer: str         # a key of OPTIMIZERS
     lr: float
     batch_size: int
     predict_batch: int = 0  # > 0: measure prediction throughput instead of training
+    activation: str = "relu"  # of the hidden layers
+    dtype: str = "float32"
 
     @property
     def flops_per_sample(self):
-        """Training: forward 2 n_in n_out per layer, backward 4 (dW and dX)."""
+        """Floating-point operations performed per sample (a multiply-add is 2).
+
+        Forward: 2 n_in n_out per layer. Training adds the weight gradient
+        dW = X^T dZ (2 n_in n_out per layer) and the input gradient
+        dX = dZ W^T (2 n_in n_out per layer except the first). The first
+        layer's dX would be the gradient with respect to the data, which no
+        one needs and neither fastnn nor any peer computes; counting it would
+        credit every peer with work it never does (W1's count would grow by
+        40%: its first layer holds most of the weights). Bias, activation,
+        loss and optimizer work are not counted.
+        """
         pairs = list(zip(self.layers[:-1], self.layers[1:]))
         fwd = sum(2 * a * b for a, b in pairs)
-        return fwd if self.predict_batch else 3 * fwd
+        if self.predict_batch:
+            return fwd
+        first_dx = 2 * pairs[0][0] * pairs[0][1]
+        return 3 * fwd - first_dx
+
+    @property
+    def output_activation(self):
+        return {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid",
+                "mse": "identity"}[self.loss]
+
+
+# optimizer key -> fastnn's class name and hyperparameters besides lr; every peer
+# maps the key to its own equivalent (heavy-ball momentum in fastnn's and
+# scikit-learn's form is PyTorch's SGD(momentum) for a constant learning rate)
+OPTIMIZERS = {
+    "sgd": ("SGD", {}),
+    "classical_momentum": ("ClassicalMomentum", {"momentum": 0.9}),
+    "nesterov": ("Nesterov", {"momentum": 0.9}),
+    "rmsprop": ("RMSProp", {"beta": 0.9, "eps": 1e-8}),
+    "adam": ("Adam", {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}),
+}
 
 
 WORKLOADS = {
@@ -46,43 +81,48 @@ WORKLOADS = {
                    1e-3, 128),
     "W2": Workload("W2 tabular-small", 100000, (32, 64, 64, 1), "binary_cross_entropy",
                    "adam", 1e-3, 32),
-    "W3": Workload("W3 wide", 8192, (1024, 2048, 2048, 10), "cross_entropy", "momentum",
-                   1e-2, 512),
+    "W3": Workload("W3 wide", 8192, (1024, 2048, 2048, 10), "cross_entropy",
+                   "classical_momentum", 1e-2, 512),
     "P1": Workload("predict W1 network", 60000, (784, 256, 128, 10), "cross_entropy", "adam",
                    1e-3, 128, predict_batch=4096),
 }
 
 
 def make_data(workload, seed=0):
-    """float32 inputs and labels from a random teacher network."""
+    """Inputs and targets from a random teacher network (drawn in float32, then
+    cast to the workload's dtype): class labels for cross_entropy, 0/1 for
+    binary_cross_entropy, the teacher's outputs for mse."""
     rng = np.random.default_rng(seed)
     sizes = workload.layers
     X = rng.standard_normal((workload.n_samples, sizes[0]), dtype=np.float32)
     h = X
-    for a, b in zip(sizes[:-1], sizes[1:]):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         W = rng.standard_normal((a, b), dtype=np.float32) / np.sqrt(a)
-        h = np.tanh(h @ W) if b != sizes[-1] else h @ W
+        h = np.tanh(h @ W) if i < len(sizes) - 2 else h @ W
+    dtype = np.dtype(workload.dtype)
     if workload.loss == "cross_entropy":
         y = np.argmax(h, axis=1).astype(np.int64)
+    elif workload.loss == "binary_cross_entropy":
+        y = (h[:, 0] > np.median(h[:, 0])).astype(dtype)
     else:
-        y = (h[:, 0] > np.median(h[:, 0])).astype(np.float32)
-    return X, y
+        y = h.astype(dtype)
+    return X.astype(dtype, copy=False), y
 
 
 # ---------------------------------------------------------------- peers
 
 def _fastnn_model(workload, seed=0):
+    import fastnn as fn
     sizes = workload.layers
-    out = "softmax" if workload.loss == "cross_entropy" else "sigmoid"
-    layers = [fn.Dense(b, activation="relu") for b in sizes[1:-1]]
-    layers.append(fn.Dense(sizes[-1], activation=out))
-    return fn.Sequential(layers, input_dim=sizes[0], dtype="float32", seed=seed)
+    layers = [fn.Dense(b, activation=workload.activation) for b in sizes[1:-1]]
+    layers.append(fn.Dense(sizes[-1], activation=workload.output_activation))
+    return fn.Sequential(layers, input_dim=sizes[0], dtype=workload.dtype, seed=seed)
 
 
 def _fastnn_optimizer(workload):
-    if workload.optimizer == "adam":
-        return fn.optim.Adam(lr=workload.lr)
-    return fn.optim.ClassicalMomentum(lr=workload.lr, momentum=0.9)
+    import fastnn as fn
+    cls, hyper = OPTIMIZERS[workload.optimizer]
+    return getattr(fn.optim, cls)(lr=workload.lr, **hyper)
 
 
 def fastnn_peer(workload, n_threads, backend="fast"):
@@ -102,9 +142,30 @@ def fastnn_peer(workload, n_threads, backend="fast"):
 
 
 def reference_peer(workload, n_threads):
+    """fastnn's own NumPy twin (backend="reference"): it accumulates reductions
+    in float64 on purpose, so it is a correctness yardstick, not a fair NumPy
+    baseline (that is numpy_peer)."""
     if workload.predict_batch:
         raise PeerUnavailable("the reference loop is a training loop")
     return fastnn_peer(workload, n_threads, backend="reference")
+
+
+def numpy_peer(workload, n_threads):
+    """The plain NumPy loop of bench/numpy_loop.py, in the workload's dtype."""
+    X, y = make_data(workload)
+    net = NumpyMLP(workload.layers, workload.activation, workload.loss, workload.optimizer,
+                   workload.lr, OPTIMIZERS[workload.optimizer][1], dtype=workload.dtype,
+                   seed=0)
+    if workload.predict_batch:
+        def run():
+            for lo in range(0, len(X), workload.predict_batch):
+                net.predict_proba(X[lo:lo + workload.predict_batch])
+        return run, len(X)
+    rng = np.random.default_rng(1)
+
+    def run():
+        net.train_epoch(X, y, workload.batch_size, rng)
+    return run, len(X)
 
 
 def sklearn_peer(workload, n_threads):
@@ -115,15 +176,21 @@ def sklearn_peer(workload, n_threads):
         raise PeerUnavailable("scikit-learn is not installed (pip install scikit-learn)")
     if workload.predict_batch:
         raise PeerUnavailable("scikit-learn is measured on training only")
+    solvers = {"adam": dict(solver="adam"),
+               "classical_momentum": dict(solver="sgd", momentum=0.9, nesterovs_momentum=False),
+               "nesterov": dict(solver="sgd", momentum=0.9, nesterovs_momentum=True),
+               "sgd": dict(solver="sgd", momentum=0.0)}
+    activations = {"relu": "relu", "tanh": "tanh", "sigmoid": "logistic"}
+    if (workload.loss == "mse" or workload.optimizer not in solvers
+            or workload.activation not in activations):
+        raise PeerUnavailable("MLPClassifier has no %s / %s / %s" % (
+            workload.loss, workload.optimizer, workload.activation))
     X, y = make_data(workload)
-    kwargs = dict(hidden_layer_sizes=workload.layers[1:-1], activation="relu",
-                  batch_size=workload.batch_size, learning_rate_init=workload.lr, alpha=0.0,
-                  max_iter=1, shuffle=True, random_state=0, tol=0.0)
-    if workload.optimizer == "adam":
-        kwargs["solver"] = "adam"
-    else:
-        kwargs.update(solver="sgd", momentum=0.9, nesterovs_momentum=False)
-    clf = MLPClassifier(**kwargs)
+    clf = MLPClassifier(hidden_layer_sizes=workload.layers[1:-1],
+                        activation=activations[workload.activation],
+                        batch_size=workload.batch_size, learning_rate_init=workload.lr,
+                        alpha=0.0, max_iter=1, shuffle=True, random_state=0, tol=0.0,
+                        **solvers[workload.optimizer])
     classes = np.unique(y)
 
     def run():
@@ -137,6 +204,20 @@ def sklearn_peer(workload, n_threads):
     return run, len(X)
 
 
+def _torch_optimizer(torch, params, workload, fused):
+    lr, hyper = workload.lr, OPTIMIZERS[workload.optimizer][1]
+    if workload.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=(hyper["beta1"], hyper["beta2"]),
+                                eps=hyper["eps"], fused=fused or None)
+    if fused:
+        raise PeerUnavailable("the fused variant is measured for Adam only")
+    if workload.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, alpha=hyper["beta"], eps=hyper["eps"])
+    momentum = hyper.get("momentum", 0.0)
+    return torch.optim.SGD(params, lr=lr, momentum=momentum,
+                           nesterov=workload.optimizer == "nesterov")
+
+
 def torch_peer(workload, n_threads, fused=False):
     try:
         import torch
@@ -146,13 +227,16 @@ def torch_peer(workload, n_threads, fused=False):
     torch.set_num_threads(n_threads)
     torch.manual_seed(0)
     X, y = make_data(workload)
+    activations = {"relu": torch.nn.ReLU, "leaky_relu": lambda: torch.nn.LeakyReLU(0.01),
+                   "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid,
+                   "softplus": torch.nn.Softplus}
     sizes = workload.layers
     mods = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         mods.append(torch.nn.Linear(a, b))
-        if b != sizes[-1]:
-            mods.append(torch.nn.ReLU())
-    net = torch.nn.Sequential(*mods)
+        if i < len(sizes) - 2:
+            mods.append(activations[workload.activation]())
+    net = torch.nn.Sequential(*mods).to(getattr(torch, workload.dtype))
     Xt = torch.from_numpy(X)
     if workload.predict_batch:
         def run():
@@ -163,13 +247,13 @@ def torch_peer(workload, n_threads, fused=False):
     if workload.loss == "cross_entropy":
         yt = torch.from_numpy(y)
         loss_fn = torch.nn.CrossEntropyLoss()
-    else:
+    elif workload.loss == "binary_cross_entropy":
         yt = torch.from_numpy(y).reshape(-1, 1)
         loss_fn = torch.nn.BCEWithLogitsLoss()
-    if workload.optimizer == "adam":
-        opt = torch.optim.Adam(net.parameters(), lr=workload.lr, fused=fused or None)
     else:
-        opt = torch.optim.SGD(net.parameters(), lr=workload.lr, momentum=0.9)
+        yt = torch.from_numpy(y)
+        loss_fn = torch.nn.MSELoss()
+    opt = _torch_optimizer(torch, net.parameters(), workload, fused)
     gen = torch.Generator().manual_seed(0)
     B = workload.batch_size
 
@@ -186,7 +270,7 @@ def torch_peer(workload, n_threads, fused=False):
 
 def torch_fused_peer(workload, n_threads):
     if workload.optimizer != "adam":
-        raise PeerUnavailable("the fused variant exists for Adam only")
+        raise PeerUnavailable("the fused variant is measured for Adam only")
     return torch_peer(workload, n_threads, fused=True)
 
 
@@ -201,6 +285,10 @@ def jax_peer(workload, n_threads, scan=False):
         import jax.numpy as jnp
     except ImportError:
         raise PeerUnavailable("JAX is not installed (pip install jax jaxlib)")
+    if (workload.activation != "relu" or workload.dtype != "float32" or workload.loss == "mse"
+            or workload.optimizer not in ("adam", "classical_momentum")):
+        raise PeerUnavailable("this JAX loop covers float32 relu classification with Adam or "
+                              "heavy-ball momentum")
     X, y = make_data(workload)
     sizes = workload.layers
     key = jax.random.PRNGKey(0)
@@ -296,12 +384,39 @@ def jax_scan_peer(workload, n_threads):
 
 PEERS = {
     "fastnn": fastnn_peer,
-    "numpy-reference": reference_peer,
+    "numpy": numpy_peer,
+    "fastnn-reference": reference_peer,
     "scikit-learn": sklearn_peer,
     "pytorch": torch_peer,
     "pytorch-fused": torch_fused_peer,
     "jax": jax_peer,
     "jax-scan": jax_scan_peer,
+}
+
+
+# the modules each peer imports first (workers load them before any peer runs);
+# creating a torch.optim optimizer imports torch._dynamo, which takes seconds
+LIBRARIES = {
+    "fastnn": ("fastnn",),
+    "numpy": ("numpy",),
+    "fastnn-reference": ("fastnn",),
+    "scikit-learn": ("sklearn.neural_network",),
+    "pytorch": ("torch", "torch._dynamo"),
+    "pytorch-fused": ("torch", "torch._dynamo"),
+    "jax": ("jax",),
+    "jax-scan": ("jax",),
+}
+
+# how tables name the peers
+LABELS = {
+    "fastnn": "fastnn",
+    "numpy": "NumPy",
+    "fastnn-reference": "fastnn.reference (float64 accumulations)",
+    "scikit-learn": "scikit-learn",
+    "pytorch": "PyTorch",
+    "pytorch-fused": "PyTorch fused Adam",
+    "jax": "JAX jitted step",
+    "jax-scan": "JAX lax.scan epoch",
 }
 
 
