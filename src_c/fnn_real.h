@@ -34,10 +34,11 @@ typedef double REAL;
  * and float64, workers still spinning from the previous region): relu and
  * sgd gain 1.3-1.5x at 8k-16k elements, but a region whose workers have gone
  * to sleep costs 5-10x such a kernel, so cheap (memory-bound) kernels wait
- * for 32k; tanh, sigmoid, softmax and the exp-based losses gain 1.7-2.4x
- * from 4k elements on. */
+ * for 32k. The vector tanh, sigmoid and softplus (1-3 ns an element) break
+ * even at 4k-8k elements and gain 1.3-1.6x from 16k on; softmax and the
+ * exp-based losses are dearer still. */
 #define FNN_PAR_MIN_ELEMS 32768
-#define FNN_PAR_MIN_COSTLY 4096
+#define FNN_PAR_MIN_COSTLY 8192
 
 /* Deterministic reductions: data is cut into at most FNN_MAX_CHUNKS chunks
  * whose length depends only on the size, each summed in double, then the
