@@ -102,39 +102,23 @@ static void FNN_SFX(act_bwd_row)(int64_t n, const REAL *a, const REAL *da, REAL 
 }
 
 /* y = f(x - shift) elementwise for one of the FNN_VM_* functions; y may be x. */
+#define FNN_VM_LOOP(f)                                                       \
+    do {                                                                     \
+        _Pragma("omp simd")                                                  \
+        for (j = 0; j < n; j++) y[j] = FNN_SFX(f)(x[j] - shift);             \
+    } while (0)
 static void FNN_SFX(vm_apply)(int fn, int64_t n, const REAL *x, REAL shift, REAL *y)
 {
     int64_t j;
     switch (fn) {
-    case FNN_VM_EXP:
-        #pragma omp simd
-        for (j = 0; j < n; j++) y[j] = FNN_SFX(vm_exp)(x[j] - shift);
-        break;
-    case FNN_VM_EXPM1:
-        #pragma omp simd
-        for (j = 0; j < n; j++) y[j] = FNN_SFX(vm_expm1)(x[j] - shift);
-        break;
-    case FNN_VM_LOG1P:
-        #pragma omp simd
-        for (j = 0; j < n; j++) y[j] = FNN_SFX(vm_log1p)(x[j] - shift);
-        break;
-    case FNN_VM_LOG:
-        #pragma omp simd
-        for (j = 0; j < n; j++) y[j] = FNN_SFX(vm_log)(x[j] - shift);
-        break;
-    case FNN_VM_TANH:
-        #pragma omp simd
-        for (j = 0; j < n; j++) y[j] = FNN_SFX(vm_tanh)(x[j] - shift);
-        break;
-    case FNN_VM_SIGMOID:
-        #pragma omp simd
-        for (j = 0; j < n; j++) y[j] = FNN_SFX(vm_sigmoid)(x[j] - shift);
-        break;
-    case FNN_VM_SOFTPLUS:
-        #pragma omp simd
-        for (j = 0; j < n; j++) y[j] = FNN_SFX(vm_softplus)(x[j] - shift);
-        break;
-    default:
-        break;
+    case FNN_VM_EXP: FNN_VM_LOOP(vm_exp); break;
+    case FNN_VM_EXPM1: FNN_VM_LOOP(vm_expm1); break;
+    case FNN_VM_LOG1P: FNN_VM_LOOP(vm_log1p); break;
+    case FNN_VM_LOG: FNN_VM_LOOP(vm_log); break;
+    case FNN_VM_TANH: FNN_VM_LOOP(vm_tanh); break;
+    case FNN_VM_SIGMOID: FNN_VM_LOOP(vm_sigmoid); break;
+    case FNN_VM_SOFTPLUS: FNN_VM_LOOP(vm_softplus); break;
+    default: break;
     }
 }
+#undef FNN_VM_LOOP

@@ -153,14 +153,10 @@ static inline REAL FNN_SFX(vm_expm1)(REAL x)
     return x != x ? x : r;
 }
 
-/* log(u) + c for a positive, finite, normal u, c a small correction. */
-static inline REAL FNN_SFX(vm_log_core)(REAL u, REAL c, REAL k_adjust)
+/* k ln2 + log(1 + f) + c for f in [sqrt(1/2) - 1, sqrt(2) - 1), c a small
+ * correction: the series form of the header comment, ln2 in two parts. */
+static inline REAL FNN_SFX(vm_log_series)(REAL k, REAL f, REAL c)
 {
-    const FNN_SFX(ureal) ui = FNN_SFX(vm_bits)(u) + (VM_ONE_BITS - VM_SQRT_HALF_BITS);
-    /* the exponent field as a REAL: its bits OR'ed into 2^VM_MANT */
-    REAL k = (FNN_SFX(vm_real)(FNN_SFX(vm_bits)(VM_TWO_MANT) | (ui >> VM_MANT)) - VM_TWO_MANT) -
-             (REAL)VM_BIAS - k_adjust;
-    REAL f = FNN_SFX(vm_real)((ui & VM_MANT_MASK) + VM_SQRT_HALF_BITS) - (REAL)1;
     REAL hfsq = (REAL)0.5 * f * f, s = f / ((REAL)2 + f), z = s * s, R;
 #if FNN_REAL_FLOAT
     R = z * (2.0f / 3 + z * (2.0f / 5 + z * (2.0f / 7 + z * (2.0f / 9 + z * (2.0f / 11)))));
@@ -169,6 +165,17 @@ static inline REAL FNN_SFX(vm_log_core)(REAL u, REAL c, REAL k_adjust)
         z * (2.0 / 13 + z * (2.0 / 15 + z * (2.0 / 17 + z * (2.0 / 19 + z * (2.0 / 21))))))))));
 #endif
     return k * VM_LN2_HI - ((hfsq - (s * (hfsq + R) + (k * VM_LN2_LO + c))) - f);
+}
+
+/* log(u) + c for a positive, finite, normal u, c a small correction. */
+static inline REAL FNN_SFX(vm_log_core)(REAL u, REAL c, REAL k_adjust)
+{
+    const FNN_SFX(ureal) ui = FNN_SFX(vm_bits)(u) + (VM_ONE_BITS - VM_SQRT_HALF_BITS);
+    /* the exponent field as a REAL: its bits OR'ed into 2^VM_MANT */
+    REAL k = (FNN_SFX(vm_real)(FNN_SFX(vm_bits)(VM_TWO_MANT) | (ui >> VM_MANT)) - VM_TWO_MANT) -
+             (REAL)VM_BIAS - k_adjust;
+    REAL f = FNN_SFX(vm_real)((ui & VM_MANT_MASK) + VM_SQRT_HALF_BITS) - (REAL)1;
+    return FNN_SFX(vm_log_series)(k, f, c);
 }
 
 static inline REAL FNN_SFX(vm_log1p)(REAL x)
@@ -217,16 +224,7 @@ static inline REAL FNN_SFX(vm_log1p_unit)(REAL e)
 {
     const REAL u = (REAL)1 + e, f0 = u - (REAL)1, c = (e - f0) / u;
     const int up = u >= (REAL)1.41421356237309504880;
-    const REAL k = up ? (REAL)1 : (REAL)0;
-    const REAL f = up ? u * (REAL)0.5 - (REAL)1 : f0;
-    REAL hfsq = (REAL)0.5 * f * f, s = f / ((REAL)2 + f), z = s * s, R;
-#if FNN_REAL_FLOAT
-    R = z * (2.0f / 3 + z * (2.0f / 5 + z * (2.0f / 7 + z * (2.0f / 9 + z * (2.0f / 11)))));
-#else
-    R = z * (2.0 / 3 + z * (2.0 / 5 + z * (2.0 / 7 + z * (2.0 / 9 + z * (2.0 / 11 +
-        z * (2.0 / 13 + z * (2.0 / 15 + z * (2.0 / 17 + z * (2.0 / 19 + z * (2.0 / 21))))))))));
-#endif
-    return k * VM_LN2_HI - ((hfsq - (s * (hfsq + R) + (k * VM_LN2_LO + c))) - f);
+    return FNN_SFX(vm_log_series)(up ? (REAL)1 : (REAL)0, up ? u * (REAL)0.5 - (REAL)1 : f0, c);
 }
 
 static inline REAL FNN_SFX(vm_softplus)(REAL x)

@@ -14,14 +14,9 @@ import fastnn
 from fastnn import _kernels, ops
 from tools.vmath_ulp import reference, ulp_error
 
-FUNCTIONS = list(_kernels.VM_FUNCTIONS)
+from .tolerances import MAX_ULP
 
-# Largest error allowed, in ulp of the correctly rounded result. Measured
-# maxima (tools/vmath_ulp.py over every float32 input; this sample for
-# float64): float32 2.4 (tanh), 2.2 (sigmoid), 1.7 (expm1), below 1 for
-# exp, log1p and log; float64 3 (tanh), 2 (expm1, sigmoid, softplus).
-# The bound leaves room for the last bit of the reference and no more.
-MAX_ULP = {np.float32: 3.0, np.float64: 4.0}
+FUNCTIONS = list(_kernels.VM_FUNCTIONS)
 
 
 def vm(name, x, n_threads=1):
