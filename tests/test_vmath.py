@@ -42,7 +42,7 @@ def dense_sample(dtype, rng):
     edges = [0.0, -0.0, np.inf, -np.inf, np.nan, -1.0, 1.0, -0.5, info.tiny, -info.tiny,
              tiniest, info.max, -info.max,
              np.log(float(info.max)), np.log(float(info.tiny)), np.log(tiniest),
-             np.log(tiniest / 2), 0.4, 9.0, 10.0, 19.0, 20.0, 88.72, 709.78,
+             np.log(tiniest) - np.log(2.0), 0.4, 9.0, 10.0, 19.0, 20.0, 88.72, 709.78,
              -103.97, -745.13, -30.0, -40.0, np.log(2) / 2, -np.log(2) / 2]
     edges = np.array(edges, dtype=np.float64).astype(dtype)
     with np.errstate(over="ignore"):  # the neighbours of +-max are +-inf
