@@ -37,7 +37,6 @@
         R decay; /* lr * weight_decay */                                              \
     } fnn_adam_scalars_##S;                                                           \
     typedef struct {                                                                  \
-        const char *name;                                                             \
         void (*act_fwd_row)(int64_t n, R *z, int act, R alpha);                       \
         void (*act_bwd_row)(int64_t n, const R *a, const R *da, R *dz, int act,       \
                             R alpha);                                                 \

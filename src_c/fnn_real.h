@@ -18,14 +18,12 @@ typedef float REAL;
 #define FNN_SFX(name) name##_f32
 #define FNN_ISA_OPS fnn_isa_f32  /* the instruction-set variant in use (fnn_isa.h) */
 #define R_SQRT sqrtf
-#define R_FABS fabsf
 #define FNN_GEMM(blas) ((blas)->sgemm)
 #else
 typedef double REAL;
 #define FNN_SFX(name) name##_f64
 #define FNN_ISA_OPS fnn_isa_f64
 #define R_SQRT sqrt
-#define R_FABS fabs
 #define FNN_GEMM(blas) ((blas)->dgemm)
 #endif
 

@@ -52,10 +52,8 @@
 #include "act_rows.inc.c"
 #include "update_ranges.inc.c"
 
-#define FNN_ISA_STR2(x) #x
-#define FNN_ISA_STR(x) FNN_ISA_STR2(x)
 #define FNN_ISA_ENTRIES                                                                  \
-    FNN_ISA_STR(FNN_ISA_TAG), FNN_SFX(act_fwd_row), FNN_SFX(act_bwd_row), FNN_SFX(vm_apply), \
+    FNN_SFX(act_fwd_row), FNN_SFX(act_bwd_row), FNN_SFX(vm_apply),                       \
     FNN_SFX(sgd_range), FNN_SFX(momentum_range), FNN_SFX(classical_range),              \
     FNN_SFX(rmsprop_range), FNN_SFX(adam_range), FNN_SFX(scale_range), FNN_SFX(clip_range)
 #if defined(__clang__) && FNN_ISA_VARIANT != FNN_ISA_GENERIC

@@ -128,27 +128,32 @@ static inline REAL FNN_SFX(vm_exp)(REAL x)
     return x != x ? x : p;
 }
 
+/* x = n ln2 + r and em = expm1(r), the reduction both expm1 forms share. */
+static inline REAL FNN_SFX(vm_expm1_reduced)(REAL x, REAL *n)
+{
+    REAL r = FNN_SFX(vm_reduce)(x, n);
+    return r + (r * r) * FNN_SFX(vm_expq)(r);
+}
+
 /* expm1 for x in [VM_EXPM1_LO, 2 VM_TANH_CAP] or NaN, without the special
  * cases: s = 2^n stays finite, and past 2^n - 1 being exact (n > 24 in
  * float, 53 in double) the rounding of s - 1 is below an ulp of the result. */
 static inline REAL FNN_SFX(vm_expm1_core)(REAL x)
 {
-    REAL n, r = FNN_SFX(vm_reduce)(x, &n), em, s;
-    em = r + (r * r) * FNN_SFX(vm_expq)(r);
-    s = FNN_SFX(vm_pow2)(n);
+    REAL n, em = FNN_SFX(vm_expm1_reduced)(x, &n), s = FNN_SFX(vm_pow2)(n);
     return s * em + (s - (REAL)1);
 }
 
 static inline REAL FNN_SFX(vm_expm1)(REAL x)
 {
-    REAL n, r, em, big, xc = x > VM_EXP_HI ? VM_EXP_HI : x;
+    REAL n, em, s, r, big, xc = x > VM_EXP_HI ? VM_EXP_HI : x;
     xc = xc < VM_EXPM1_LO ? VM_EXPM1_LO : xc;
-    r = FNN_SFX(vm_reduce)(xc, &n);
-    em = r + (r * r) * FNN_SFX(vm_expq)(r);
+    em = FNN_SFX(vm_expm1_reduced)(xc, &n);
+    s = FNN_SFX(vm_pow2)(n);  /* inf for the largest n, where `big` is used */
     /* past 2^n - 1 being exact the -1 is below half an ulp: 2^n (em + 1),
      * scaled in two steps so that n = max exponent + 1 does not overflow */
     big = ((em + (REAL)1) * FNN_SFX(vm_pow2)(n - (REAL)1)) * (REAL)2;
-    r = n > VM_EXPM1_BIG_N ? big : FNN_SFX(vm_expm1_core)(xc);
+    r = n > VM_EXPM1_BIG_N ? big : s * em + (s - (REAL)1);
     r = x == 0 ? x : r;  /* keeps the sign of zero */
     return x != x ? x : r;
 }
