@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 from fastnn import _isa  # noqa: E402,F401  (chooses the instruction set before any kernel runs)
 from fastnn import losses, ops, optim, reference, schedules, search  # noqa: E402
-from fastnn._isa import available_isas, get_isa, set_isa  # noqa: E402
+from fastnn._isa import available_isas, get_gemm_path, get_isa, set_gemm_path, set_isa  # noqa: E402
 from fastnn._config import show_config  # noqa: E402
 from fastnn._threads import get_num_threads, set_num_threads  # noqa: E402
 from fastnn.activations import ACTIVATIONS, Activation, LeakyReLU  # noqa: E402
@@ -26,6 +26,7 @@ from fastnn.preprocessing import Standardizer  # noqa: E402
 from fastnn.trainer import NonFiniteError  # noqa: E402
 
 __all__ = ["ops", "reference", "optim", "schedules", "losses", "search", "show_config", "get_num_threads",
-           "set_num_threads", "get_isa", "set_isa", "available_isas", "ACTIVATIONS", "Activation", "LeakyReLU", "Sequential", "Dense",
+           "set_num_threads", "get_isa", "set_isa", "available_isas", "get_gemm_path",
+           "set_gemm_path", "ACTIVATIONS", "Activation", "LeakyReLU", "Sequential", "Dense",
            "Dropout", "Standardizer", "History", "Callback", "EarlyStopping", "ModelCheckpoint",
            "load", "ModelFileError", "NonFiniteError", "__version__"]

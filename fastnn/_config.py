@@ -23,6 +23,8 @@ def config_info():
         "threads": get_num_threads(),
         "isa": _isa.get_isa(),
         "isas_available": _isa.available_isas(),
+        "gemm_path": _isa.get_gemm_path(),
+        "gemm_path_in_use": _gemm_path_in_use(),
     }
     runtimes = [lib for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "openmp"]
     info["openmp_runtime"] = ", ".join("%s (%s)" % (r["prefix"], r["filepath"]) for r in runtimes) \
@@ -32,6 +34,14 @@ def config_info():
                                 lib.num_threads, lib.filepath)
                              for lib in _scipy_blas_controllers()) or "not found"
     return info
+
+
+def _gemm_path_in_use():
+    path = _isa.get_gemm_path()
+    if path == "auto":
+        path = "blas" if _isa.get_isa() == "generic" else "packed"
+    return {"packed": "packed micro-kernels (src_c/gemm.inc.c)",
+            "blas": "the BLAS, one single-threaded call per block"}[path]
 
 
 def show_config(file=None):
@@ -46,7 +56,9 @@ def show_config(file=None):
         print("OpenMP: OFF (built without OpenMP; every kernel runs on one thread)", file=out)
     print("threads: %d (fastnn.set_num_threads, OMP_NUM_THREADS or threadpoolctl change it)"
           % info["threads"], file=out)
-    print("instruction set of the elementwise kernels: %s (this CPU runs: %s; FASTNN_ISA selects)"
+    print("instruction set of the kernels: %s (this CPU runs: %s; FASTNN_ISA selects)"
           % (info["isa"], ", ".join(info["isas_available"])), file=out)
-    print("BLAS (matrix products, via scipy.linalg.cython_blas): %s" % info["blas"], file=out)
+    print("matrix products: %s (FASTNN_GEMM=%s)" % (info["gemm_path_in_use"], info["gemm_path"]),
+          file=out)
+    print("BLAS (via scipy.linalg.cython_blas): %s" % info["blas"], file=out)
     print("build: %s" % info["build"], file=out)

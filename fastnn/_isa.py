@@ -1,12 +1,20 @@
-"""Which instruction-set variant of the elementwise kernels runs.
+"""Which instruction-set variant of the kernels runs, and which path the
+matrix products take.
 
 The elementwise loops (activations, the vector exp/log/tanh behind them and
-the fused losses, optimizer updates) are compiled for AVX-512, AVX2 and the
-compiler's portable baseline (src_c/fnn_isa.h). At import fastnn uses the
-fastest one this CPU runs, or the one the environment variable FASTNN_ISA
-names (``avx512``, ``avx2``, ``generic``, or ``auto``). Every variant computes
-the same bits; they differ in speed only. ``set_isa`` switches at run time,
-for tests and comparisons: call it while no fastnn kernel is running.
+the fused losses, optimizer updates) and the GEMM micro-kernels are compiled
+for AVX-512, AVX2 and the compiler's portable baseline (src_c/fnn_isa.h). At
+import fastnn uses the fastest one this CPU runs, or the one the environment
+variable FASTNN_ISA names (``avx512``, ``avx2``, ``generic``, or ``auto``).
+The elementwise loops compute the same bits in every variant; the matrix
+products of AVX2 and AVX-512 use fused multiply-adds, so their last bits
+differ from the generic variant's (never with the thread count).
+
+The matrix products take the packed micro-kernels with AVX2 and AVX-512 and
+the BLAS with the generic variant (``auto``); FASTNN_GEMM or ``set_gemm_path``
+forces ``packed`` or ``blas``, to compare them. ``set_isa`` and
+``set_gemm_path`` switch at run time, for tests and comparisons: call them
+while no fastnn kernel is running.
 """
 
 import os
@@ -14,6 +22,7 @@ import os
 from fastnn import _kernels
 
 ENV_VAR = "FASTNN_ISA"
+GEMM_ENV_VAR = "FASTNN_GEMM"
 ISA_NAMES = tuple(_kernels.isa_names())  # by id: generic, avx2, avx512
 
 
@@ -51,12 +60,33 @@ def set_isa(name):
     return previous
 
 
+def get_gemm_path():
+    """The GEMM path in use: 'auto', 'packed' or 'blas'."""
+    by_id = {v: k for k, v in _kernels.GEMM_PATHS.items()}
+    return by_id[_kernels.gemm_selected_path()]
+
+
+def set_gemm_path(name):
+    """Force the matrix products onto 'packed' or 'blas', or back to 'auto'
+    (the instruction set decides); returns the previous name."""
+    if not isinstance(name, str):
+        raise TypeError("the GEMM path must be a string, got %r" % (name,))
+    key = name.strip().lower()
+    if key not in _kernels.GEMM_PATHS:
+        raise ValueError("unknown GEMM path %r: expected one of %s"
+                         % (name, ", ".join(_kernels.GEMM_PATHS)))
+    previous = get_gemm_path()
+    _kernels.gemm_select_path(_kernels.GEMM_PATHS[key])
+    return previous
+
+
 def _select_from_environment():
-    value = os.environ.get(ENV_VAR, "").strip()
-    try:
-        set_isa(value or "auto")
-    except (ValueError, RuntimeError) as exc:
-        raise ImportError("%s=%s: %s" % (ENV_VAR, value, exc)) from None
+    for var, select in ((ENV_VAR, set_isa), (GEMM_ENV_VAR, set_gemm_path)):
+        value = os.environ.get(var, "").strip()
+        try:
+            select(value or "auto")
+        except (ValueError, RuntimeError) as exc:
+            raise ImportError("%s=%s: %s" % (var, value, exc)) from None
 
 
 _select_from_environment()

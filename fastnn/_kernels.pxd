@@ -52,6 +52,7 @@ cdef extern from "fnn.h" nogil:
         void *ybuf
         void *gbuf1
         void *gbuf2
+        void *gemm_work
         double center_lambda
         double center_alpha
         void *centers
@@ -131,6 +132,14 @@ cdef extern from "fnn.h" nogil:
     int fnn_standardize_fit_f64(int64_t m, int64_t n, const double *x, double *mean, double *std, int nt) noexcept
     int fnn_standardize_transform_f64(int64_t m, int64_t n, const double *x, const double *mean, const double *std, double *out, int nt) noexcept
     int fnn_layer_stats_f64(int64_t m, int64_t n, const double *a, double *out3, int nt) noexcept
+    int64_t fnn_gemm_work_len(int64_t m, int64_t n, int64_t k) noexcept
+    int FNN_GEMM_AUTO
+    int FNN_GEMM_PACKED
+    int FNN_GEMM_BLAS
+    int fnn_gemm_select_path(int path) noexcept
+    int fnn_gemm_selected_path() noexcept
+    int fnn_gemm_f32(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc, int nt, const fnn_blas *blas) noexcept
+    int fnn_gemm_f64(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda, const double *B, int64_t ldb, int accumulate, double *C, int64_t ldc, int nt, const fnn_blas *blas) noexcept
     int fnn_train_batches_f32(fnn_net *net, fnn_optim *opt, const float *x, const void *y, const int64_t *perm, int64_t n_rows, int64_t batch_size, int64_t first_batch, int64_t n_batches, const double *lrs, double *batch_loss, int64_t *done, int nt, const fnn_blas *blas) noexcept
     int fnn_train_batches_f64(fnn_net *net, fnn_optim *opt, const double *x, const void *y, const int64_t *perm, int64_t n_rows, int64_t batch_size, int64_t first_batch, int64_t n_batches, const double *lrs, double *batch_loss, int64_t *done, int nt, const fnn_blas *blas) noexcept
     int fnn_net_forward_f32(fnn_net *net, const float *x, int64_t m, float *out, int nt, const fnn_blas *blas) noexcept

@@ -57,6 +57,17 @@ def isa_select(int isa):
     _check(fnn_isa_select(isa))
 
 
+GEMM_PATHS = {"auto": FNN_GEMM_AUTO, "packed": FNN_GEMM_PACKED, "blas": FNN_GEMM_BLAS}
+
+
+def gemm_select_path(int path):
+    _check(fnn_gemm_select_path(path))
+
+
+def gemm_selected_path():
+    return fnn_gemm_selected_path()
+
+
 VM_FUNCTIONS = {"exp": FNN_VM_EXP, "expm1": FNN_VM_EXPM1, "log1p": FNN_VM_LOG1P,
                 "log": FNN_VM_LOG, "tanh": FNN_VM_TANH, "sigmoid": FNN_VM_SIGMOID,
                 "softplus": FNN_VM_SOFTPLUS}
@@ -146,6 +157,35 @@ def dense_bwd(const floating[:, ::1] x, const floating[:, ::1] w, const floating
             st = fnn_dense_bwd_f64(x.shape[0], x.shape[1], w.shape[1], &x[0, 0], &w[0, 0], ap,
                                    &da[0, 0], act, alpha, l2, &dz[0, 0], dxp, &dw[0, 0],
                                    &db[0], nt, &_BLAS)
+    _check(st)
+
+
+def gemm(const floating[:, :] a, const floating[:, :] b, floating[:, :] c,
+         bint trans_a, bint trans_b, bint accumulate, int nt):
+    """C = op(A) @ op(B) (+ C with accumulate), op transposing when asked.
+    Each row must be contiguous; rows may be any distance apart (a block of
+    a larger array)."""
+    cdef int st
+    cdef int64_t m = c.shape[0], n = c.shape[1]
+    cdef Py_ssize_t item = sizeof(floating)
+    if a.strides[1] != item or b.strides[1] != item or c.strides[1] != item or \
+            a.strides[0] % item or b.strides[0] % item or c.strides[0] % item:
+        raise ValueError("gemm: every row must be contiguous")
+    cdef int64_t k = a.shape[0] if trans_a else a.shape[1]
+    if (a.shape[1] if trans_a else a.shape[0]) != m or \
+            (b.shape[1] if trans_b else b.shape[0]) != k or \
+            (b.shape[0] if trans_b else b.shape[1]) != n:
+        raise ValueError("gemm: shapes %s, %s and %s do not match" % (
+            (a.shape[0], a.shape[1]), (b.shape[0], b.shape[1]), (c.shape[0], c.shape[1])))
+    with nogil:
+        if floating is float:
+            st = fnn_gemm_f32(trans_a, trans_b, m, n, k, &a[0, 0], a.strides[0] // item,
+                              &b[0, 0], b.strides[0] // item, accumulate, &c[0, 0],
+                              c.strides[0] // item, nt, &_BLAS)
+        else:
+            st = fnn_gemm_f64(trans_a, trans_b, m, n, k, &a[0, 0], a.strides[0] // item,
+                              &b[0, 0], b.strides[0] // item, accumulate, &c[0, 0],
+                              c.strides[0] // item, nt, &_BLAS)
     _check(st)
 
 

@@ -4,7 +4,7 @@
 # buffers); Net only records their addresses in the C structs and keeps the
 # arrays alive. Each call then runs many batches with the GIL released.
 # Included into _kernels.pyx, which owns the BLAS table.
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, free, malloc
 
 
 cdef inline void *_addr(object arr):
@@ -19,14 +19,17 @@ cdef class Net:
     cdef fnn_net net
     cdef fnn_optim opt
     cdef fnn_layer *layers
+    cdef void *gemm_work
     cdef object keep
     cdef int single
 
     def __cinit__(self):
         self.layers = NULL
+        self.gemm_work = NULL
 
     def __dealloc__(self):
         free(self.layers)
+        free(self.gemm_work)
 
     def __init__(self, bint single, list layers, int loss, params, grads, int64_t n_weights,
                  double l2, double clip_norm, double clip_value, uint64_t seed, int64_t m_max,
@@ -34,6 +37,7 @@ cdef class Net:
                  double eps, double weight_decay, s1, s2, int64_t t, double center_lambda=0.0,
                  double center_alpha=0.0, centers=None, center_scratch=None):
         cdef int i
+        cdef int64_t work_len = 0
         self.single = single
         self.keep = [layers, params, grads, xbuf, ybuf, gbuf1, gbuf2, s1, s2, centers,
                      center_scratch]
@@ -54,6 +58,14 @@ cdef class Net:
             self.layers[i].a_drop = _addr(spec["a_drop"])
             self.layers[i].alive = <unsigned char *>_addr(spec["alive"])
             self.layers[i].stats = <double *>_addr(spec["stats"])
+            # the GEMM packs both operands of forward, weight gradient and input gradient
+            work_len = max(work_len,
+                           fnn_gemm_work_len(m_max, spec["n_out"], spec["n_in"]),
+                           fnn_gemm_work_len(spec["n_in"], spec["n_out"], m_max),
+                           fnn_gemm_work_len(m_max, spec["n_in"], spec["n_out"]))
+        self.gemm_work = malloc(work_len * (sizeof(float) if single else sizeof(double)))
+        if self.gemm_work == NULL:
+            raise MemoryError("cannot allocate the GEMM workspace (%d elements)" % work_len)
         self.net.n_layers = len(layers)
         self.net.layers = self.layers
         self.net.loss = loss
@@ -70,6 +82,7 @@ cdef class Net:
         self.net.ybuf = _addr(ybuf)
         self.net.gbuf1 = _addr(gbuf1)
         self.net.gbuf2 = _addr(gbuf2)
+        self.net.gemm_work = self.gemm_work
         self.net.center_lambda = center_lambda
         self.net.center_alpha = center_alpha
         self.net.centers = _addr(centers)

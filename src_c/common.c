@@ -1,4 +1,5 @@
-/* common.c: dtype-independent helpers: the dropout random stream and build facts.
+/* common.c: dtype-independent helpers: the dropout random stream, the GEMM
+ * workspace size and build facts.
  *
  * Design: dropout masks come from a counter-based generator. Each element's
  * random bits are a pure function of (seed, step, layer, element index), so a
@@ -8,6 +9,7 @@
  * Weyl sequence, as it is here. fastnn/reference.py computes the same bits
  * with NumPy uint64 arithmetic. */
 #include "fnn.h"
+#include "fnn_isa.h"
 #include "fnn_omp.h"
 #include "fnn_random.h"
 
@@ -19,6 +21,26 @@ uint64_t fnn_dropout_key(uint64_t seed, uint64_t step, uint64_t layer)
 #ifndef FASTNN_BUILD_CONFIG
 #define FASTNN_BUILD_CONFIG "unknown"
 #endif
+
+int64_t fnn_gemm_work_len(int64_t m, int64_t n, int64_t k)
+{
+    /* both operands padded to whole panels (a panel is at most
+     * FNN_GEMM_MAX_PANEL wide, so padding adds fewer rows than that), plus
+     * room to align to 64 bytes */
+    const int64_t p = FNN_GEMM_MAX_PANEL;
+    return (m + p - 1 + n + p - 1) * k + 64;
+}
+
+static int fnn_gemm_path = FNN_GEMM_AUTO;
+
+int fnn_gemm_select_path(int path)
+{
+    if (path < FNN_GEMM_AUTO || path > FNN_GEMM_BLAS) return FNN_EINVAL;
+    fnn_gemm_path = path;
+    return FNN_OK;
+}
+
+int fnn_gemm_selected_path(void) { return fnn_gemm_path; }
 
 const char *fnn_build_config(void) { return FASTNN_BUILD_CONFIG; }
 

@@ -96,6 +96,7 @@ typedef struct fnn_net {
     void *xbuf;              /* (m_max, n_in of layer 0) gathered batch */
     void *ybuf;              /* (m_max,) int64 labels for XENT, else (m_max, n_out) REAL */
     void *gbuf1, *gbuf2;     /* (m_max, widest layer) gradient scratch */
+    void *gemm_work;         /* the GEMM's packing workspace, sized for every product */
     double center_lambda;    /* center loss weight (FNN_LOSS_XENT, >= 2 layers), 0 for none */
     double center_alpha;     /* center update rate */
     void *centers;           /* (n_out of the last layer, n_in of the last layer) REAL */
@@ -112,6 +113,19 @@ typedef struct fnn_optim {
 
 /* Counter-based random stream for dropout (common.c). */
 uint64_t fnn_dropout_key(uint64_t seed, uint64_t step, uint64_t layer);
+
+/* Elements of the packing workspace a GEMM of these sizes needs (any
+ * dtype, any instruction set; gemm.inc.c). */
+int64_t fnn_gemm_work_len(int64_t m, int64_t n, int64_t k);
+
+/* The GEMM's path: chosen by the instruction set (AUTO), or forced to the
+ * packed micro-kernels or to the BLAS (tests and benchmarks). Select before
+ * kernels run, as with fnn_isa_select. */
+#define FNN_GEMM_AUTO 0
+#define FNN_GEMM_PACKED 1
+#define FNN_GEMM_BLAS 2
+int fnn_gemm_select_path(int path);
+int fnn_gemm_selected_path(void);
 
 /* Build facts for show_config(). */
 const char *fnn_build_config(void);
@@ -133,6 +147,9 @@ int fnn_openmp_enabled(void);
                           const R *w, const R *a, const R *da, int act, double alpha,  \
                           double l2, R *dz, R *dx, R *dw, R *db, int nt,               \
                           const fnn_blas *blas);                                       \
+    int fnn_gemm_##S(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,         \
+                     const R *A, int64_t lda, const R *B, int64_t ldb, int accumulate,  \
+                     R *C, int64_t ldc, int nt, const fnn_blas *blas);                  \
     int fnn_col_sum_##S(int64_t m, int64_t n, const R *x, R *out, int nt);             \
     int fnn_softmax_xent_##S(int64_t m, int64_t k, const R *z, const int64_t *labels,  \
                              const R *y, R *dz, double *loss, int nt);                 \

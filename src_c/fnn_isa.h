@@ -5,8 +5,10 @@
  * (isa_<name>_<f32|f64>.c include isa_variant.inc.c) into a table of function
  * pointers. One table per dtype is in use at a time: the best one the CPU
  * runs, chosen when fastnn is imported, or the one FASTNN_ISA names
- * (fastnn/_isa.py). Every variant computes the same bits (no FMA
- * contraction), so the choice changes speed only, and every variant the
+ * (fastnn/_isa.py). Every elementwise loop computes the same bits in every
+ * variant (no FMA contraction), so the choice changes their speed only; the
+ * GEMM micro-kernels of AVX2 and AVX-512 use FMA, so a matrix product's bits
+ * depend on the variant (never on the thread count). Every variant the
  * machine runs can be tested on it. */
 #ifndef FNN_ISA_H
 #define FNN_ISA_H
@@ -27,6 +29,9 @@
 #define FNN_VM_SIGMOID 5
 #define FNN_VM_SOFTPLUS 6
 #define FNN_VM_COUNT 7
+
+/* No variant's GEMM panel is wider than this (the workspace is sized by it). */
+#define FNN_GEMM_MAX_PANEL 32
 
 #define FNN_DECLARE_ISA_TABLE(R, S)                                                     \
     /* The scalars of one Adam step, rounded once to R. */                            \
@@ -52,6 +57,14 @@
                      const fnn_adam_scalars_##S *k, int decoupled);                   \
         void (*scale)(int64_t lo, int64_t hi, R *x, R s);                             \
         void (*clip)(int64_t lo, int64_t hi, R *x, R c);                              \
+        /* the GEMM's packing and micro-kernel (gemm_tile.inc.c, gemm.inc.c) */       \
+        void (*gemm_pack_a)(int trans, int64_t M, int64_t K, const R *A, int64_t lda, \
+                            int64_t p0, int64_t p1, R *dst);                          \
+        void (*gemm_pack_b)(int trans, int64_t N, int64_t K, const R *B, int64_t ldb, \
+                            int64_t q0, int64_t q1, R *dst);                          \
+        void (*gemm_tile)(int64_t kc, const R *a, const R *b, R *c, int64_t ldc,      \
+                          int64_t mr, int64_t nr, int add, const R *bias);            \
+        int gemm_mr, gemm_nr;    /* rows of an A panel, columns of a B panel */       \
     } fnn_isa_table_##S;                                                              \
     /* the variant in use */                                                          \
     extern const fnn_isa_table_##S *fnn_isa_##S;                                      \

@@ -4,7 +4,9 @@
  *
  * Design: the target is set for the whole translation unit after the system
  * headers, so the compiler vectorizes every `omp simd` loop below with that
- * instruction set; no intrinsics, so each variant is the same C code. A
+ * instruction set; the elementwise loops use no intrinsics, so each variant
+ * is the same C code (only the GEMM micro-kernel, gemm_tile.inc.c, has
+ * intrinsics of its own). A
  * variant that cannot be built for this platform (AVX on a non-x86 CPU, or
  * a compiler without target pragmas) leaves its table pointer NULL. */
 #include "fnn_real.h"
@@ -22,6 +24,7 @@
 #define FNN_ISA_TAG generic
 #elif (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define FNN_ISA_BUILD 1
+#include <immintrin.h> /* the GEMM micro-kernel's intrinsics */
 /* literal pragmas: GCC does not expand a macro inside `#pragma GCC target` */
 #if FNN_ISA_VARIANT == FNN_ISA_AVX2
 #define FNN_ISA_TAG avx2
@@ -51,11 +54,13 @@
 #include "vmath.inc.c"
 #include "act_rows.inc.c"
 #include "update_ranges.inc.c"
+#include "gemm_tile.inc.c"
 
 #define FNN_ISA_ENTRIES                                                                  \
     FNN_SFX(act_fwd_row), FNN_SFX(act_bwd_row), FNN_SFX(vm_apply),                       \
     FNN_SFX(sgd_range), FNN_SFX(momentum_range), FNN_SFX(classical_range),              \
-    FNN_SFX(rmsprop_range), FNN_SFX(adam_range), FNN_SFX(scale_range), FNN_SFX(clip_range)
+    FNN_SFX(rmsprop_range), FNN_SFX(adam_range), FNN_SFX(scale_range), FNN_SFX(clip_range), \
+    FNN_SFX(gemm_pack_a), FNN_SFX(gemm_pack_b), FNN_SFX(gemm_tile), GK_MR, GK_NR
 #if defined(__clang__) && FNN_ISA_VARIANT != FNN_ISA_GENERIC
 #pragma clang attribute pop
 #endif

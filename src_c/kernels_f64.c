@@ -4,6 +4,8 @@
 #include "fnn_real.h"
 
 #include "activations.inc.c"
+#include "gemm_blas.inc.c"
+#include "gemm.inc.c"
 #include "dense.inc.c"
 #include "loss.inc.c"
 #include "optim.inc.c"

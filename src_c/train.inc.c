@@ -30,8 +30,8 @@ static const REAL *FNN_SFX(net_fwd)(fnn_net *net, const REAL *x, int64_t m, int 
     for (l = 0; l < net->n_layers; l++) {
         fnn_layer *L = &net->layers[l];
         int act = training ? FNN_SFX(train_act)(net, l) : L->act;
-        FNN_SFX(fnn_dense_fwd)(m, L->n_in, L->n_out, in, (const REAL *)L->w,
-                               (const REAL *)L->b, act, L->alpha, (REAL *)L->a, nt, blas);
+        FNN_SFX(dense_fwd)(m, L->n_in, L->n_out, in, (const REAL *)L->w, (const REAL *)L->b,
+                           act, L->alpha, (REAL *)L->a, nt, (REAL *)net->gemm_work, blas);
         in = (const REAL *)L->a;
         if (training && L->dropout > 0) {
             FNN_SFX(fnn_dropout_apply)(m, L->n_out, in, (REAL *)L->a_drop, L->dropout,
@@ -229,11 +229,11 @@ int FNN_SFX(fnn_train_batches)(fnn_net *net, fnn_optim *opt, const REAL *x, cons
                 FNN_SFX(fnn_dropout_apply)(m, Ly->n_out, g, g, Ly->dropout,
                                            fnn_dropout_key(net->seed, step, (uint64_t)l + 1),
                                            nt);
-            st = FNN_SFX(fnn_dense_bwd)(m, Ly->n_in, Ly->n_out, in, (const REAL *)Ly->w,
-                                        (const REAL *)Ly->a, g, FNN_SFX(train_act)(net, l),
-                                        Ly->alpha, net->l2 / (double)m, g,
-                                        l > 0 ? other : NULL, (REAL *)Ly->dw,
-                                        (REAL *)Ly->db, nt, blas);
+            st = FNN_SFX(dense_bwd)(m, Ly->n_in, Ly->n_out, in, (const REAL *)Ly->w,
+                                    (const REAL *)Ly->a, g, FNN_SFX(train_act)(net, l),
+                                    Ly->alpha, net->l2 / (double)m, g, l > 0 ? other : NULL,
+                                    (REAL *)Ly->dw, (REAL *)Ly->db, nt,
+                                    (REAL *)net->gemm_work, blas);
             if (st != FNN_OK) return st;
             tmp = g; g = other; other = tmp;
         }

@@ -28,6 +28,19 @@ def isa(request):
     return request.param
 
 
+GEMM_VARIANTS = [(isa, path) for isa in fastnn.available_isas() for path in ("packed", "blas")]
+
+
+@pytest.fixture(params=GEMM_VARIANTS, ids=["-".join(v) for v in GEMM_VARIANTS])
+def gemm_variant(request):
+    """Each instruction set this machine runs with each path of the matrix
+    products: its packed micro-kernels and the BLAS."""
+    isa, path = request.param
+    fastnn.set_isa(isa)
+    fastnn.set_gemm_path(path)
+    return request.param
+
+
 @pytest.fixture
 def rng(request):
     # a different but reproducible stream per test
@@ -61,6 +74,8 @@ LAYOUTS = ["C", "F", "strided", "readonly"]
 @pytest.fixture(autouse=True)
 def _restore_threads_and_isa():
     before, isa_before = fastnn.get_num_threads(), fastnn.get_isa()
+    gemm_before = fastnn.get_gemm_path()
     yield
     fastnn.set_num_threads(before)
     fastnn.set_isa(isa_before)
+    fastnn.set_gemm_path(gemm_before)

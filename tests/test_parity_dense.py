@@ -13,7 +13,7 @@ from .tolerances import assert_close, gemm_scale
 
 # (m, n_in, n_out): one row, one unit, odd and prime sizes, and larger ones
 SHAPES = [(1, 1, 1), (1, 5, 3), (5, 1, 1), (7, 3, 1), (1, 31, 17), (13, 17, 19),
-          (64, 33, 10), (129, 97, 61), (300, 256, 130), (40, 700, 300)]
+          (64, 33, 10), (129, 97, 61), (300, 256, 130), (40, 700, 300), (197, 290, 33)]
 ACTS = list(fastnn.ACTIVATIONS)
 
 
@@ -26,7 +26,7 @@ def _layer(rng, m, n_in, n_out, dtype):
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("act", ACTS)
-def test_dense_forward(act, shape, dtype, n_threads, rng, isa):
+def test_dense_forward(act, shape, dtype, n_threads, rng, gemm_variant):
     X, W, b = _layer(rng, *shape, dtype)
     got = ops.dense_forward(X, W, b, act, n_threads=n_threads)
     want = ref.dense_forward(X, W, b, act)
@@ -44,7 +44,7 @@ def test_dense_forward_without_bias(act, dtype, rng):
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("act", ACTS)
-def test_dense_backward(act, shape, dtype, n_threads, rng, isa):
+def test_dense_backward(act, shape, dtype, n_threads, rng, gemm_variant):
     m, n_in, n_out = shape
     X, W, b = _layer(rng, m, n_in, n_out, dtype)
     A = ref.dense_forward(X, W, b, act)

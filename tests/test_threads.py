@@ -86,6 +86,26 @@ def test_optimizers_bitwise(dtype):
     _same_for_1_and_2_threads(adam)
 
 
+def test_training_gives_the_same_weights_on_any_thread_count(dtype, gemm_variant):
+    """Whole fits through the C training loop and its GEMM workspace, on
+    layers that cross the products' tile and K-block edges."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((600, 300)).astype(dtype)
+    y = rng.integers(0, 10, 600)
+
+    def fit(nt):
+        model = fastnn.Sequential([fastnn.Dense(200, activation="tanh"),
+                                   fastnn.Dense(70, activation="relu"),
+                                   fastnn.Dense(10, activation="softmax")],
+                                  input_dim=300, seed=3, dtype=np.dtype(dtype).name)
+        model.fit(X, y, loss="cross_entropy", epochs=2, batch_size=250, n_threads=nt)
+        return [model.get_params_flat(), model.predict_proba(X, n_threads=nt)]
+    one = fit(1)
+    for nt in (2, 3, 7):
+        for got, want in zip(fit(nt), one):
+            np.testing.assert_array_equal(got, want)
+
+
 def test_num_threads_round_trip():
     before = fastnn.get_num_threads()
     fastnn.set_num_threads(1)
