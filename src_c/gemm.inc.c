@@ -2,9 +2,10 @@
  * C (M x N) = op(A) op(B) (+ C, or + bias), then an activation.
  *
  * Design (the shapes of training: M a batch of 16-1024 rows, K and N of
- * 16-4096): both operands are packed once per call into panels in the
- * micro-kernel's layout (gemm_tile.inc.c), all threads sharing them read-only;
- * then the output is cut into macro tiles that threads take in turn. Inside a
+ * 16-4096): op(B) (the weights, in the forward pass) is packed once per call
+ * into panels in the micro-kernel's layout (gemm_tile.inc.c), and op(A) too
+ * when it is wide enough to pay for it; all threads share the packed panels
+ * read-only. The output is cut into macro tiles that threads take in turn. Inside a
  * tile, K is walked in blocks of FNN_GEMM_KC (one B panel block stays in L1
  * while the tile's A block streams from L2), and once a tile is complete its
  * rows get the activation while they are still in cache. Every element is
@@ -24,6 +25,7 @@
  * L2), so each B panel block, once in L1, serves 32 micro-kernel calls. */
 #define FNN_GEMM_TILE_M_PANELS 32
 #define FNN_GEMM_TILE_N_PANELS 16
+#define FNN_GEMM_PACK_A_MIN_PANELS 32 /* see pack_a below */
 #define FNN_GEMM_MIN_PAR_FLOPS (1 << 20) /* below 1 MFLOP one thread is faster */
 
 typedef struct {
@@ -33,6 +35,7 @@ typedef struct {
     REAL *C;
     const REAL *bias;
     int accumulate, act;
+    int pack_a;              /* 0: the micro-kernel reads op(A) where it is */
     REAL alpha;
     REAL *pa, *pb;           /* packed op(A), packed op(B) */
     int64_t mp, np;          /* panels of op(A) rows, of op(B) columns */
@@ -54,19 +57,27 @@ static void FNN_SFX(gemm_macro_tile)(const FNN_SFX(gemm_job) *g, int64_t t)
         for (q = q0; q < q1; q++) {
             const int64_t j = q * NR, nr = g->N - j < NR ? g->N - j : NR;
             const REAL *bp = g->pb + (q * g->K + pc) * NR;
-            const REAL *bias = (!add && g->bias) ? g->bias + j : NULL;
             for (p = p0; p < p1; p++) {
                 const int64_t i = p * MR, mr = g->M - i < MR ? g->M - i : MR;
-                ops->gemm_tile(kc, g->pa + (p * g->K + pc) * MR, bp, g->C + i * g->ldc + j,
-                               g->ldc, mr, nr, add, bias);
+                REAL *c = g->C + i * g->ldc + j;
+                const REAL *bias = (!add && g->bias) ? g->bias + j : NULL;
+                if (g->pack_a)
+                    ops->gemm_tile(kc, g->pa + (p * g->K + pc) * MR, 1, MR, bp, c, g->ldc, mr,
+                                   nr, add, bias);
+                else if (g->trans_a)
+                    ops->gemm_tile(kc, g->A + pc * g->lda + i, 1, g->lda, bp, c, g->ldc, mr, nr,
+                                   add, bias);
+                else
+                    ops->gemm_tile(kc, g->A + i * g->lda + pc, g->lda, 1, bp, c, g->ldc, mr, nr,
+                                   add, bias);
             }
         }
     }
     if (g->act != FNN_ACT_IDENTITY && g->act != FNN_ACT_SOFTMAX) {
         const int64_t i0 = p0 * MR, i1 = p1 * MR < g->M ? p1 * MR : g->M;
         const int64_t j0 = q0 * NR, j1 = q1 * NR < g->N ? q1 * NR : g->N;
-        int64_t i;
-        for (i = i0; i < i1; i++) ops->act_fwd_row(j1 - j0, g->C + i * g->ldc + j0, g->act, g->alpha);
+        int64_t r;
+        for (r = i0; r < i1; r++) ops->act_fwd_row(j1 - j0, g->C + r * g->ldc + j0, g->act, g->alpha);
     }
 }
 
@@ -114,8 +125,14 @@ static int FNN_SFX(gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t
     g.M = M; g.N = N; g.K = K; g.lda = lda; g.ldb = ldb; g.ldc = ldc;
     g.A = A; g.B = B; g.C = C; g.bias = bias;
     g.accumulate = accumulate; g.act = act; g.alpha = alpha;
-    g.mp = (M + ops->gemm_mr - 1) / ops->gemm_mr;
-    g.np = (N + ops->gemm_nr - 1) / ops->gemm_nr;
+    g.mp = (g.M + ops->gemm_mr - 1) / ops->gemm_mr;
+    g.np = (g.N + ops->gemm_nr - 1) / ops->gemm_nr;
+    /* Packing A pays when each A panel serves many B panels; below that the
+     * micro-kernel reads op(A) in place (six row streams, or one strided
+     * stream when transposed) and skips a copy of the batch: measured with
+     * bench/gemm_shapes.py, 1.3x faster for W1's first layer (16 B panels),
+     * 1.3x slower for a 2048-wide weight gradient (128 B panels). */
+    g.pack_a = g.np >= FNN_GEMM_PACK_A_MIN_PANELS;
     /* 64-byte aligned panels: a B panel row is one or two cache lines */
     g.pa = (REAL *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
     g.pb = g.pa + g.mp * ops->gemm_mr * K;
@@ -137,18 +154,18 @@ static int FNN_SFX(gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t
             int64_t i;
             /* each operand split evenly (an A panel and a B panel differ in size) */
             #pragma omp for schedule(static) nowait
-            for (i = 0; i < g.mp; i++)
-                ops->gemm_pack_a(g.trans_a, M, K, A, lda, i, i + 1, g.pa);
+            for (i = 0; i < (g.pack_a ? g.mp : 0); i++)
+                ops->gemm_pack_a(g.trans_a, g.M, K, g.A, g.lda, i, i + 1, g.pa);
             #pragma omp for schedule(static)
             for (i = 0; i < threads; i++)
-                ops->gemm_pack_b(g.trans_b, N, K, B, ldb, g.np * i / threads,
+                ops->gemm_pack_b(g.trans_b, g.N, K, g.B, g.ldb, g.np * i / threads,
                                  g.np * (i + 1) / threads, g.pb);
             #pragma omp for schedule(dynamic, 1)
             for (i = 0; i < n_tiles; i++) FNN_SFX(gemm_macro_tile)(&g, i);
         }
     } else {
-        ops->gemm_pack_a(trans_a, M, K, A, lda, 0, g.mp, g.pa);
-        ops->gemm_pack_b(trans_b, N, K, B, ldb, 0, g.np, g.pb);
+        if (g.pack_a) ops->gemm_pack_a(g.trans_a, g.M, K, g.A, g.lda, 0, g.mp, g.pa);
+        ops->gemm_pack_b(g.trans_b, g.N, K, g.B, g.ldb, 0, g.np, g.pb);
         for (t = 0; t < n_tiles; t++) FNN_SFX(gemm_macro_tile)(&g, t);
     }
     free(owned);

@@ -157,12 +157,20 @@ static void FNN_SFX(gemm_store_part)(const REAL *t, REAL *c, int64_t ldc, int64_
 }
 
 /* One tile: C[0:mr, 0:nr] (=|+=) sum over kc of a-panel times b-panel.
- * a: kc x GK_MR packed;  b: kc x GK_NR packed;  mr <= GK_MR, nr <= GK_NR.
+ * a: the panel's element (r, k) is a[r * a_rs + k * a_ks]: packed (a_rs = 1,
+ * a_ks = GK_MR) or read in place from op(A) (rows r >= mr are never read);
+ * b: kc x GK_NR packed;  mr <= GK_MR, nr <= GK_NR.
  * add = 0: C = sum (+ bias[j] when bias is not NULL);  add = 1: C = sum + C. */
-static void FNN_SFX(gemm_tile)(int64_t kc, const REAL *a, const REAL *b, REAL *c,
-                               int64_t ldc, int64_t mr, int64_t nr, int add, const REAL *bias)
+static void FNN_SFX(gemm_tile)(int64_t kc, const REAL *a, int64_t a_rs, int64_t a_ks,
+                               const REAL *b, REAL *c, int64_t ldc, int64_t mr, int64_t nr,
+                               int add, const REAL *bias)
 {
-    int64_t k;
+    int64_t k, off[GK_MR];
+    {
+        /* rows past mr repeat row 0: valid memory, results dropped on store */
+        int r;
+        for (r = 0; r < GK_MR; r++) off[r] = r < mr ? r * a_rs : 0;
+    }
 #if FNN_ISA_VARIANT == FNN_ISA_GENERIC
     REAL acc[GK_MR][GK_NR];
     int i, j;
@@ -170,10 +178,10 @@ static void FNN_SFX(gemm_tile)(int64_t kc, const REAL *a, const REAL *b, REAL *c
         for (j = 0; j < GK_NR; j++) acc[i][j] = 0;
     for (k = 0; k < kc; k++) {
         for (i = 0; i < GK_MR; i++) {
-            const REAL ai = a[i];
+            const REAL ai = a[off[i]];
             for (j = 0; j < GK_NR; j++) acc[i][j] += ai * b[j];
         }
-        a += GK_MR;
+        a += a_ks;
         b += GK_NR;
     }
     FNN_SFX(gemm_store_part)(&acc[0][0], c, ldc, mr, nr, add, bias);
@@ -189,17 +197,20 @@ static void FNN_SFX(gemm_tile)(int64_t kc, const REAL *a, const REAL *b, REAL *c
             __builtin_prefetch(c + r * ldc + GK_NR - 1, 1);
         }
     }
-    for (k = 0; k < kc; k++) {
-        const gk_vec b0 = GK_LOAD(b), b1 = GK_LOAD(b + GK_VL);
-        gk_vec av;
-        av = GK_SET1(a[0]); c00 = GK_FMA(av, b0, c00); c01 = GK_FMA(av, b1, c01);
-        av = GK_SET1(a[1]); c10 = GK_FMA(av, b0, c10); c11 = GK_FMA(av, b1, c11);
-        av = GK_SET1(a[2]); c20 = GK_FMA(av, b0, c20); c21 = GK_FMA(av, b1, c21);
-        av = GK_SET1(a[3]); c30 = GK_FMA(av, b0, c30); c31 = GK_FMA(av, b1, c31);
-        av = GK_SET1(a[4]); c40 = GK_FMA(av, b0, c40); c41 = GK_FMA(av, b1, c41);
-        av = GK_SET1(a[5]); c50 = GK_FMA(av, b0, c50); c51 = GK_FMA(av, b1, c51);
-        a += GK_MR;
-        b += GK_NR;
+    {
+        const int64_t o1 = off[1], o2 = off[2], o3 = off[3], o4 = off[4], o5 = off[5];
+        for (k = 0; k < kc; k++) {
+            const gk_vec b0 = GK_LOAD(b), b1 = GK_LOAD(b + GK_VL);
+            gk_vec av;
+            av = GK_SET1(a[0]); c00 = GK_FMA(av, b0, c00); c01 = GK_FMA(av, b1, c01);
+            av = GK_SET1(a[o1]); c10 = GK_FMA(av, b0, c10); c11 = GK_FMA(av, b1, c11);
+            av = GK_SET1(a[o2]); c20 = GK_FMA(av, b0, c20); c21 = GK_FMA(av, b1, c21);
+            av = GK_SET1(a[o3]); c30 = GK_FMA(av, b0, c30); c31 = GK_FMA(av, b1, c31);
+            av = GK_SET1(a[o4]); c40 = GK_FMA(av, b0, c40); c41 = GK_FMA(av, b1, c41);
+            av = GK_SET1(a[o5]); c50 = GK_FMA(av, b0, c50); c51 = GK_FMA(av, b1, c51);
+            a += a_ks;
+            b += GK_NR;
+        }
     }
     if (mr == GK_MR && nr == GK_NR) {
         if (add || bias) {

@@ -15,9 +15,12 @@ from .tolerances import assert_close, gemm_scale
 
 # (M, N, K): single rows, columns and terms; sizes that are not a multiple of
 # any panel (4, 6, 8, 16, 32 wide); M past one macro tile (32 panels of 6
-# rows = 192) and K past one and two K blocks (256 floats, 192 doubles)
+# rows = 192); K past one and two K blocks (256 floats, 192 doubles); N wide
+# enough for A to be packed (32 B panels: the last shape), the others read A
+# in place
 SHAPES = [(1, 1, 1), (1, 7, 3), (5, 1, 9), (3, 4, 1), (6, 16, 8), (7, 17, 257),
-          (13, 33, 193), (64, 10, 128), (193, 40, 70), (200, 257, 513), (31, 129, 385)]
+          (13, 33, 193), (64, 10, 128), (193, 40, 70), (200, 257, 513), (31, 129, 385),
+          (70, 530, 300)]
 TRANSPOSES = [(0, 0), (1, 0), (0, 1), (1, 1)]
 
 

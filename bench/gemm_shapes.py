@@ -1,0 +1,137 @@
+"""Every matrix product of the benchmark networks' training steps, on its own:
+fastnn's packed micro-kernels against its BLAS path (one single-threaded
+BLAS call per block) and against NumPy's matmul (the BLAS's own threads),
+as GFLOP/s and as a share of the machine's sgemm/dgemm peak.
+
+    python bench/gemm_shapes.py [--threads 2] [--dtype float32] [--seconds 0.5]
+
+A training step of a layer n_in -> n_out on a batch of m rows runs three
+products: forward Z = X W (M, N, K = m, n_out, n_in), the weight gradient
+dW = X^T dZ (n_in, n_out, m) and the input gradient dX = dZ W^T (m, n_in,
+n_out; not for the first layer). Each is timed as the best of repeated
+bursts of --seconds, the three contenders interleaved so that a busy machine
+slows them alike. The peak is the best 4096^3 product through SciPy's BLAS on
+the same threads.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import fastnn  # noqa: E402
+from fastnn import _kernels  # noqa: E402
+from fastnn._threads import blas_threads  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+from workers import gemm_peak  # noqa: E402
+
+# (name, layer widths, batch): compare.py's workloads and the sweep's base,
+# deep, wide and batch configurations
+NETWORKS = [
+    ("W1", (784, 256, 128, 10), 128),
+    ("W2", (32, 64, 64, 1), 32),
+    ("W3", (1024, 2048, 2048, 10), 512),
+    ("base", (64, 256, 256, 10), 64),
+    ("depth=10", (100,) + (128,) * 10 + (5,), 64),
+    ("width=1024", (64, 1024, 1024, 10), 64),
+    ("batch=1024", (64, 256, 256, 10), 1024),
+]
+
+
+def products(networks):
+    """Unique (M, N, K, trans_a, trans_b, what) over the networks' steps."""
+    seen = {}
+    for name, widths, m in networks:
+        for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+            todo = [((m, n_out, n_in, 0, 0), "forward"), ((n_in, n_out, m, 1, 0), "dW")]
+            if i > 0:
+                todo.append(((m, n_in, n_out, 0, 1), "dX"))
+            for key, what in todo:
+                seen.setdefault(key, []).append("%s %s L%d" % (name, what, i + 1))
+    return seen
+
+
+def best_burst(fn, seconds):
+    fn()
+    reps = 1
+    t0 = time.perf_counter()
+    fn()
+    one = time.perf_counter() - t0
+    reps = max(1, int(0.05 / max(one, 1e-7)))
+    best = float("inf")
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / reps)
+    return best
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--seconds", type=float, default=0.5,
+                        help="per contender and product, in bursts of about 50 ms")
+    args = parser.parse_args(argv)
+    dtype = np.dtype(args.dtype)
+    peak = gemm_peak(args.threads, args.dtype)
+    print("fastnn %s, %s, %d threads, instruction set %s; OPENBLAS_CORETYPE=%s "
+          "OPENBLAS_L2_SIZE=%s" % (fastnn.__version__, args.dtype, args.threads,
+                                   fastnn.get_isa(), os.environ.get("OPENBLAS_CORETYPE"),
+                                   os.environ.get("OPENBLAS_L2_SIZE")))
+    print("%s peak (4096^3, SciPy's BLAS, %d threads): %.0f GFLOP/s"
+          % ("sgemm" if args.dtype == "float32" else "dgemm", args.threads, peak))
+    print()
+    print("| M | N | K | op | used by | packed GFLOP/s | % of peak | BLAS blocks | "
+          "NumPy matmul | packed / BLAS blocks |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    rng = np.random.default_rng(0)
+    previous = fastnn.get_gemm_path()
+    shares = []
+    try:
+        for (M, N, K, ta, tb), users in products(NETWORKS).items():
+            A = rng.standard_normal((K, M) if ta else (M, K)).astype(dtype)
+            B = rng.standard_normal((N, K) if tb else (K, N)).astype(dtype)
+            C = np.empty((M, N), dtype)
+            Aop, Bop = (A.T if ta else A), (B.T if tb else B)
+            times = {"packed": float("inf"), "blas": float("inf"), "numpy": float("inf")}
+
+            def run_fastnn():
+                _kernels.gemm(A, B, C, ta, tb, False, args.threads)
+
+            def run_numpy():
+                np.matmul(Aop, Bop, out=C)
+            for _ in range(3):  # interleaved rounds
+                for path in ("packed", "blas"):
+                    fastnn.set_gemm_path(path)
+                    with blas_threads(1):
+                        times[path] = min(times[path], best_burst(run_fastnn, args.seconds / 3))
+                with threadpool_limits(args.threads, user_api="blas"):
+                    times["numpy"] = min(times["numpy"], best_burst(run_numpy, args.seconds / 3))
+            gf = {k: 2.0 * M * N * K / t / 1e9 for k, t in times.items()}
+            shares.append((M, gf["packed"] / peak))
+            op = {(0, 0): "X W", (1, 0): "X^T dZ", (0, 1): "dZ W^T"}[(ta, tb)]
+            print("| %d | %d | %d | %s | %s | %.1f | %.0f%% | %.1f | %.1f | %.2fx |"
+                  % (M, N, K, op, ", ".join(users), gf["packed"], 100 * gf["packed"] / peak,
+                     gf["blas"], gf["numpy"], gf["packed"] / gf["blas"]))
+    finally:
+        fastnn.set_gemm_path(previous)
+    big = [s for m, s in shares if m >= 128]
+    small = [s for m, s in shares if m < 128]
+    print()
+    if big:
+        print("packed, M >= 128: median %.0f%% of peak, lowest %.0f%%"
+              % (100 * np.median(big), 100 * min(big)))
+    if small:
+        print("packed, M < 128: median %.0f%% of peak, lowest %.0f%%"
+              % (100 * np.median(small), 100 * min(small)))
+
+
+if __name__ == "__main__":
+    main()
