@@ -52,7 +52,8 @@ def products(networks):
                 todo.append(((m, n_in, n_out, 0, 1), "dX"))
             for key, what in todo:
                 seen.setdefault(key, []).append("%s %s L%d" % (name, what, i + 1))
-    return seen
+    # a product shared by many layers is named by its first three
+    return {k: v[:3] + (["..."] if len(v) > 3 else []) for k, v in seen.items()}
 
 
 def best_burst(fn, seconds):
@@ -85,43 +86,50 @@ def main(argv=None):
           "OPENBLAS_L2_SIZE=%s" % (fastnn.__version__, args.dtype, args.threads,
                                    fastnn.get_isa(), os.environ.get("OPENBLAS_CORETYPE"),
                                    os.environ.get("OPENBLAS_L2_SIZE")))
-    print("%s peak (4096^3, SciPy's BLAS, %d threads): %.0f GFLOP/s"
-          % ("sgemm" if args.dtype == "float32" else "dgemm", args.threads, peak))
-    print()
-    print("| M | N | K | op | used by | packed GFLOP/s | % of peak | BLAS blocks | "
-          "NumPy matmul | packed / BLAS blocks |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(0)
     previous = fastnn.get_gemm_path()
-    shares = []
+    shares, rows = [], []
     try:
         for (M, N, K, ta, tb), users in products(NETWORKS).items():
             A = rng.standard_normal((K, M) if ta else (M, K)).astype(dtype)
             B = rng.standard_normal((N, K) if tb else (K, N)).astype(dtype)
             C = np.empty((M, N), dtype)
             Aop, Bop = (A.T if ta else A), (B.T if tb else B)
-            times = {"packed": float("inf"), "blas": float("inf"), "numpy": float("inf")}
+            times = {"packed": float("inf"), "blas": float("inf")}
 
             def run_fastnn():
                 _kernels.gemm(A, B, C, ta, tb, False, args.threads)
 
-            def run_numpy():
+            def run_numpy(Aop=Aop, Bop=Bop, C=C):  # bound now: it runs after the loop
                 np.matmul(Aop, Bop, out=C)
             for _ in range(3):  # interleaved rounds
                 for path in ("packed", "blas"):
                     fastnn.set_gemm_path(path)
                     with blas_threads(1):
                         times[path] = min(times[path], best_burst(run_fastnn, args.seconds / 3))
-                with threadpool_limits(args.threads, user_api="blas"):
-                    times["numpy"] = min(times["numpy"], best_burst(run_numpy, args.seconds / 3))
-            gf = {k: 2.0 * M * N * K / t / 1e9 for k, t in times.items()}
-            shares.append((M, gf["packed"] / peak))
-            op = {(0, 0): "X W", (1, 0): "X^T dZ", (0, 1): "dZ W^T"}[(ta, tb)]
-            print("| %d | %d | %d | %s | %s | %.1f | %.0f%% | %.1f | %.1f | %.2fx |"
-                  % (M, N, K, op, ", ".join(users), gf["packed"], 100 * gf["packed"] / peak,
-                     gf["blas"], gf["numpy"], gf["packed"] / gf["blas"]))
+            rows.append([M, N, K, ta, tb, users, times, run_numpy])
+        # NumPy last: the BLAS's own threads keep spinning for a while after a
+        # threaded call and would slow whatever runs next on the same cores
+        with threadpool_limits(args.threads, user_api="blas"):
+            for row in rows:
+                row[6]["numpy"] = best_burst(row[7], args.seconds)
     finally:
         fastnn.set_gemm_path(previous)
+    # a peak measured while the machine was busy would flatter every share
+    peak = max(peak, gemm_peak(args.threads, args.dtype))
+    print("%s peak (4096^3, SciPy's BLAS, %d threads, best of two measurements): %.0f GFLOP/s"
+          % ("sgemm" if args.dtype == "float32" else "dgemm", args.threads, peak))
+    print()
+    print("| M | N | K | op | used by | packed GFLOP/s | % of peak | BLAS blocks | "
+          "NumPy matmul | packed / BLAS blocks |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for M, N, K, ta, tb, users, times, _ in rows:
+        gf = {k: 2.0 * M * N * K / t / 1e9 for k, t in times.items()}
+        shares.append((M, gf["packed"] / peak))
+        op = {(0, 0): "X W", (1, 0): "X^T dZ", (0, 1): "dZ W^T"}[(ta, tb)]
+        print("| %d | %d | %d | %s | %s | %.1f | %.0f%% | %.1f | %.1f | %.2fx |"
+              % (M, N, K, op, ", ".join(users), gf["packed"], 100 * gf["packed"] / peak,
+                 gf["blas"], gf["numpy"], gf["packed"] / gf["blas"]))
     big = [s for m, s in shares if m >= 128]
     small = [s for m, s in shares if m < 128]
     print()

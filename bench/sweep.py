@@ -55,7 +55,7 @@ from dataclasses import replace
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from workers import alternate_epochs, gemm_peak, spawn_peers, stop_peers  # noqa: E402
+from workers import alternate_epochs, copy_bandwidth, gemm_peak, spawn_peers, stop_peers  # noqa: E402
 from workloads import LABELS, PEERS, Workload  # noqa: E402
 
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -241,6 +241,8 @@ def _machine_info(n_threads, peak_size):
         # dgemm at half the size: an eighth of the time, within a few % of its peak
         "peak_gflops": {"float32": gemm_peak(n_threads, "float32", n=peak_size),
                         "float64": gemm_peak(n_threads, "float64", n=peak_size // 2)},
+        # the roofline's memory ceiling (bench/sweep_plot.py)
+        "copy_gbs": copy_bandwidth(n_threads),
     }
 
 
@@ -393,8 +395,10 @@ def main(argv=None):
               file=sys.stderr)
     # a peak measured while the machine was busy would flatter every share: take
     # the better of a measurement before and one after the configs
-    after = machine_info(args.threads, peak_size)["peak_gflops"]
+    after_info = machine_info(args.threads, peak_size)
+    after = after_info["peak_gflops"]
     peak = {dt: max(info["peak_gflops"][dt], after[dt]) for dt in after}
+    copy_gbs = max(info["copy_gbs"], after_info["copy_gbs"])
     rows = [make_row(entry, res, peak) for entry, res in results]
     wall = time.time() - started
 
@@ -410,7 +414,7 @@ def main(argv=None):
            "env_openblas": args.env_openblas, "workers_openblas_env": info["openblas_env"],
            "versions": info["versions"], "blas": info["blas"], "peak_gflops": peak,
            "peak_sizes": {"float32": peak_size, "float64": peak_size // 2},
-           "quick": args.quick, "repeats": args.repeats, "target_s": target_s,
+           "copy_gbs": copy_gbs, "quick": args.quick, "repeats": args.repeats, "target_s": target_s,
            "max_epoch_s": max_epoch_s, "settle_s": args.settle, "peers": peers, "wall_s": wall}
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, "sweep%s-openblas-%s-%s" % (

@@ -3,10 +3,12 @@
     python bench/sweep_plot.py RESULTS.json [--out DIR]
     python bench/sweep_plot.py --compare AS_IS.json UNSET.json
 
-The first form writes two PNGs beside the JSON (or into DIR): a heat map of
+The first form writes three PNGs beside the JSON (or into DIR): a heat map of
 fastnn's speed over plain PyTorch's (samples/s ratio) on the width x batch
-grid, each cell annotated, and a bar chart of fastnn over PyTorch (plain and
-fused Adam) per hidden activation. The second prints a markdown table that
+grid, each cell annotated, a bar chart of fastnn over PyTorch (plain and
+fused Adam) per hidden activation, and a roofline: every config's performed
+GFLOP/s against its arithmetic intensity (step_bytes below), under the
+machine's GEMM peak and, when the sweep measured it, its copy bandwidth. The second prints a markdown table that
 puts two sweeps side by side, config by config (made for the same sweep run
 with --env-openblas as-is and unset): each peer's samples/s in both and the
 second over the first.
@@ -23,6 +25,73 @@ import numpy as np
 def load(path):
     with open(path) as f:
         return json.load(f)
+
+
+# Passes over the parameter arena of one optimizer step: p read and written, g
+# read, and each state array read and written.
+OPTIMIZER_PASSES = {"sgd": 3, "classical_momentum": 5, "nesterov": 5, "rmsprop": 5, "adam": 7}
+
+
+def step_bytes(layers, batch, dtype, optimizer):
+    """Bytes a training step must move at the least, if every array is read or
+    written once per use: the weights are read by the forward pass and by the
+    input gradient, their gradient written, and the optimizer passes over the
+    arena; each layer's output is written forward and read backward, its dZ
+    written and read by the two products; the batch is read forward and by
+    the weight gradient."""
+    item = 4 if dtype == "float32" else 8
+    pairs = list(zip(layers[:-1], layers[1:]))
+    params = sum(a * b + b for a, b in pairs)
+    outputs = sum(batch * b for _, b in pairs)
+    return item * (params * (3 + OPTIMIZER_PASSES[optimizer]) + 4 * outputs
+                   + 2 * batch * layers[0])
+
+
+def roofline(data, path, peer="fastnn"):
+    """Performed GFLOP/s against FLOP per byte of step_bytes, one point per
+    config, with the float32 and float64 GEMM peaks and the copy bandwidth."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    env = data["env"]
+    points = {"float32": [], "float64": []}
+    for row in data["configs"]:
+        res = row["peers"].get(peer, {})
+        if not res.get("samples_per_s"):
+            continue
+        flops = row["flops_per_sample"] * row["batch"]
+        intensity = flops / step_bytes(row["layers"], row["batch"], row["dtype"], row["optimizer"])
+        points[row["dtype"]].append((intensity, res["samples_per_s"] * row["flops_per_sample"] / 1e9,
+                                     row["name"]))
+    if not any(points.values()):
+        return None
+    fig, ax = plt.subplots(figsize=(9, 6))
+    xs = [p[0] for pts in points.values() for p in pts]
+    grid = np.logspace(np.log10(min(xs) / 2), np.log10(max(xs) * 2), 200)
+    for dtype, marker, color in (("float32", "o", "tab:blue"), ("float64", "s", "tab:orange")):
+        peak = env["peak_gflops"][dtype]
+        ceiling = np.full_like(grid, peak)
+        if env.get("copy_gbs"):
+            ceiling = np.minimum(ceiling, grid * env["copy_gbs"])
+        ax.plot(grid, ceiling, color=color, lw=1, ls="--",
+                label="%s ceiling: %.0f GFLOP/s%s" % (
+                    dtype, peak, ", %.0f GB/s" % env["copy_gbs"] if env.get("copy_gbs") else ""))
+        pts = points[dtype]
+        if pts:
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker, color=color,
+                       label="%s %s" % (peer, dtype))
+            for x, y, name in pts:
+                ax.annotate(name, (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (performed FLOP per byte a step must move)")
+    ax.set_ylabel("performed GFLOP/s")
+    ax.set_title("%s training steps, %d threads, %s" % (peer, env["threads"], env["date"]))
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def _ratio(row, peer):
@@ -146,7 +215,8 @@ def main(argv=None):
     out = args.out or os.path.dirname(os.path.abspath(args.results))
     os.makedirs(out, exist_ok=True)
     written = [heatmap(data, os.path.join(out, stem + "-heatmap.png")),
-               activation_bars(data, os.path.join(out, stem + "-activations.png"))]
+               activation_bars(data, os.path.join(out, stem + "-activations.png")),
+               roofline(data, os.path.join(out, stem + "-roofline.png"))]
     for path in written:
         if path:
             print("wrote", path)

@@ -45,6 +45,24 @@ def gemm_peak(n_threads, dtype="float32", n=4096, repeats=5):
     return 2.0 * n ** 3 / best / 1e9
 
 
+def copy_bandwidth(n_threads, mib=256, repeats=5):
+    """GB/s of memory traffic (bytes read plus bytes written) of the best copy
+    of a mib MiB float64 array, split over n_threads threads: the ceiling of
+    a kernel that streams its data once."""
+    from concurrent.futures import ThreadPoolExecutor
+    src = np.ones(mib * 2 ** 20 // 8)
+    dst = np.empty_like(src)
+    parts = np.array_split(np.arange(src.size), n_threads)
+    bounds = [(p[0], p[-1] + 1) for p in parts if p.size]
+
+    def copy():
+        with ThreadPoolExecutor(len(bounds)) as pool:  # NumPy releases the GIL to copy
+            list(pool.map(lambda b: np.copyto(dst[b[0]:b[1]], src[b[0]:b[1]]), bounds))
+    copy()
+    best = min(timed(copy) for _ in range(repeats))
+    return 2.0 * src.nbytes / best / 1e9
+
+
 def sgemm_peak(n_threads, n=4096, repeats=5):
     """GFLOP/s of an n^3 float32 product through scipy.linalg.blas.sgemm."""
     return gemm_peak(n_threads, "float32", n, repeats)

@@ -25,7 +25,7 @@
  * L2), so each B panel block, once in L1, serves 32 micro-kernel calls. */
 #define FNN_GEMM_TILE_M_PANELS 32
 #define FNN_GEMM_TILE_N_PANELS 16
-#define FNN_GEMM_PACK_A_MIN_PANELS 32 /* see pack_a below */
+#define FNN_GEMM_PACK_A_MIN_COLS 512 /* see pack_a below */
 #define FNN_GEMM_MIN_PAR_FLOPS (1 << 20) /* below 1 MFLOP one thread is faster */
 
 typedef struct {
@@ -116,26 +116,30 @@ static int FNN_SFX(gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t
                               accumulate ? NULL : bias, act, alpha, nt);
         return FNN_OK;
     }
-    if (!work) {
-        owned = (REAL *)malloc((size_t)fnn_gemm_work_len(M, N, K) * sizeof(REAL));
-        if (!owned) return FNN_ENOMEM;
-        work = owned;
-    }
     g.trans_a = trans_a; g.trans_b = trans_b;
     g.M = M; g.N = N; g.K = K; g.lda = lda; g.ldb = ldb; g.ldc = ldc;
     g.A = A; g.B = B; g.C = C; g.bias = bias;
     g.accumulate = accumulate; g.act = act; g.alpha = alpha;
     g.mp = (g.M + ops->gemm_mr - 1) / ops->gemm_mr;
     g.np = (g.N + ops->gemm_nr - 1) / ops->gemm_nr;
-    /* Packing A pays when each A panel serves many B panels; below that the
-     * micro-kernel reads op(A) in place (six row streams, or one strided
-     * stream when transposed) and skips a copy of the batch: measured with
-     * bench/gemm_shapes.py, 1.3x faster for W1's first layer (16 B panels),
-     * 1.3x slower for a 2048-wide weight gradient (128 B panels). */
-    g.pack_a = g.np >= FNN_GEMM_PACK_A_MIN_PANELS;
+    /* Packing A pays when each A panel serves many B panels, that is when
+     * op(B) is wide; below that the micro-kernel reads op(A) in place (six
+     * row streams, or one strided stream when transposed) and skips a copy
+     * of the batch. Measured with bench/gemm_shapes.py on AVX2: 1.3x faster
+     * for W1's first layer (256 columns), 1.3x slower for a 2048-wide weight
+     * gradient; the threshold in columns, not panels, suits float64 too. */
+    g.pack_a = N >= FNN_GEMM_PACK_A_MIN_COLS;
     /* 64-byte aligned panels: a B panel row is one or two cache lines */
+    if (!work) {
+        /* only what this product packs (within fnn_gemm_work_len) */
+        size_t len = (size_t)((g.pack_a ? g.mp * ops->gemm_mr : 0) + g.np * ops->gemm_nr) *
+                     (size_t)K + 64;
+        owned = (REAL *)malloc(len * sizeof(REAL));
+        if (!owned) return FNN_ENOMEM;
+        work = owned;
+    }
     g.pa = (REAL *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
-    g.pb = g.pa + g.mp * ops->gemm_mr * K;
+    g.pb = g.pack_a ? g.pa + g.mp * ops->gemm_mr * K : g.pa;
 
     threads = (nt > 1 && 2.0 * (double)M * (double)N * (double)K >= FNN_GEMM_MIN_PAR_FLOPS) ? nt : 1;
     g.tm = (g.mp + FNN_GEMM_TILE_M_PANELS - 1) / FNN_GEMM_TILE_M_PANELS;

@@ -4,6 +4,10 @@ a float64 product, shapes that cross every panel, tile and K-block edge,
 strided and unaligned operands, and bits that do not depend on the thread
 count."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -16,7 +20,7 @@ from .tolerances import assert_close, gemm_scale
 # (M, N, K): single rows, columns and terms; sizes that are not a multiple of
 # any panel (4, 6, 8, 16, 32 wide); M past one macro tile (32 panels of 6
 # rows = 192); K past one and two K blocks (256 floats, 192 doubles); N wide
-# enough for A to be packed (32 B panels: the last shape), the others read A
+# enough for A to be packed (512 columns or more: the last shape), the others read A
 # in place
 SHAPES = [(1, 1, 1), (1, 7, 3), (5, 1, 9), (3, 4, 1), (6, 16, 8), (7, 17, 257),
           (13, 33, 193), (64, 10, 128), (193, 40, 70), (200, 257, 513), (31, 129, 385),
@@ -130,3 +134,25 @@ def test_gemm_path_selection():
     with pytest.raises(TypeError):
         fastnn.set_gemm_path(1)
     assert fastnn.get_gemm_path() == "packed"
+
+
+def _import_with_gemm(value):
+    env = dict(os.environ, FASTNN_GEMM=value)
+    code = "import fastnn; print(fastnn.get_gemm_path()); fastnn.show_config()"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("name, shown", [("packed", "packed micro-kernels"),
+                                          ("blas", "the BLAS"), ("auto", "")])
+def test_environment_variable_selects_the_gemm_path(name, shown):
+    result = _import_with_gemm(name)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == name
+    assert "matrix products: %s" % shown in result.stdout
+
+
+def test_environment_variable_refuses_an_unknown_gemm_path():
+    result = _import_with_gemm("fastest")
+    assert result.returncode != 0
+    assert "FASTNN_GEMM=fastest" in result.stderr and "unknown GEMM path" in result.stderr
