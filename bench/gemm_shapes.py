@@ -1,7 +1,10 @@
 """Every matrix product of the benchmark networks' training steps, on its own:
 fastnn's packed micro-kernels against its BLAS path (one single-threaded
-BLAS call per block) and against NumPy's matmul (the BLAS's own threads),
-as GFLOP/s and as a share of the machine's sgemm/dgemm peak.
+BLAS call per block), NumPy's matmul (the BLAS's own threads) and, when the
+`blis` wheel is installed (the bench extra), BLIS's gemm (that wheel runs on
+one thread; float32 only: its float64 gemm with a transposed second operand
+corrupts the heap, in blis 1.3.4), as GFLOP/s and as a share of the
+machine's sgemm/dgemm peak.
 
     python bench/gemm_shapes.py [--threads 2] [--dtype float32] [--seconds 0.5]
 
@@ -86,6 +89,12 @@ def main(argv=None):
           "OPENBLAS_L2_SIZE=%s" % (fastnn.__version__, args.dtype, args.threads,
                                    fastnn.get_isa(), os.environ.get("OPENBLAS_CORETYPE"),
                                    os.environ.get("OPENBLAS_L2_SIZE")))
+    try:
+        from blis.py import gemm as blis_gemm
+    except ImportError:
+        blis_gemm = None
+    if dtype != np.float32:
+        blis_gemm = None  # see the module docstring
     rng = np.random.default_rng(0)
     previous = fastnn.get_gemm_path()
     shares, rows = [], []
@@ -96,9 +105,14 @@ def main(argv=None):
             C = np.empty((M, N), dtype)
             Aop, Bop = (A.T if ta else A), (B.T if tb else B)
             times = {"packed": float("inf"), "blas": float("inf")}
+            if blis_gemm:
+                times["blis"] = float("inf")
 
             def run_fastnn():
                 _kernels.gemm(A, B, C, ta, tb, False, args.threads)
+
+            def run_blis():
+                blis_gemm(A, B, out=C, trans1=bool(ta), trans2=bool(tb), beta=0.0)
 
             def run_numpy(Aop=Aop, Bop=Bop, C=C):  # bound now: it runs after the loop
                 np.matmul(Aop, Bop, out=C)
@@ -107,6 +121,8 @@ def main(argv=None):
                     fastnn.set_gemm_path(path)
                     with blas_threads(1):
                         times[path] = min(times[path], best_burst(run_fastnn, args.seconds / 3))
+                if blis_gemm:
+                    times["blis"] = min(times["blis"], best_burst(run_blis, args.seconds / 3))
             rows.append([M, N, K, ta, tb, users, times, run_numpy])
         # NumPy last: the BLAS's own threads keep spinning for a while after a
         # threaded call and would slow whatever runs next on the same cores
@@ -121,15 +137,16 @@ def main(argv=None):
           % ("sgemm" if args.dtype == "float32" else "dgemm", args.threads, peak))
     print()
     print("| M | N | K | op | used by | packed GFLOP/s | % of peak | BLAS blocks | "
-          "NumPy matmul | packed / BLAS blocks |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "NumPy matmul | BLIS, 1 thread | packed / BLAS blocks |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for M, N, K, ta, tb, users, times, _ in rows:
         gf = {k: 2.0 * M * N * K / t / 1e9 for k, t in times.items()}
         shares.append((M, gf["packed"] / peak))
         op = {(0, 0): "X W", (1, 0): "X^T dZ", (0, 1): "dZ W^T"}[(ta, tb)]
-        print("| %d | %d | %d | %s | %s | %.1f | %.0f%% | %.1f | %.1f | %.2fx |"
+        print("| %d | %d | %d | %s | %s | %.1f | %.0f%% | %.1f | %.1f | %s | %.2fx |"
               % (M, N, K, op, ", ".join(users), gf["packed"], 100 * gf["packed"] / peak,
-                 gf["blas"], gf["numpy"], gf["packed"] / gf["blas"]))
+                 gf["blas"], gf["numpy"], "%.1f" % gf["blis"] if "blis" in gf else "n/a",
+                 gf["packed"] / gf["blas"]))
     big = [s for m, s in shares if m >= 128]
     small = [s for m, s in shares if m < 128]
     print()

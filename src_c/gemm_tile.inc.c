@@ -132,12 +132,17 @@ static void FNN_SFX(gemm_pack_b)(int trans, int64_t N, int64_t K, const REAL *B,
     for (q = q0; q < q1; q++) {
         const int64_t j0 = q * GK_NR, cols = N - j0 < GK_NR ? N - j0 : GK_NR;
         REAL *d = dst + q * K * GK_NR;
-        for (c = 0; c < cols; c++) {
-            const REAL *s = B + (j0 + c) * ldb;
-            for (k = 0; k < K; k++) d[k * GK_NR + c] = s[k];
+        /* a transpose in blocks of 16 k: the 16 panel rows being written stay
+         * in L1 while each column of the block is read in order */
+        for (kb = 0; kb < K; kb += 16) {
+            const int64_t k1 = kb + 16 < K ? kb + 16 : K;
+            for (c = 0; c < cols; c++) {
+                const REAL *s = B + (j0 + c) * ldb;
+                for (k = kb; k < k1; k++) d[k * GK_NR + c] = s[k];
+            }
+            for (; c < GK_NR; c++)
+                for (k = kb; k < k1; k++) d[k * GK_NR + c] = 0;
         }
-        for (; c < GK_NR; c++)
-            for (k = 0; k < K; k++) d[k * GK_NR + c] = 0;
     }
 }
 
