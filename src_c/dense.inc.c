@@ -3,8 +3,10 @@
  *
  * Design: the three products run on the packed GEMM (gemm.inc.c), which adds
  * the bias and applies the activation to each output tile as it completes,
- * with results independent of the thread count. Our own reduction (db) is
- * column-wise in fixed row order, likewise. The public entry points allocate
+ * with results independent of the thread count. Backward, dZ = dA g'(A) and
+ * db are computed while dZ is packed for the weight gradient (the BLAS path
+ * and softmax run them as separate passes); db is summed column by column in
+ * row order either way. The public entry points allocate
  * the GEMM's packing buffers per call; the training loop passes its own. */
 
 /* A = g(X @ W + b).
@@ -19,7 +21,7 @@ static int FNN_SFX(dense_fwd)(int64_t m, int64_t n_in, int64_t n_out, const REAL
     if (act < 0 || act >= FNN_ACT_COUNT) return FNN_EINVAL;
     if (m <= 0 || n_in <= 0 || n_out <= 0) return FNN_EINVAL;
     status = FNN_SFX(gemm)(0, 0, m, n_out, n_in, x, n_in, w, n_out, 0, a, n_out, b, act,
-                           (REAL)alpha, nt, work, blas);
+                           (REAL)alpha, nt, work, blas, NULL);
     if (status != FNN_OK) return status;
     /* softmax needs whole rows, which a macro tile does not have */
     if (act == FNN_ACT_SOFTMAX)
@@ -73,11 +75,20 @@ static int FNN_SFX(dense_bwd)(int64_t m, int64_t n_in, int64_t n_out, const REAL
                               int nt, REAL *work, const fnn_blas *blas)
 {
     int status, accumulate = 0;
+    /* On the packed path dZ = dA g'(A) and its column sums (db) are computed
+     * while dZ is packed for the weight gradient: one pass instead of three.
+     * Softmax's derivative needs whole rows, which a panel does not have. */
+    const int fused = act != FNN_ACT_SOFTMAX && !FNN_SFX(gemm_uses_blas)(blas);
+    FNN_SFX(gemm_dz) prologue;
     if (act < 0 || act >= FNN_ACT_COUNT) return FNN_EINVAL;
     if (m <= 0 || n_in <= 0 || n_out <= 0) return FNN_EINVAL;
+    prologue.a = a; prologue.da = da; prologue.dz = dz; prologue.db = db;
+    prologue.act = act; prologue.alpha = (REAL)alpha;
 
-    status = FNN_SFX(fnn_act_bwd)(m, n_out, a, da, act, alpha, dz, nt);
-    if (status != FNN_OK) return status;
+    if (!fused) {
+        status = FNN_SFX(fnn_act_bwd)(m, n_out, a, da, act, alpha, dz, nt);
+        if (status != FNN_OK) return status;
+    }
 
     /* dW = X^T dZ (+ l2 W, written first so the GEMM adds onto it) */
     if (l2 != 0.0) {
@@ -89,16 +100,19 @@ static int FNN_SFX(dense_bwd)(int64_t m, int64_t n_in, int64_t n_out, const REAL
         accumulate = 1;
     }
     status = FNN_SFX(gemm)(1, 0, n_in, n_out, m, x, n_in, dz, n_out, accumulate, dw, n_out,
-                           NULL, FNN_ACT_IDENTITY, (REAL)0, nt, work, blas);
+                           NULL, FNN_ACT_IDENTITY, (REAL)0, nt, work, blas,
+                           fused ? &prologue : NULL);
     if (status != FNN_OK) return status;
 
-    status = FNN_SFX(fnn_col_sum)(m, n_out, dz, db, nt);
-    if (status != FNN_OK) return status;
+    if (!fused) {
+        status = FNN_SFX(fnn_col_sum)(m, n_out, dz, db, nt);
+        if (status != FNN_OK) return status;
+    }
 
     /* dX = dZ W^T */
     if (dx)
         return FNN_SFX(gemm)(0, 1, m, n_in, n_out, dz, n_out, w, n_out, 0, dx, n_in, NULL,
-                             FNN_ACT_IDENTITY, (REAL)0, nt, work, blas);
+                             FNN_ACT_IDENTITY, (REAL)0, nt, work, blas, NULL);
     return FNN_OK;
 }
 

@@ -62,6 +62,9 @@
                             int64_t p0, int64_t p1, R *dst);                          \
         void (*gemm_pack_b)(int trans, int64_t N, int64_t K, const R *B, int64_t ldb, \
                             int64_t q0, int64_t q1, R *dst);                          \
+        void (*gemm_pack_b_dz)(int64_t N, int64_t K, const R *a, const R *da, R *dz,  \
+                               int64_t ld, int act, R alpha, int64_t q0, int64_t q1,  \
+                               R *dst, R *db);                                        \
         void (*gemm_tile)(int64_t kc, const R *a, int64_t a_rs, int64_t a_ks,         \
                           const R *b, R *c, int64_t ldc, int64_t mr, int64_t nr,      \
                           int add, const R *bias);                                    \

@@ -28,7 +28,17 @@
 #define FNN_GEMM_PACK_A_MIN_COLS 512 /* see pack_a below */
 #define FNN_GEMM_MIN_PAR_FLOPS (1 << 20) /* below 1 MFLOP one thread is faster */
 
+/* The weight gradient's B operand computed while it is packed: dZ = dA *
+ * g'(A), written to dz, its column sums to db (gemm_pack_b_dz). */
 typedef struct {
+    const REAL *a, *da;
+    REAL *dz, *db;
+    int act;
+    REAL alpha;
+} FNN_SFX(gemm_dz);
+
+typedef struct {
+    const FNN_SFX(gemm_dz) *dz; /* or NULL: B is read from B */
     int trans_a, trans_b;
     int64_t M, N, K, lda, ldb, ldc;
     const REAL *A, *B;
@@ -41,6 +51,17 @@ typedef struct {
     int64_t mp, np;          /* panels of op(A) rows, of op(B) columns */
     int64_t tm, tn;          /* macro tiles along M, along N */
 } FNN_SFX(gemm_job);
+
+/* Packs B's panels [q0, q1), computing them first when the job says so. */
+static void FNN_SFX(gemm_pack_b_range)(const FNN_SFX(gemm_job) *g, int64_t q0, int64_t q1)
+{
+    const FNN_SFX(fnn_isa_table) *ops = FNN_ISA_OPS;
+    if (g->dz)
+        ops->gemm_pack_b_dz(g->N, g->K, g->dz->a, g->dz->da, g->dz->dz, g->ldb, g->dz->act,
+                            g->dz->alpha, q0, q1, g->pb, g->dz->db);
+    else
+        ops->gemm_pack_b(g->trans_b, g->N, g->K, g->B, g->ldb, q0, q1, g->pb);
+}
 
 /* Computes macro tile `t` (row-major over the tm x tn grid). */
 static void FNN_SFX(gemm_macro_tile)(const FNN_SFX(gemm_job) *g, int64_t t)
@@ -99,11 +120,14 @@ static int FNN_SFX(gemm_uses_blas)(const fnn_blas *blas)
  * trans_a, A^T for A stored K x M; op(B) = B (K x N) or, with trans_b, B^T
  * for B stored N x K. bias is (N,) or NULL, and unused with accumulate.
  * work: fnn_gemm_work_len(M, N, K) elements, or NULL to allocate one.
- * blas: the BLAS for the shapes it computes faster, or NULL for none. */
+ * blas: the BLAS for the shapes it computes faster, or NULL for none.
+ * dz: NULL, or (packed path, B not transposed) op(B) is dZ computed from it
+ * while packing; B must then be dz->dz. */
 static int FNN_SFX(gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
                          const REAL *A, int64_t lda, const REAL *B, int64_t ldb,
                          int accumulate, REAL *C, int64_t ldc, const REAL *bias, int act,
-                         REAL alpha, int nt, REAL *work, const fnn_blas *blas)
+                         REAL alpha, int nt, REAL *work, const fnn_blas *blas,
+                         const FNN_SFX(gemm_dz) *dz)
 {
     const FNN_SFX(fnn_isa_table) *ops = FNN_ISA_OPS;
     FNN_SFX(gemm_job) g;
@@ -116,6 +140,7 @@ static int FNN_SFX(gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t
                               accumulate ? NULL : bias, act, alpha, nt);
         return FNN_OK;
     }
+    g.dz = dz;
     g.trans_a = trans_a; g.trans_b = trans_b;
     g.M = M; g.N = N; g.K = K; g.lda = lda; g.ldb = ldb; g.ldc = ldc;
     g.A = A; g.B = B; g.C = C; g.bias = bias;
@@ -162,14 +187,13 @@ static int FNN_SFX(gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t
                 ops->gemm_pack_a(g.trans_a, g.M, K, g.A, g.lda, i, i + 1, g.pa);
             #pragma omp for schedule(static)
             for (i = 0; i < threads; i++)
-                ops->gemm_pack_b(g.trans_b, g.N, K, g.B, g.ldb, g.np * i / threads,
-                                 g.np * (i + 1) / threads, g.pb);
+                FNN_SFX(gemm_pack_b_range)(&g, g.np * i / threads, g.np * (i + 1) / threads);
             #pragma omp for schedule(dynamic, 1)
             for (i = 0; i < n_tiles; i++) FNN_SFX(gemm_macro_tile)(&g, i);
         }
     } else {
         if (g.pack_a) ops->gemm_pack_a(g.trans_a, g.M, K, g.A, g.lda, 0, g.mp, g.pa);
-        ops->gemm_pack_b(g.trans_b, g.N, K, g.B, g.ldb, 0, g.np, g.pb);
+        FNN_SFX(gemm_pack_b_range)(&g, 0, g.np);
         for (t = 0; t < n_tiles; t++) FNN_SFX(gemm_macro_tile)(&g, t);
     }
     free(owned);
@@ -184,5 +208,5 @@ int FNN_SFX(fnn_gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
 {
     if (M <= 0 || N <= 0 || K <= 0) return FNN_EINVAL;
     return FNN_SFX(gemm)(trans_a, trans_b, M, N, K, A, lda, B, ldb, accumulate, C, ldc, NULL,
-                         FNN_ACT_IDENTITY, (REAL)0, nt, NULL, blas);
+                         FNN_ACT_IDENTITY, (REAL)0, nt, NULL, blas, NULL);
 }

@@ -146,6 +146,37 @@ static void FNN_SFX(gemm_pack_b)(int trans, int64_t N, int64_t K, const REAL *B,
     }
 }
 
+/* The weight gradient's prologue: packs panels [q0, q1) of dZ = dA * g'(A)
+ * (K x N, row stride ld; any activation but softmax, whose derivative needs
+ * whole rows), computing dZ as it goes. Each panel row is computed once,
+ * written to dz (which may be da: the product dZ W^T reads it next) and to
+ * the panel, and summed down the columns into db, in double and in row
+ * order as fnn_col_sum does, so the bits are those of the three passes it
+ * replaces. a may be NULL for identity. */
+static void FNN_SFX(gemm_pack_b_dz)(int64_t N, int64_t K, const REAL *a, const REAL *da,
+                                    REAL *dz, int64_t ld, int act, REAL alpha, int64_t q0,
+                                    int64_t q1, REAL *dst, REAL *db)
+{
+    int64_t q, k, c;
+    for (q = q0; q < q1; q++) {
+        const int64_t j0 = q * GK_NR, cols = N - j0 < GK_NR ? N - j0 : GK_NR;
+        REAL *d = dst + q * K * GK_NR;
+        double acc[GK_NR];
+        for (c = 0; c < GK_NR; c++) acc[c] = 0.0;
+        for (k = 0; k < K; k++) {
+            REAL *z = dz + k * ld + j0;
+            FNN_SFX(act_bwd_row)(cols, a ? a + k * ld + j0 : NULL, da + k * ld + j0, z, act,
+                                 alpha);
+            for (c = 0; c < cols; c++) {
+                d[k * GK_NR + c] = z[c];
+                acc[c] += (double)z[c];
+            }
+            for (; c < GK_NR; c++) d[k * GK_NR + c] = 0;
+        }
+        for (c = 0; c < cols; c++) db[j0 + c] = (REAL)acc[c];
+    }
+}
+
 /* Writes the mr x nr corner of a full tile held in t (row stride GK_NR):
  * C = t + C when add, else C = t + bias (bias may be NULL). */
 static void FNN_SFX(gemm_store_part)(const REAL *t, REAL *c, int64_t ldc, int64_t mr,

@@ -60,7 +60,8 @@
     FNN_SFX(act_fwd_row), FNN_SFX(act_bwd_row), FNN_SFX(vm_apply),                       \
     FNN_SFX(sgd_range), FNN_SFX(momentum_range), FNN_SFX(classical_range),              \
     FNN_SFX(rmsprop_range), FNN_SFX(adam_range), FNN_SFX(scale_range), FNN_SFX(clip_range), \
-    FNN_SFX(gemm_pack_a), FNN_SFX(gemm_pack_b), FNN_SFX(gemm_tile), GK_MR, GK_NR
+    FNN_SFX(gemm_pack_a), FNN_SFX(gemm_pack_b), FNN_SFX(gemm_pack_b_dz), FNN_SFX(gemm_tile), \
+    GK_MR, GK_NR
 #if defined(__clang__) && FNN_ISA_VARIANT != FNN_ISA_GENERIC
 #pragma clang attribute pop
 #endif

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import _kernels
+from fastnn import _kernels, ops
 from fastnn._threads import blas_threads
 
 from .tolerances import assert_close, gemm_scale
@@ -156,3 +156,25 @@ def test_environment_variable_refuses_an_unknown_gemm_path():
     result = _import_with_gemm("fastest")
     assert result.returncode != 0
     assert "FASTNN_GEMM=fastest" in result.stderr and "unknown GEMM path" in result.stderr
+
+
+@pytest.mark.parametrize("act", list(fastnn.ACTIVATIONS))
+def test_weight_gradient_prologue_gives_the_bits_of_separate_passes(act, dtype, isa, rng):
+    """On the packed path dZ = dA g'(A) and db are computed while dZ is packed
+    for the weight gradient; the BLAS path runs the separate passes. dZ and
+    db (no GEMM in either) must be the same bits, on 1 and 2 threads."""
+    m, n_in, n_out = 150, 40, 37  # 37 columns: a partial panel in every variant
+    X = rng.standard_normal((m, n_in)).astype(dtype)
+    W = rng.standard_normal((n_in, n_out)).astype(dtype)
+    A = ops.dense_forward(X, W, rng.standard_normal(n_out).astype(dtype), act)
+    dA = rng.standard_normal(A.shape).astype(dtype)
+    got = {}
+    for path in ("packed", "blas"):
+        fastnn.set_gemm_path(path)
+        for nt in (1, 2):
+            dZ = np.empty_like(dA)
+            _, _, db = ops.dense_backward(X, W, A, dA, act, out_dZ=dZ, n_threads=nt)
+            got[path, nt] = (dZ, db)
+    for key, (dZ, db) in got.items():
+        np.testing.assert_array_equal(dZ, got["blas", 1][0], err_msg=str(key))
+        np.testing.assert_array_equal(db, got["blas", 1][1], err_msg=str(key))
