@@ -50,10 +50,10 @@ def products(networks):
     seen = {}
     for name, widths, m in networks:
         for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
-            todo = [((m, n_out, n_in, 0, 0), "forward"), ((n_in, n_out, m, 1, 0), "dW")]
+            steps = [((m, n_out, n_in, 0, 0), "forward"), ((n_in, n_out, m, 1, 0), "dW")]
             if i > 0:
-                todo.append(((m, n_in, n_out, 0, 1), "dX"))
-            for key, what in todo:
+                steps.append(((m, n_in, n_out, 0, 1), "dX"))
+            for key, what in steps:
                 seen.setdefault(key, []).append("%s %s L%d" % (name, what, i + 1))
     # a product shared by many layers is named by its first three
     return {k: v[:3] + (["..."] if len(v) > 3 else []) for k, v in seen.items()}
