@@ -5,10 +5,12 @@
  * 16-4096): op(B) (the weights, in the forward pass) is packed once per call
  * into panels in the micro-kernel's layout (gemm_tile.inc.c), and op(A) too
  * when it is wide enough to pay for it; all threads share the packed panels
- * read-only. The output is cut into macro tiles that threads take in turn. Inside a
- * tile, K is walked in blocks of FNN_GEMM_KC (one B panel block stays in L1
- * while the tile's A block streams from L2), and once a tile is complete its
- * rows get the activation while they are still in cache. Every element is
+ * read-only. The output is cut into macro tiles that threads take in turn.
+ * Inside a tile, K is walked in blocks of FNN_GEMM_KC (one B panel block
+ * stays in L1 while the tile's A block streams from L2), and once a tile is
+ * complete its rows get the activation while they are in cache. For the
+ * weight gradient, B = dZ can be computed from dA and A as it is packed (the
+ * backward prologue, gemm_pack_b_dz). Every element is
  * one multiply-add chain over k in order, block after block, so the bits do
  * not depend on the tiling or the thread count (the tiling may follow the
  * thread count, for balance). Packing buffers come from the caller (the

@@ -6,9 +6,9 @@
  * headers, so the compiler vectorizes every `omp simd` loop below with that
  * instruction set; the elementwise loops use no intrinsics, so each variant
  * is the same C code (only the GEMM micro-kernel, gemm_tile.inc.c, has
- * intrinsics of its own). A
- * variant that cannot be built for this platform (AVX on a non-x86 CPU, or
- * a compiler without target pragmas) leaves its table pointer NULL. */
+ * intrinsics of its own). A variant that cannot be built for this platform
+ * (AVX on a non-x86 CPU, or a compiler without target pragmas) leaves its
+ * table pointer NULL. */
 #include "fnn_real.h"
 
 #define FNN_ISA_CAT3(a, b, c) a##b##c
