@@ -37,11 +37,9 @@ def config_info():
 
 
 def _gemm_path_in_use():
-    path = _isa.get_gemm_path()
-    if path == "auto":
-        path = "blas" if _isa.get_isa() == "generic" else "packed"
-    return {"packed": "packed micro-kernels (src_c/gemm.inc.c)",
-            "blas": "the BLAS, one single-threaded call per block"}[path]
+    descriptions = {_kernels.GEMM_PATHS["packed"]: "packed micro-kernels (src_c/gemm.inc.c)",
+                    _kernels.GEMM_PATHS["blas"]: "the BLAS, one single-threaded call per block"}
+    return descriptions[_kernels.gemm_path_in_use()]
 
 
 def show_config(file=None):

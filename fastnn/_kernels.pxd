@@ -138,6 +138,7 @@ cdef extern from "fnn.h" nogil:
     int FNN_GEMM_BLAS
     int fnn_gemm_select_path(int path) noexcept
     int fnn_gemm_selected_path() noexcept
+    int fnn_gemm_path_in_use() noexcept
     int fnn_gemm_f32(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc, int nt, const fnn_blas *blas) noexcept
     int fnn_gemm_f64(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda, const double *B, int64_t ldb, int accumulate, double *C, int64_t ldc, int nt, const fnn_blas *blas) noexcept
     int fnn_train_batches_f32(fnn_net *net, fnn_optim *opt, const float *x, const void *y, const int64_t *perm, int64_t n_rows, int64_t batch_size, int64_t first_batch, int64_t n_batches, const double *lrs, double *batch_loss, int64_t *done, int nt, const fnn_blas *blas) noexcept

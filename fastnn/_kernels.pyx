@@ -68,6 +68,10 @@ def gemm_selected_path():
     return fnn_gemm_selected_path()
 
 
+def gemm_path_in_use():
+    return fnn_gemm_path_in_use()
+
+
 VM_FUNCTIONS = {"exp": FNN_VM_EXP, "expm1": FNN_VM_EXPM1, "log1p": FNN_VM_LOG1P,
                 "log": FNN_VM_LOG, "tanh": FNN_VM_TANH, "sigmoid": FNN_VM_SIGMOID,
                 "softplus": FNN_VM_SOFTPLUS}

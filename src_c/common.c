@@ -42,6 +42,15 @@ int fnn_gemm_select_path(int path)
 
 int fnn_gemm_selected_path(void) { return fnn_gemm_path; }
 
+int fnn_gemm_path_in_use(void)
+{
+    /* AUTO: the packed micro-kernels, except with the generic instruction
+     * set, whose plain C kernel runs at about a third of the BLAS
+     * (bench/gemm_shapes.py measures both paths over the training shapes) */
+    if (fnn_gemm_path != FNN_GEMM_AUTO) return fnn_gemm_path;
+    return fnn_isa_current() == FNN_ISA_GENERIC ? FNN_GEMM_BLAS : FNN_GEMM_PACKED;
+}
+
 const char *fnn_build_config(void) { return FASTNN_BUILD_CONFIG; }
 
 int fnn_openmp_enabled(void) { return FNN_HAVE_OPENMP; }

@@ -126,6 +126,8 @@ int64_t fnn_gemm_work_len(int64_t m, int64_t n, int64_t k);
 #define FNN_GEMM_BLAS 2
 int fnn_gemm_select_path(int path);
 int fnn_gemm_selected_path(void);
+/* The path products take now: PACKED or BLAS (AUTO resolved). */
+int fnn_gemm_path_in_use(void);
 
 /* Build facts for show_config(). */
 const char *fnn_build_config(void);

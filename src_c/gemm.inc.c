@@ -104,17 +104,11 @@ static void FNN_SFX(gemm_macro_tile)(const FNN_SFX(gemm_job) *g, int64_t t)
     }
 }
 
-/* The path of a product: the packed micro-kernels, except with the generic
- * instruction set, whose plain C kernel runs at about a third of the BLAS
- * (bench/gemm_shapes.py measures both paths over the training shapes). The
- * choice depends on the instruction set alone, never on the thread count.
- * fnn_gemm_select_path forces one path, for tests and benchmarks. */
+/* The path of a product (fnn_gemm_path_in_use): it depends on the
+ * instruction set alone, never on the thread count. */
 static int FNN_SFX(gemm_uses_blas)(const fnn_blas *blas)
 {
-    int path = fnn_gemm_selected_path();
-    if (!blas) return 0;
-    if (path != FNN_GEMM_AUTO) return path == FNN_GEMM_BLAS;
-    return fnn_isa_current() == FNN_ISA_GENERIC;
+    return blas && fnn_gemm_path_in_use() == FNN_GEMM_BLAS;
 }
 
 /* Row-major C (M x N) = op(A) op(B) + (accumulate ? C : bias), then act on

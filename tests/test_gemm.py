@@ -178,3 +178,15 @@ def test_weight_gradient_prologue_gives_the_bits_of_separate_passes(act, dtype, 
     for key, (dZ, db) in got.items():
         np.testing.assert_array_equal(dZ, got["blas", 1][0], err_msg=str(key))
         np.testing.assert_array_equal(db, got["blas", 1][1], err_msg=str(key))
+
+
+def test_auto_path_follows_the_instruction_set():
+    paths = _kernels.GEMM_PATHS
+    for isa in fastnn.available_isas():
+        fastnn.set_isa(isa)
+        fastnn.set_gemm_path("auto")
+        want = paths["blas"] if isa == "generic" else paths["packed"]
+        assert _kernels.gemm_path_in_use() == want, isa
+        for forced in ("packed", "blas"):
+            fastnn.set_gemm_path(forced)
+            assert _kernels.gemm_path_in_use() == paths[forced]
