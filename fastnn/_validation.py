@@ -12,6 +12,8 @@ import numbers
 
 import numpy as np
 
+from fastnn import _kernels
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _BLAS_INT_MAX = 2**31 - 1
 
@@ -72,10 +74,59 @@ def check_blas_dims(*dims):
             raise ValueError("dimension %d exceeds the BLAS limit of 2**31 - 1" % d)
 
 
-def check_finite(arr, name, all_finite):
-    """Raise when arr holds NaN or infinity; all_finite is the kernel predicate."""
-    if not all_finite(arr.reshape(-1)):
+def is_finite(arr, n_threads=1):
+    """Whether every element of arr is finite (one pass of the kernel over a
+    floating array, no temporary)."""
+    flat = np.ascontiguousarray(arr).reshape(-1)
+    if flat.dtype in FLOAT_DTYPES:
+        return bool(_kernels.all_finite(flat, n_threads))
+    return bool(np.all(np.isfinite(flat)))
+
+
+def check_finite(arr, name):
+    """Raise when arr holds NaN or infinity."""
+    if not is_finite(arr):
         raise ValueError("%s contains NaN or infinity" % name)
+
+
+def _same_view(a, b):
+    """a and b are the very same elements in the same order (one array, two names)."""
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
+
+
+def _overlap(a, b):
+    # the bounds decide most cases at once; the exact test settles interleaved
+    # strides (two column views of one array share bounds but no element)
+    return np.may_share_memory(a, b) and np.shares_memory(a, b)
+
+
+def check_no_overlap(writes, reads, in_place=()):
+    """Refuse buffers a kernel writes that share memory with an array it reads,
+    or with each other: the result would silently be wrong.
+
+    writes, reads: (name, array or None) pairs; only ndarrays can overlap.
+    in_place: (write name, read name) pairs for which the kernel is written to
+    run in place, so the two may be exactly the same array (never a shifted or
+    reshaped view of it)."""
+    writes = [(n, a) for n, a in writes if isinstance(a, np.ndarray)]
+    reads = [(n, a) for n, a in reads if isinstance(a, np.ndarray)]
+    for i, (name, w) in enumerate(writes):
+        for other, r in reads:
+            if not _overlap(w, r):
+                continue
+            if (name, other) in in_place:
+                if _same_view(w, r):
+                    continue
+                raise ValueError("%s must not overlap %s unless it is %s itself (which runs "
+                                 "in place); it shares memory with a shifted or reshaped view "
+                                 "of it" % (name, other, other))
+            raise ValueError("%s must not overlap %s (they share memory); pass a separate "
+                             "buffer" % (name, other))
+        for other, w2 in writes[i + 1:]:
+            if _overlap(w, w2):
+                raise ValueError("%s must not overlap %s: both are written, so they must "
+                                 "be separate buffers" % (name, other))
 
 
 def out_buffer(out, name, shape, dtype):
@@ -92,6 +143,11 @@ def out_buffer(out, name, shape, dtype):
     if not out.flags.writeable:
         raise ValueError("%s is read-only" % name)
     return out
+
+
+def out_buffer_or_none(out, name, shape, dtype):
+    """The caller's output buffer when it fits exactly, None when there is none."""
+    return None if out is None else out_buffer(out, name, shape, dtype)
 
 
 def inplace_array(x, name, dtype=None, shape=None):

@@ -4,7 +4,7 @@ import numpy as np
 
 from fastnn import _kernels
 from fastnn._threads import blas_threads, resolve_n_threads
-from fastnn._validation import as_float_array, check_int
+from fastnn._validation import as_float_array, check_blas_dims, check_finite, check_int
 from fastnn.activations import ACTIVATION_IDS
 from fastnn.initializers import initialize_weights
 from fastnn.layers import Dense, Dropout
@@ -165,9 +165,7 @@ class Sequential:
         if X.shape[1] != self.input_dim:
             raise ValueError("X has %d features, but the model expects %d"
                              % (X.shape[1], self.input_dim))
-        from fastnn.ops import _finite
-        _finite(X, "X")
-        from fastnn._validation import check_blas_dims
+        check_finite(X, "X")
         check_blas_dims(*X.shape)
         return X
 

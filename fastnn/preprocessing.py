@@ -5,7 +5,7 @@ test data. A constant feature is divided by 1, not 0."""
 import numpy as np
 
 from fastnn import ops
-from fastnn._validation import as_float_array
+from fastnn._validation import as_float_array, check_finite
 
 
 class Standardizer:
@@ -44,7 +44,7 @@ class Standardizer:
                              "fitted on, got %s" % (self.n_features_in_, arr.shape))
         dtype = self.mean_.dtype
         X = as_float_array(_floating(arr, dtype), "X", dtype, ndim=2)
-        ops._finite(X, "X")
+        check_finite(X, "X")
         return X * self.scale_ + self.mean_
 
     def _check_fitted(self):

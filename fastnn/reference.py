@@ -9,13 +9,20 @@ ignored so both modules can be called the same way.
 
 The tests hold :mod:`fastnn.ops` against this module; it is also usable on its
 own, for instance to step through a training run in a debugger.
+
+Each public function validates its arguments with the same function of
+:mod:`fastnn._kernel_args` as its twin, so the two accept and refuse the same
+inputs, then computes on the validated arrays. The training-loop functions
+compose the unvalidated private forms: a diverging run must be able to carry
+NaN from one layer to the next and be detected at the end, as the C loop does.
 """
 
 import math
 
 import numpy as np
 
-from fastnn.activations import DEFAULT_LEAKY_ALPHA, activation_id
+from fastnn import _kernel_args as args
+from fastnn.activations import DEFAULT_LEAKY_ALPHA
 
 __all__ = [
     "activation_forward", "bias_activation", "activation_backward",
@@ -52,7 +59,6 @@ def _sigmoid(z):
 
 
 def _activate(z, activation, alpha):
-    activation_id(activation)
     if activation == "identity":
         return z.copy()
     if activation == "sigmoid":
@@ -72,21 +78,23 @@ def _activate(z, activation, alpha):
 
 def activation_forward(Z, activation, alpha=DEFAULT_LEAKY_ALPHA, *, out=None, n_threads=None):
     """A = g(Z) (spec section 3)."""
-    return _store(_activate(np.asarray(Z), activation, alpha), out)
+    return bias_activation(Z, None, activation, alpha, out=out)
 
 
 def bias_activation(Z, b, activation, alpha=DEFAULT_LEAKY_ALPHA, *, out=None, n_threads=None):
-    """A = g(Z + b): the epilogue of a dense layer's matrix product."""
-    Z = np.asarray(Z)
-    return _store(_activate(Z + b, activation, alpha), out)
+    """A = g(Z + b): the epilogue of a dense layer's matrix product; b may be None."""
+    Z, b, _, alpha, out, _ = args.bias_activation(Z, b, activation, alpha, out, n_threads)
+    return _store(_activate(Z if b is None else Z + b, activation, alpha), out)
 
 
 def activation_backward(A, dA, activation, alpha=DEFAULT_LEAKY_ALPHA, *, out=None,
                         n_threads=None):
     """dZ = dA * g'(Z), with g' written in terms of the output A (spec section 3)."""
-    activation_id(activation)
-    A = np.asarray(A)
-    dA = np.asarray(dA)
+    A, dA, _, alpha, out, _ = args.activation_backward(A, dA, activation, alpha, out, n_threads)
+    return _store(_activation_backward(A, dA, activation, alpha), out)
+
+
+def _activation_backward(A, dA, activation, alpha):
     one = A.dtype.type(1)
     if activation == "identity":
         dZ = dA.copy()
@@ -105,7 +113,7 @@ def activation_backward(A, dA, activation, alpha=DEFAULT_LEAKY_ALPHA, *, out=Non
         # softmax: dz_j = a_j (da_j - sum_k da_k a_k)
         dot = np.sum(dA.astype(_F64) * A.astype(_F64), axis=1, keepdims=True)
         dZ = A * (dA.astype(_F64) - dot).astype(A.dtype)
-    return _store(dZ, out)
+    return dZ
 
 
 # --------------------------------------------------------------------------
@@ -114,16 +122,25 @@ def activation_backward(A, dA, activation, alpha=DEFAULT_LEAKY_ALPHA, *, out=Non
 
 def dense_forward(X, W, b, activation, alpha=DEFAULT_LEAKY_ALPHA, *, out=None, n_threads=None):
     """A = g(X @ W + b); b may be None."""
-    Z = np.asarray(X) @ np.asarray(W)
+    X, W, b, _, alpha, out, _ = args.dense_forward(X, W, b, activation, alpha, out, n_threads)
+    return _store(_dense_forward(X, W, b, activation, alpha), out)
+
+
+def _dense_forward(X, W, b, activation, alpha):
+    Z = X @ W
     if b is not None:
         Z = Z + b
-    return _store(_activate(Z, activation, alpha), out)
+    return _activate(Z, activation, alpha)
 
 
 def bias_grad(dZ, *, out=None, n_threads=None):
     """db = column sums of dZ, accumulated in float64."""
-    dZ = np.asarray(dZ)
-    return _store(dZ.sum(axis=0, dtype=_F64).astype(dZ.dtype), out)
+    dZ, out, _ = args.bias_grad(dZ, out, n_threads)
+    return _store(_bias_grad(dZ), out)
+
+
+def _bias_grad(dZ):
+    return dZ.sum(axis=0, dtype=_F64).astype(dZ.dtype)
 
 
 def linear_backward(X, W, dZ, need_dX=True, l2=0.0, *, out_dX=None, out_dW=None,
@@ -131,21 +148,34 @@ def linear_backward(X, W, dZ, need_dX=True, l2=0.0, *, out_dX=None, out_dW=None,
     """Gradients of Z = X @ W + b given dZ: (dX or None, dW, db).
 
     dW = X^T dZ + l2 * W, where l2 is the spec's lambda / m (section 5)."""
-    X, W, dZ = np.asarray(X), np.asarray(W), np.asarray(dZ)
+    X, W, dZ, need_dX, l2, out_dX, out_dW, out_db, _ = args.linear_backward(
+        X, W, dZ, need_dX, l2, out_dX, out_dW, out_db, n_threads)
+    return _linear_backward(X, W, dZ, need_dX, l2, out_dX, out_dW, out_db)
+
+
+def _linear_backward(X, W, dZ, need_dX, l2, out_dX, out_dW, out_db):
     dW = X.T @ dZ
     if l2 != 0.0:
         dW = dW + l2 * W
-    dW = _store(dW, out_dW)
-    db = bias_grad(dZ, out=out_db)
-    dX = _store(dZ @ W.T, out_dX) if need_dX else None
-    return dX, dW, db
+    dX = dZ @ W.T if need_dX else None
+    return (_store(dX, out_dX) if need_dX else None, _store(dW, out_dW),
+            _store(_bias_grad(dZ), out_db))
 
 
 def dense_backward(X, W, A, dA, activation, need_dX=True, alpha=DEFAULT_LEAKY_ALPHA, l2=0.0,
                    *, out_dX=None, out_dW=None, out_db=None, out_dZ=None, n_threads=None):
     """Backward pass of A = g(X @ W + b) given dA: (dX or None, dW, db)."""
-    dZ = activation_backward(A, dA, activation, alpha, out=out_dZ)
-    return linear_backward(X, W, dZ, need_dX, l2, out_dX=out_dX, out_dW=out_dW, out_db=out_db)
+    (X, W, A, dA, _, need_dX, alpha, l2, out_dX, out_dW, out_db, out_dZ,
+     _) = args.dense_backward(X, W, A, dA, activation, need_dX, alpha, l2, out_dX, out_dW,
+                              out_db, out_dZ, n_threads)
+    return _dense_backward(X, W, A, dA, activation, need_dX, alpha, l2, out_dX, out_dW,
+                           out_db, out_dZ)
+
+
+def _dense_backward(X, W, A, dA, activation, need_dX, alpha, l2, out_dX=None, out_dW=None,
+                    out_db=None, out_dZ=None):
+    dZ = _store(_activation_backward(A, dA, activation, alpha), out_dZ)
+    return _linear_backward(X, W, dZ, need_dX, l2, out_dX, out_dW, out_db)
 
 
 # --------------------------------------------------------------------------
@@ -158,21 +188,25 @@ def softmax_cross_entropy(Z, y, *, out=None, n_threads=None):
     y is either integer labels of shape (m,) or targets of shape (m, k), one-hot
     or probabilities. loss = 1/m sum_i sum_j y_ij (logsumexp(z_i) - z_ij);
     dZ = (P * sum_j y_ij - Y) / m, which is (P - Y) / m for one-hot rows."""
-    Z = np.asarray(Z)
+    Z, labels, Y, out, _ = args.softmax_cross_entropy(Z, y, out, n_threads)
+    loss, dZ = _softmax_cross_entropy(Z, Y if labels is None else labels)
+    return loss, _store(dZ, out)
+
+
+def _softmax_cross_entropy(Z, y):
     m, k = Z.shape
-    if np.asarray(y).ndim == 1:
+    if y.ndim == 1:
         Y = np.zeros((m, k), dtype=_F64)
-        Y[np.arange(m), np.asarray(y, dtype=np.int64)] = 1.0
+        Y[np.arange(m), y.astype(np.int64)] = 1.0
     else:
-        Y = np.asarray(y).astype(_F64)
+        Y = y.astype(_F64)
     e = np.exp(Z - Z.max(axis=1, keepdims=True))
     s = e.sum(axis=1, keepdims=True, dtype=_F64)
     lse = Z.max(axis=1, keepdims=True).astype(_F64) + np.log(s)
     ysum = Y.sum(axis=1, keepdims=True)
     loss = float(np.sum(ysum * lse - np.sum(Y * Z.astype(_F64), axis=1, keepdims=True)) / m)
     P = e / s
-    dZ = ((P * ysum - Y) * (1.0 / m)).astype(Z.dtype)
-    return loss, _store(dZ, out)
+    return loss, ((P * ysum - Y) * (1.0 / m)).astype(Z.dtype)
 
 
 def sigmoid_binary_cross_entropy(Z, y, *, out=None, n_threads=None):
@@ -181,25 +215,34 @@ def sigmoid_binary_cross_entropy(Z, y, *, out=None, n_threads=None):
     J = -1/m sum [y ln a + (1 - y) ln(1 - a)], computed from z as
     max(z, 0) - z y + ln(1 + e^-|z|); dZ = (sigmoid(z) - y) / m. y has Z's shape,
     or shape (m,) when Z is (m, 1)."""
-    Z = np.asarray(Z)
+    Z, Y, out, _ = args.sigmoid_binary_cross_entropy(Z, y, out, n_threads)
+    loss, dZ = _sigmoid_binary_cross_entropy(Z, Y)
+    return loss, _store(dZ, out)
+
+
+def _sigmoid_binary_cross_entropy(Z, y):
     m = Z.shape[0]
     z = Z.astype(_F64)
     Y = np.asarray(y, dtype=_F64).reshape(Z.shape)
     e = np.exp(-np.abs(z))
     loss = float(np.sum(np.maximum(z, 0) - z * Y + np.log1p(e)) / m)
     p = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
-    dZ = ((p - Y) * (1.0 / m)).astype(Z.dtype)
-    return loss, _store(dZ, out)
+    return loss, ((p - Y) * (1.0 / m)).astype(Z.dtype)
 
 
 def mse(A, Y, *, out=None, n_threads=None):
     """Quadratic cost: (J, dA) with J = 1/(2m) sum (a - y)^2 and dA = (A - Y) / m.
     Y has A's shape, or shape (m,) when A is (m, 1)."""
-    A = np.asarray(A)
+    A, Y, out, _ = args.mse(A, Y, out, n_threads)
+    loss, dA = _mse(A, Y)
+    return loss, _store(dA, out)
+
+
+def _mse(A, Y):
     m = A.shape[0]
     d = A.astype(_F64) - np.asarray(Y, dtype=_F64).reshape(A.shape)
     loss = float(np.sum(d * d) / m * 0.5)
-    return loss, _store((d * (1.0 / m)).astype(A.dtype), out)
+    return loss, (d * (1.0 / m)).astype(A.dtype)
 
 
 # --------------------------------------------------------------------------
@@ -208,21 +251,23 @@ def mse(A, Y, *, out=None, n_threads=None):
 
 def sgd_step(param, grad, lr, *, n_threads=None):
     """W <- W - lr dW."""
-    param -= float(lr) * grad
+    grad, lr, _ = args.sgd_step(param, grad, lr, n_threads)
+    param -= lr * grad
 
 
 def momentum_step(param, grad, velocity, lr, beta=0.9, *, n_threads=None):
     """Exponentially weighted momentum: V <- beta V + (1 - beta) dW; W <- W - lr V."""
-    beta = float(beta)
+    grad, lr, beta, _ = args.momentum_step(param, grad, velocity, lr, beta, n_threads)
     velocity[...] = beta * velocity + (1.0 - beta) * grad
-    param -= float(lr) * velocity
+    param -= lr * velocity
 
 
 def classical_momentum_step(param, grad, velocity, lr, momentum=0.9, nesterov=False, *,
                             n_threads=None):
     """Classical momentum: V <- mu V - lr dW; W <- W + V.
     Nesterov (scikit-learn's form): after the same V update, W <- W + (mu V - lr dW)."""
-    lr, mu = float(lr), float(momentum)
+    grad, lr, mu, nesterov, _ = args.classical_momentum_step(param, grad, velocity, lr,
+                                                             momentum, nesterov, n_threads)
     velocity[...] = mu * velocity - lr * grad
     if nesterov:
         param += mu * velocity - lr * grad
@@ -232,9 +277,9 @@ def classical_momentum_step(param, grad, velocity, lr, momentum=0.9, nesterov=Fa
 
 def rmsprop_step(param, grad, sq, lr, beta=0.9, eps=1e-8, *, n_threads=None):
     """S <- beta S + (1 - beta) dW^2; W <- W - lr (dW / (sqrt(S) + eps))."""
-    beta = float(beta)
+    grad, lr, beta, eps, _ = args.rmsprop_step(param, grad, sq, lr, beta, eps, n_threads)
     sq[...] = beta * sq + (1.0 - beta) * (grad * grad)
-    param -= float(lr) * (grad / (np.sqrt(sq) + float(eps)))
+    param -= lr * (grad / (np.sqrt(sq) + eps))
 
 
 def adam_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
@@ -249,14 +294,15 @@ def adam_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight
     scalars step = lr / (1 - b1^t) and c = 1 / sqrt(1 - b2^t): the same value,
     one division per element, and a bounded ratio, so a gradient whose square
     overflows gives a finite step rather than inf / inf."""
-    lr, beta1, beta2, t = float(lr), float(beta1), float(beta2), int(t)
+    grad, t, lr, beta1, beta2, eps, weight_decay, _ = args.adam_step(
+        param, grad, m, v, t, lr, beta1, beta2, eps, weight_decay, n_threads)
     if weight_decay != 0.0:
-        param -= (lr * float(weight_decay)) * param
+        param -= (lr * weight_decay) * param
     m[...] = beta1 * m + (1.0 - beta1) * grad
     v[...] = beta2 * v + (1.0 - beta2) * (grad * grad)
     step = lr / (1.0 - beta1 ** t)
     c = 1.0 / math.sqrt(1.0 - beta2 ** t)  # a Python float, so float32 stays float32
-    param -= step * (m / (np.sqrt(v) * c + float(eps)))
+    param -= step * (m / (np.sqrt(v) * c + eps))
 
 
 def adam_folded_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, *,
@@ -265,11 +311,12 @@ def adam_folded_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8,
 
     V <- b1 V + (1 - b1) dW;  S <- b2 S + (1 - b2) dW^2
     W <- W + (-lr_t) (V / (sqrt(S) + eps)),  lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)"""
-    beta1, beta2, t = float(beta1), float(beta2), int(t)
-    lr_t = float(lr) * np.sqrt(1.0 - beta2 ** t) / (1.0 - beta1 ** t)
+    grad, t, lr, beta1, beta2, eps, _ = args.adam_folded_step(param, grad, m, v, t, lr, beta1,
+                                                              beta2, eps, n_threads)
+    lr_t = lr * np.sqrt(1.0 - beta2 ** t) / (1.0 - beta1 ** t)
     m[...] = beta1 * m + (1.0 - beta1) * grad
     v[...] = beta2 * v + (1.0 - beta2) * (grad * grad)
-    param += -float(lr_t) * (m / (np.sqrt(v) + float(eps)))
+    param += -float(lr_t) * (m / (np.sqrt(v) + eps))
 
 
 # --------------------------------------------------------------------------
@@ -282,15 +329,21 @@ def _sumsq(x):
 
 
 def global_norm(arrays, *, n_threads=None):
-    """||g||: the L2 norm over all arrays together."""
+    """||g||: the L2 norm over all arrays together (one array counts as a list of one)."""
+    arrays, _ = args.global_norm(arrays, n_threads)
+    return _global_norm(arrays)
+
+
+def _global_norm(arrays):
     return float(np.sqrt(sum(_sumsq(a) for a in arrays)))
 
 
 def clip_grad_norm(grads, max_norm, *, n_threads=None):
     """Scale every gradient by max_norm / ||g|| when ||g|| > max_norm; return ||g||."""
-    total = global_norm(grads)
+    grads, max_norm, _ = args.clip_grad_norm(grads, max_norm, n_threads)
+    total = _global_norm(grads)
     if total > max_norm:
-        scale = float(max_norm) / total
+        scale = max_norm / total
         for g in grads:
             g *= scale
     return total
@@ -298,13 +351,22 @@ def clip_grad_norm(grads, max_norm, *, n_threads=None):
 
 def clip_grad_value(grads, clip_value, *, n_threads=None):
     """Clip every gradient element to [-c, c], in place."""
-    c = float(clip_value)
+    grads, c, _ = args.clip_grad_value(grads, clip_value, n_threads)
+    _clip_grad_value(grads, c)
+
+
+def _clip_grad_value(grads, c):
     for g in grads:
         np.clip(g, -c, c, out=g)
 
 
 def l2_penalty(weights, l2, m, *, n_threads=None):
     """The L2 term of the cost: lambda / (2m) * sum_l ||W[l]||_F^2 (biases excluded)."""
+    weights, l2, m, _ = args.l2_penalty(weights, l2, m, n_threads)
+    return _l2_penalty(weights, l2, m)
+
+
+def _l2_penalty(weights, l2, m):
     return float(l2) / (2.0 * m) * sum(_sumsq(w) for w in weights)
 
 
@@ -338,27 +400,36 @@ def dropout_mask(shape, rate, seed, step, layer, dtype=np.float64):
 
     Element i (flat, row-major) keeps when the top 53 bits of
     mix64(key + (i + 1) * 0x9E3779B97F4A7C15), as a fraction of 2^53, are below q."""
-    q = 1.0 - float(rate)
+    shape, (rate, seed, step, layer), dtype = args.dropout_mask(shape, rate, seed, step,
+                                                                layer, dtype)
+    return _dropout_mask(shape, rate, seed, step, layer, dtype)
+
+
+def _dropout_mask(shape, rate, seed, step, layer, dtype):
+    q = 1.0 - rate
     n = int(np.prod(shape))
     idx = np.arange(1, n + 1, dtype=np.uint64)
     with np.errstate(over="ignore"):
         bits = _mix64(np.uint64(dropout_key(seed, step, layer)) + idx * _GOLDEN)
     u = (bits >> np.uint64(11)).astype(_F64) * 2.0 ** -53
-    dtype = np.dtype(dtype)
     scale = dtype.type(1.0 / q)
     return np.where(u < q, scale, dtype.type(0)).reshape(shape)
 
 
 def dropout_forward(A, rate, seed, step, layer, *, out=None, n_threads=None):
     """A * mask during training (spec section 6)."""
-    A = np.asarray(A)
-    mask = dropout_mask(A.shape, rate, seed, step, layer, A.dtype)
-    return _store(np.where(mask != 0, A * mask, A.dtype.type(0)), out)
+    A, stream, out, _ = args.dropout_forward(A, rate, seed, step, layer, out, n_threads)
+    return _store(_dropout(A, *stream), out)
+
+
+def _dropout(A, rate, seed, step, layer):
+    mask = _dropout_mask(A.shape, rate, seed % 2**64, step % 2**64, layer, A.dtype)
+    return np.where(mask != 0, A * mask, A.dtype.type(0))
 
 
 def dropout_backward(dA, rate, seed, step, layer, *, out=None, n_threads=None):
     """dA * mask: the same mask as the forward pass of that step and layer."""
-    return dropout_forward(dA, rate, seed, step, layer, out=out)
+    return dropout_forward(dA, rate, seed, step, layer, out=out, n_threads=n_threads)
 
 
 # --------------------------------------------------------------------------
@@ -368,7 +439,7 @@ def dropout_backward(dA, rate, seed, step, layer, *, out=None, n_threads=None):
 def standardize_fit(X, *, n_threads=None):
     """Per-column mean and population std (ddof = 0), in X's dtype.
     A constant column has std exactly 0."""
-    X = np.asarray(X)
+    X, _ = args.standardize_fit(X, n_threads)
     x = X.astype(_F64)
     mean = x.mean(axis=0)
     std = np.sqrt(((x - mean) ** 2).mean(axis=0))
@@ -380,8 +451,7 @@ def standardize_fit(X, *, n_threads=None):
 
 def standardize_transform(X, mean, std, *, out=None, n_threads=None):
     """(X - mean) / std, dividing by 1 where std == 0."""
-    X = np.asarray(X)
-    std = np.asarray(std)
+    X, mean, std, out, _ = args.standardize_transform(X, mean, std, out, n_threads)
     safe = np.where(std == 0, std.dtype.type(1), std)
     return _store((X - mean) / safe, out)
 
@@ -390,7 +460,7 @@ def layer_stats(A, *, n_threads=None):
     """(mean, variance, dead fraction) of a layer's activations: the mean and
     population variance over all elements, and the fraction of units (columns)
     with no positive activation in the batch."""
-    A = np.asarray(A)
+    A, _ = args.layer_stats(A, n_threads)
     a = A.astype(_F64)
     mean = float(a.mean())
     var = float(((a - mean) ** 2).mean())
@@ -405,17 +475,26 @@ def layer_stats(A, *, n_threads=None):
 def center_loss(X, y, centers, lam, *, out=None, n_threads=None):
     """Center loss (spec section 12): L_c = lam / (2m) sum_i ||x_i - c_(y_i)||^2,
     returned with its gradient dX = (lam / m) (X - C[y])."""
-    X, C = np.asarray(X), np.asarray(centers)
+    X, y, C, lam, out, _ = args.center_loss(X, y, centers, lam, out, n_threads)
+    loss, dX = _center_loss(X, y, C, lam)
+    return loss, _store(dX, out)
+
+
+def _center_loss(X, y, C, lam):
     m = X.shape[0]
     diff = X - C[np.asarray(y, dtype=np.int64)]
     loss = float(0.5 * lam * np.sum(diff.astype(_F64) ** 2) / m)
-    return loss, _store(X.dtype.type(lam / m) * diff, out)
+    return loss, X.dtype.type(lam / m) * diff
 
 
 def center_update(X, y, centers, alpha, *, n_threads=None):
     """c_j <- c_j - alpha sum_(i: y_i = j) (c_j - x_i) / (1 + n_j), in place
     (Wen et al. 2016: each center moves towards its class's features)."""
-    X = np.asarray(X)
+    X, y, centers, alpha, _ = args.center_update(X, y, centers, alpha, n_threads)
+    _center_update(X, y, centers, alpha)
+
+
+def _center_update(X, y, centers, alpha):
     y = np.asarray(y, dtype=np.int64)
     k, d = centers.shape
     sums = np.zeros((k, d))
@@ -436,10 +515,10 @@ def network_forward(layers, X, training=False, fused_loss=False, seed=0, step=0)
         act = layer["activation"]
         if training and fused_loss and l == len(layers) - 1:
             act = "identity"
-        A = dense_forward(inp, layer["W"], layer["b"], act, layer["alpha"])
+        A = _dense_forward(inp, layer["W"], layer["b"], act, layer["alpha"])
         A_drop = A
         if training and layer["dropout"] > 0:
-            A_drop = dropout_forward(A, layer["dropout"], seed, step, l + 1)
+            A_drop = _dropout(A, layer["dropout"], seed, step, l + 1)
         outs.append((A, A_drop))
         inp = A_drop
     return outs
@@ -460,11 +539,11 @@ def optimizer_update(kind, params, grads, states, n_weights, t, lr, hyper):
     elif kind == "adam":
         w = slice(0, n_weights)
         rest = slice(n_weights, None)
-        args = (t, lr, hyper["beta1"], hyper["beta2"], hyper["eps"])
-        adam_step(params[w], grads[w], states[0][w], states[1][w], *args,
+        scalars = (t, lr, hyper["beta1"], hyper["beta2"], hyper["eps"])
+        adam_step(params[w], grads[w], states[0][w], states[1][w], *scalars,
                   weight_decay=hyper["weight_decay"])
         if n_weights < params.size:
-            adam_step(params[rest], grads[rest], states[0][rest], states[1][rest], *args)
+            adam_step(params[rest], grads[rest], states[0][rest], states[1][rest], *scalars)
     elif kind == "adam_folded":
         adam_folded_step(params, grads, states[0], states[1], t, lr, hyper["beta1"],
                          hyper["beta2"], hyper["eps"])
@@ -489,36 +568,36 @@ def train_step(layers, params, grads, n_weights, xb, yb, loss, *, l2=0.0, clip_n
     outs = network_forward(layers, xb, training=True, fused_loss=fused, seed=seed, step=step)
     out = outs[-1][1]
     if loss == "cross_entropy":
-        J, g = softmax_cross_entropy(out, yb)
+        J, g = _softmax_cross_entropy(out, np.asarray(yb))
     elif loss == "binary_cross_entropy":
-        J, g = sigmoid_binary_cross_entropy(out, yb)
+        J, g = _sigmoid_binary_cross_entropy(out, yb)
     else:
-        J, g = mse(out, yb)
+        J, g = _mse(out, yb)
     use_centers = center_lambda > 0 and centers is not None
     if use_centers:
         features = outs[-2][1]
-        J += center_loss(features, yb, centers, center_lambda)[0]
+        J += _center_loss(features, yb, centers, center_lambda)[0]
     if l2 > 0:
-        J += l2_penalty([params[:n_weights]], l2, m)
+        J += _l2_penalty([params[:n_weights]], l2, m)
     if not np.isfinite(J):
         return J, False
     for l in range(len(layers) - 1, -1, -1):
         layer = layers[l]
         inp = xb if l == 0 else outs[l - 1][1]
         if use_centers and l == len(layers) - 2:
-            g = g + center_loss(outs[l][1], yb, centers, center_lambda)[1]
+            g = g + _center_loss(outs[l][1], yb, centers, center_lambda)[1]
         if layer["dropout"] > 0:
-            g = dropout_backward(g, layer["dropout"], seed, step, l + 1)
+            g = _dropout(g, layer["dropout"], seed, step, l + 1)
         act = "identity" if fused and l == len(layers) - 1 else layer["activation"]
-        g, _, _ = dense_backward(inp, layer["W"], outs[l][0], g, act, l > 0, layer["alpha"],
-                                 l2 / m, out_dW=layer["dW"], out_db=layer["db"])
-    norm = global_norm([grads])
+        g, _, _ = _dense_backward(inp, layer["W"], outs[l][0], g, act, l > 0, layer["alpha"],
+                                  l2 / m, out_dW=layer["dW"], out_db=layer["db"])
+    norm = _global_norm([grads])
     if not np.isfinite(norm):
         return J, False
     if use_centers:
-        center_update(outs[-2][1], yb, centers, center_alpha)
+        _center_update(outs[-2][1], yb, centers, center_alpha)
     if clip_norm > 0 and norm > clip_norm:
         grads *= clip_norm / norm
     if clip_value > 0:
-        clip_grad_value([grads], clip_value)
+        _clip_grad_value([grads], clip_value)
     return J, True

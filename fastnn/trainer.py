@@ -16,7 +16,8 @@ import numpy as np
 from fastnn import ops
 from fastnn._backends import TrainingSetup, make_network
 from fastnn._threads import blas_threads, resolve_n_threads
-from fastnn._validation import as_float_array, check_int, check_scalar
+from fastnn._validation import (as_float_array, check_finite, check_int, check_scalar,
+                                is_finite)
 from fastnn.callbacks import EarlyStopping
 from fastnn.history import History
 from fastnn.losses import CrossEntropy, check_loss
@@ -151,7 +152,7 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
                                  early_stopping)
     nt = resolve_n_threads(n_threads)
     X = as_float_array(X, "X", model.dtype, ndim=2, convert_floats=True)
-    ops._finite(X, "X")
+    check_finite(X, "X")
     if model.built and X.shape[1] != model.input_dim:
         raise ValueError("X has %d features, but the model was built for %d"
                          % (X.shape[1], model.input_dim))
@@ -172,7 +173,7 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
             raise ValueError("validation_data must be a pair (X_val, y_val)")
         X_val = as_float_array(validation_data[0], "X_val", model.dtype, ndim=2,
                                convert_floats=True)
-        ops._finite(X_val, "X_val")
+        check_finite(X_val, "X_val")
         if X_val.shape[1] != X.shape[1]:
             raise ValueError("X_val has %d features but X has %d" % (X_val.shape[1], X.shape[1]))
         Y_val = prepare_targets(model, validation_data[1], loss, X_val.shape[0], "y_val")
@@ -257,7 +258,7 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
                                                   lrs[first:first + n], losses[first:first + n],
                                                   nt)
                     if bad:
-                        if not ops._kernels.all_finite(arena.params, nt):
+                        if not is_finite(arena.params, nt):
                             # an earlier step of this run overflowed the weights
                             _restore(arena, states, net, snapshot)
                             _finish_non_finite(history, on_nonfinite, epoch, first + done,
@@ -274,7 +275,7 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
                         bar.set_postfix(loss="%.4g" % (losses[:first] @ batch_rows[:first]
                                                        / batch_rows[:first].sum()),
                                         refresh=False)
-                if not ops._kernels.all_finite(arena.params, nt):
+                if not is_finite(arena.params, nt):
                     # an update overflowed: back to the start of this epoch
                     _restore(arena, states, net, snapshot)
                     _finish_non_finite(history, on_nonfinite, epoch, None, "the weights",

@@ -685,7 +685,7 @@ def _square_operands(dtype=np.float64):
     ("out_dX-is-X", r"out_dX must not overlap X"),
     ("out_dX-is-dA", r"out_dX must not overlap dA"),
     ("out_dZ-is-X", r"out_dZ must not overlap X"),
-    ("out_dW-is-out_dX", r"out_dW must not overlap out_dX"),
+    ("out_dW-is-out_dX", r"out_dX must not overlap out_dW"),
     ("out_db-inside-W", r"out_db must not overlap W"),
 ])
 def test_dense_backward_out_buffer_overlapping_an_input_is_refused(case, pattern):
