@@ -378,14 +378,15 @@ def dropout_mask(shape, rate, seed, step, layer, dtype):
     return shape, stream, dtype
 
 
-def dropout_forward(A, rate, seed, step, layer, out, n_threads):
-    """(A, (rate, seed, step, layer), out or None, n_threads)."""
+def dropout_forward(A, rate, seed, step, layer, out, n_threads, name="A"):
+    """(A, (rate, seed, step, layer), out or None, n_threads); name: what A is
+    called in messages (dA in the backward pass)."""
     stream = dropout_stream(rate, seed, step, layer)
     A_in = A
-    A = as_float_array(A, "A", compute_dtype(A), allow_empty=True)
+    A = as_float_array(A, name, compute_dtype(A), allow_empty=True)
     nt = resolve_n_threads(n_threads)
     out = out_buffer_or_none(out, "out", A.shape, A.dtype)
-    check_no_overlap([("out", out)], [("A", A_in)], in_place=[("out", "A")])
+    check_no_overlap([("out", out)], [(name, A_in)], in_place=[("out", name)])
     return A, stream, out, nt
 
 

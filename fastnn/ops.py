@@ -326,10 +326,9 @@ def dropout_mask(shape, rate, seed, step, layer, dtype=np.float64):
     return ones
 
 
-def dropout_forward(A, rate, seed, step, layer, *, out=None, n_threads=None):
-    """Inverted dropout during training: A * mask (``out=A`` runs in place)."""
+def _dropout(A, rate, seed, step, layer, out, n_threads, name):
     A, (rate, seed, step, layer), out, nt = args.dropout_forward(A, rate, seed, step, layer,
-                                                                 out, n_threads)
+                                                                 out, n_threads, name)
     res = _new_or(out, A.shape, A.dtype)
     if A.size:
         _kernels.dropout_apply(A.reshape(1, -1), res.reshape(1, -1), rate,
@@ -337,10 +336,15 @@ def dropout_forward(A, rate, seed, step, layer, *, out=None, n_threads=None):
     return res
 
 
+def dropout_forward(A, rate, seed, step, layer, *, out=None, n_threads=None):
+    """Inverted dropout during training: A * mask (``out=A`` runs in place)."""
+    return _dropout(A, rate, seed, step, layer, out, n_threads, "A")
+
+
 def dropout_backward(dA, rate, seed, step, layer, *, out=None, n_threads=None):
     """dA * mask, with the mask of the forward pass of the same (seed, step, layer)
     (``out=dA`` runs in place)."""
-    return dropout_forward(dA, rate, seed, step, layer, out=out, n_threads=n_threads)
+    return _dropout(dA, rate, seed, step, layer, out, n_threads, "dA")
 
 
 # --------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def _activate(z, activation, alpha):
 
 def activation_forward(Z, activation, alpha=DEFAULT_LEAKY_ALPHA, *, out=None, n_threads=None):
     """A = g(Z) (spec section 3)."""
-    return bias_activation(Z, None, activation, alpha, out=out)
+    return bias_activation(Z, None, activation, alpha, out=out, n_threads=n_threads)
 
 
 def bias_activation(Z, b, activation, alpha=DEFAULT_LEAKY_ALPHA, *, out=None, n_threads=None):
@@ -204,7 +204,9 @@ def _softmax_cross_entropy(Z, y):
     s = e.sum(axis=1, keepdims=True, dtype=_F64)
     lse = Z.max(axis=1, keepdims=True).astype(_F64) + np.log(s)
     ysum = Y.sum(axis=1, keepdims=True)
-    loss = float(np.sum(ysum * lse - np.sum(Y * Z.astype(_F64), axis=1, keepdims=True)) / m)
+    # a class with no target mass adds nothing, even at a logit of -inf (0 * -inf is NaN)
+    yz = np.where(Y != 0, Y * Z.astype(_F64), 0.0)
+    loss = float(np.sum(ysum * lse - np.sum(yz, axis=1, keepdims=True)) / m)
     P = e / s
     return loss, ((P * ysum - Y) * (1.0 / m)).astype(Z.dtype)
 
@@ -429,7 +431,9 @@ def _dropout(A, rate, seed, step, layer):
 
 def dropout_backward(dA, rate, seed, step, layer, *, out=None, n_threads=None):
     """dA * mask: the same mask as the forward pass of that step and layer."""
-    return dropout_forward(dA, rate, seed, step, layer, out=out, n_threads=n_threads)
+    dA, stream, out, _ = args.dropout_forward(dA, rate, seed, step, layer, out, n_threads,
+                                              "dA")
+    return _store(_dropout(dA, *stream), out)
 
 
 # --------------------------------------------------------------------------
