@@ -12,6 +12,7 @@ import numpy as np
 from fastnn import _kernels
 from fastnn import reference as ref
 from fastnn._errors import FNN_ENONFINITE
+from fastnn._validation import check_blas_dims
 from fastnn.losses import LOSS_IDS
 
 XENT = LOSS_IDS["cross_entropy"]
@@ -28,6 +29,10 @@ class TrainingSetup:
         dtype = arena.dtype
         dense = model.dense_layers_
         widths = [layer.units for layer in dense]
+        # every product of the loop has a batch, a layer width or an input width as
+        # a size; check them before anything is allocated for m_max rows
+        check_blas_dims(m_max, what="rows per batch")
+        check_blas_dims(arena.shapes[0][0], *widths, what="layer width")
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.m_max = m_max
         self.l2, self.clip_norm, self.clip_value = l2, clip_norm, clip_value

@@ -67,11 +67,13 @@ def check_shape(arr, name, shape):
         raise ValueError("%s must have shape %s, got %s" % (name, tuple(shape), arr.shape))
 
 
-def check_blas_dims(*dims):
-    """The BLAS takes 32-bit sizes: refuse anything larger."""
+def check_blas_dims(*dims, what="dimension"):
+    """The BLAS takes 32-bit sizes: refuse anything larger, before it can wrap.
+    what: the sizes' meaning, for the message."""
     for d in dims:
         if d > _BLAS_INT_MAX:
-            raise ValueError("dimension %d exceeds the BLAS limit of 2**31 - 1" % d)
+            raise ValueError("%s %d exceeds 2**31 - 1, the largest size the BLAS's 32-bit "
+                             "interface takes" % (what, d))
 
 
 def is_finite(arr, n_threads=1):

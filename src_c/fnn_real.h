@@ -5,6 +5,7 @@
 #ifndef FNN_REAL_H
 #define FNN_REAL_H
 
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -131,6 +131,11 @@ static int FNN_SFX(gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t
     int64_t n_tiles, t;
     int threads;
     if (FNN_SFX(gemm_uses_blas)(blas)) {
+        /* the BLAS takes 32-bit sizes: refuse rather than let them wrap (the
+         * Python layer checks first, with a message naming the size) */
+        if (M > INT_MAX || N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldb > INT_MAX ||
+            ldc > INT_MAX)
+            return FNN_EINVAL;
         FNN_SFX(gemm_blocked)(blas, trans_a, trans_b, M, N, K, A, lda, B, ldb,
                               (accumulate || bias) ? (REAL)1 : (REAL)0, C, ldc,
                               accumulate ? NULL : bias, act, alpha, nt);

@@ -708,3 +708,46 @@ def test_dense_backward_in_place_dZ_over_dA_still_works():
     got = fn.ops.dense_backward(X, W, A, dA, "tanh", out_dZ=dA)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------
+# Sizes beyond the BLAS's 32-bit interface
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("m_max, width, pattern", [
+    (2**31, 4, r"rows per batch 2147483648 exceeds 2\*\*31 - 1"),
+    (8, 2**31, r"layer width 2147483648 exceeds 2\*\*31 - 1"),
+])
+def test_the_training_loop_refuses_sizes_the_blas_cannot_take(m_max, width, pattern):
+    """Every fit (the C loop, the reference loop and the full-batch lbfgs pass of
+    fastnn.sklearn) sets up through TrainingSetup: a batch or a layer beyond
+    2**31 - 1 is refused there, before anything is allocated for it."""
+    from fastnn._backends import TrainingSetup
+    from fastnn.optim import SGD
+    model = fn.Sequential([fn.Dense(3, activation="tanh"), fn.Dense(2, activation="softmax")],
+                          dtype="float64", seed=0)
+    model.build(4)
+    if width > 2**31 - 1:  # a layer that wide cannot be built here; pretend one was
+        model.dense_layers_[0].units = width
+    with pytest.raises(ValueError, match=pattern):
+        TrainingSetup(model, "cross_entropy", SGD(lr=0.1), [], m_max, 0.0, 0.0, 0.0, False)
+
+
+def test_the_blas_path_refuses_a_size_that_would_wrap():
+    """Behind the Python checks, the C product refuses sizes above INT_MAX on the
+    BLAS path (whose interface is 32-bit) instead of letting them wrap. The
+    operands are zero-stride views, so no memory of that size exists."""
+    from fastnn import _kernels
+    from numpy.lib.stride_tricks import as_strided
+    cell = np.ones(1)
+    A = as_strided(cell, shape=(2**31, 1), strides=(0, 8))  # op(A) = A^T: K = 2**31
+    B = as_strided(cell, shape=(2**31, 1), strides=(0, 8))
+    C = np.zeros((1, 1))
+    before = fn.get_gemm_path()
+    fn.set_gemm_path("blas")
+    try:
+        with pytest.raises(ValueError, match="outside its domain"):
+            _kernels.gemm(A, B, C, True, False, False, 1)
+    finally:
+        fn.set_gemm_path(before)
+    assert C[0, 0] == 0.0
