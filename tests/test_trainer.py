@@ -179,9 +179,15 @@ def test_divergence_can_warn_instead():
 
 
 def test_clipping_turns_a_diverging_run_into_a_finite_one():
+    # the same data, learning rate and schedule: only clip_norm differs
+    run = dict(loss="mse", optimizer=fn.optim.SGD(lr=10.0), epochs=20, batch_size=30)
     model, X, y = _diverging_model()
-    model.fit(X / 50, y / 1e3, loss="mse", optimizer=fn.optim.SGD(lr=0.5), epochs=5,
-              batch_size=30, clip_norm=1.0)
+    with pytest.raises(fn.NonFiniteError):
+        model.fit(X, y, **run)
+    model, X, y = _diverging_model()
+    history = model.fit(X, y, clip_norm=1.0, **run)
+    assert history.stopped is None and model.t_ == 20 * 10
+    assert np.all(np.isfinite(history["loss"]))
     assert np.all(np.isfinite(model.get_params_flat()))
 
 
