@@ -497,12 +497,50 @@ def test_dropout_and_clip_norm(digits):
     assert step == pytest.approx(0.1 * 1e-3, rel=1e-6)  # one step of lr * clip_norm
 
 
-def test_extra_activations(iris):
+def _teach_sklearn_the_extra_activations(monkeypatch):
+    """scikit-learn's MLP with fastnn's leaky_relu (slope 0.01) and softplus
+    added to its tables of activations and of their derivatives in terms of
+    the output, as fastnn.reference writes them."""
+    from sklearn.neural_network import _base
+    from sklearn.utils._param_validation import StrOptions
+
+    def leaky_relu(X):
+        np.maximum(X, 0.01 * X, out=X)
+        return X
+
+    def leaky_relu_derivative(Z, delta):
+        delta[Z <= 0] *= 0.01
+
+    def softplus(X):
+        np.logaddexp(0.0, X, out=X)
+        return X
+
+    def softplus_derivative(Z, delta):
+        delta *= -np.expm1(-Z)  # sigmoid(z) = 1 - exp(-softplus(z))
+
+    for table, extra in ((_base.ACTIVATIONS, {"leaky_relu": leaky_relu, "softplus": softplus}),
+                         (_base.DERIVATIVES, {"leaky_relu": leaky_relu_derivative,
+                                              "softplus": softplus_derivative})):
+        for name, fn in extra.items():
+            monkeypatch.setitem(table, name, fn)
+    names = StrOptions({"identity", "logistic", "tanh", "relu", "leaky_relu", "softplus"})
+    monkeypatch.setitem(sk.MLPClassifier._parameter_constraints, "activation", [names])
+
+
+@pytest.mark.parametrize("activation", ["leaky_relu", "softplus"])
+def test_extra_activations(iris, activation, monkeypatch):
+    # the same fit as scikit-learn's MLP computing the same activation
     X, y = iris
-    for activation in ("leaky_relu", "softplus"):
-        clf = _quiet_fit(MLPClassifier(activation=activation, max_iter=200, random_state=0,
-                                       learning_rate_init=0.01), X, y)
-        assert clf.score(X, y) > 0.9
+    _teach_sklearn_the_extra_activations(monkeypatch)
+    ours, theirs = fit_both("MLPClassifier", X, y, activation=activation, max_iter=200,
+                            random_state=0, learning_rate_init=0.01)
+    assert_same_fit(ours, theirs)
+    assert_close(ours.predict_proba(X), theirs.predict_proba(X), "training")
+    assert ours.score(X, y) == theirs.score(X, y) > 0.9
+    # the activation is what these fits share: relu's differs
+    relu = _quiet_fit(MLPClassifier(max_iter=200, random_state=0, learning_rate_init=0.01),
+                      X, y)
+    assert not np.allclose(relu.coefs_[0], ours.coefs_[0])
 
 
 def test_pickle_keeps_the_optimizer_state(iris):
