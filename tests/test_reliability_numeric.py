@@ -235,6 +235,17 @@ def test_optimizer_with_gradient_near_dtype_max_gives_no_nan(name, dtype):
     state = [np.zeros(3, dtype) for _ in range(STEPPERS[name][1])]
     STEPPERS[name][0](ops, p, g, state, 10.0, 1)
     _no_nan(p, *state)
+    want = [np.zeros(3, dtype), g.copy()] + [np.zeros(3, dtype) for _ in state]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # g^2 overflows in the reference too
+        STEPPERS[name][0](ref, want[0], want[1], want[2:], 10.0, 1)
+    for got, expected in zip([p] + state, [want[0]] + want[2:]):
+        np.testing.assert_array_equal(got, expected)
+    # g^2 overflows to inf, so the huge gradients take a step of 0; the third
+    # takes the step of its optimizer on a gradient of 1 (from zero state, t=1)
+    third = 10.0 / (np.sqrt(0.1) + 1e-8) if name == "rmsprop" else 10.0 / (1.0 + 1e-8)
+    np.testing.assert_array_equal(p[:2], 0.0)
+    assert_close(p[2], -third, "elementwise", dtype=dtype)
 
 
 @pytest.mark.parametrize("loss, output, k", [("cross_entropy", "softmax", 3),
