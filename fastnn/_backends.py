@@ -11,13 +11,12 @@ import numpy as np
 
 from fastnn import _kernels
 from fastnn import reference as ref
-from fastnn._errors import FNN_ENONFINITE
 from fastnn._validation import check_blas_dims
 from fastnn.losses import LOSS_IDS
 
 XENT = LOSS_IDS["cross_entropy"]
-_KIND_NAMES = {0: "sgd", 1: "momentum", 2: "classical", 3: "nesterov", 4: "rmsprop", 5: "adam",
-               6: "adam_folded"}
+_NON_FINITE = _kernels.STATUS_CODES["enonfinite"]
+_OPTIMIZER_NAMES = {kind: name for name, kind in _kernels.OPTIMIZER_IDS.items()}
 
 
 class TrainingSetup:
@@ -76,8 +75,7 @@ class TrainingSetup:
 
 
 def _kernels_act(layer):
-    from fastnn.activations import ACTIVATION_IDS
-    return ACTIVATION_IDS[layer.activation.name]
+    return _kernels.ACTIVATION_IDS[layer.activation.name]
 
 
 class FastNetwork:
@@ -105,7 +103,7 @@ class FastNetwork:
 
     def train_batches(self, X, y, perm, batch_size, first, n, lrs, losses, nt):
         st, done = self._net.train_batches(X, y, perm, batch_size, first, n, lrs, losses, nt)
-        return st == FNN_ENONFINITE, done
+        return st == _NON_FINITE, done
 
     def forward(self, X, out, nt):
         self._net.forward(X, out, nt)
@@ -119,7 +117,7 @@ class ReferenceNetwork:
         self.t = t
         opt = setup.optimizer
         kind = opt.kernel_args()[0]
-        self.kind = _KIND_NAMES[kind]
+        self.kind = _OPTIMIZER_NAMES[kind]
         self.hyper = dict(opt.hyper)
 
     def set_t(self, t):

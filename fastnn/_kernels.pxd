@@ -9,6 +9,26 @@ cdef extern from "fnn.h" nogil:
         FNN_ENOMEM
         FNN_ELABEL
         FNN_ENONFINITE
+        FNN_ACT_IDENTITY
+        FNN_ACT_SIGMOID
+        FNN_ACT_TANH
+        FNN_ACT_RELU
+        FNN_ACT_LEAKY_RELU
+        FNN_ACT_SOFTPLUS
+        FNN_ACT_SOFTMAX
+        FNN_ACT_COUNT
+        FNN_LOSS_MSE
+        FNN_LOSS_BINARY_CROSS_ENTROPY
+        FNN_LOSS_CROSS_ENTROPY
+        FNN_LOSS_COUNT
+        FNN_OPT_SGD
+        FNN_OPT_MOMENTUM
+        FNN_OPT_CLASSICAL_MOMENTUM
+        FNN_OPT_NESTEROV
+        FNN_OPT_RMSPROP
+        FNN_OPT_ADAM
+        FNN_OPT_ADAM_FOLDED
+        FNN_OPT_COUNT
 
     ctypedef void (*fnn_sgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
                                   float *alpha, float *a, int *lda, float *b, int *ldb,

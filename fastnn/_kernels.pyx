@@ -4,18 +4,48 @@
 # (C-contiguous, one floating dtype, matching shapes), releases the GIL around
 # exactly one C call, and turns the returned status into an exception once the
 # GIL is back. No validation and no allocation happen here: that is the
-# boundary's job (fastnn/_validation.py), and it keeps these calls cheap
+# boundary's job (fastnn/_kernel_args.py), and it keeps these calls cheap
 # enough to be made per batch. Memoryviews only, no NumPy C-API, so the module
 # does not depend on NumPy's ABI.
 from cython cimport floating
 from libc.stdint cimport int64_t, uint64_t
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
-from fastnn._errors import raise_for_status
-
 cdef fnn_blas _BLAS
 _BLAS.sgemm = <fnn_sgemm_fn>sgemm
 _BLAS.dgemm = <fnn_dgemm_fn>dgemm
+
+# The enumerations of src_c/fnn.h by name: Python's only source for these
+# numbers (each key is the macro's suffix in lower case, FNN_ACT_TANH ->
+# "tanh"; tests/test_kernel_enums.py holds them against the header).
+ACTIVATION_IDS = {
+    "identity": FNN_ACT_IDENTITY, "sigmoid": FNN_ACT_SIGMOID, "tanh": FNN_ACT_TANH,
+    "relu": FNN_ACT_RELU, "leaky_relu": FNN_ACT_LEAKY_RELU, "softplus": FNN_ACT_SOFTPLUS,
+    "softmax": FNN_ACT_SOFTMAX}
+LOSS_IDS = {"mse": FNN_LOSS_MSE, "binary_cross_entropy": FNN_LOSS_BINARY_CROSS_ENTROPY,
+            "cross_entropy": FNN_LOSS_CROSS_ENTROPY}
+OPTIMIZER_IDS = {
+    "sgd": FNN_OPT_SGD, "momentum": FNN_OPT_MOMENTUM,
+    "classical_momentum": FNN_OPT_CLASSICAL_MOMENTUM, "nesterov": FNN_OPT_NESTEROV,
+    "rmsprop": FNN_OPT_RMSPROP, "adam": FNN_OPT_ADAM, "adam_folded": FNN_OPT_ADAM_FOLDED}
+ENUM_COUNTS = {"ACT": FNN_ACT_COUNT, "LOSS": FNN_LOSS_COUNT, "OPT": FNN_OPT_COUNT}
+STATUS_CODES = {"ok": FNN_OK, "einval": FNN_EINVAL, "enomem": FNN_ENOMEM,
+                "elabel": FNN_ELABEL, "enonfinite": FNN_ENONFINITE}
+
+# The exception each failure status becomes once the GIL is back.
+_STATUS_ERRORS = {
+    FNN_EINVAL: (ValueError, "a kernel argument is outside its domain (size, option or rate)"),
+    FNN_ENOMEM: (MemoryError, "a kernel could not allocate its scratch memory"),
+    FNN_ELABEL: (ValueError, "a class label is outside [0, n_classes) for the output layer"),
+    FNN_ENONFINITE: (FloatingPointError, "a loss or gradient became NaN or infinite"),
+}
+
+
+def raise_for_status(int status):
+    """Raise the exception that matches a non-zero kernel status."""
+    cls, message = _STATUS_ERRORS.get(status, (RuntimeError,
+                                               "kernel failed with status %d" % status))
+    raise cls(message)
 
 
 cdef inline int _check(int status) except -1:

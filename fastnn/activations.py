@@ -1,19 +1,9 @@
 """Activation names, their kernel ids, and their parameters (spec section 3)."""
 
+from fastnn._kernels import ACTIVATION_IDS
 from fastnn._validation import check_scalar
 
 DEFAULT_LEAKY_ALPHA = 0.01
-
-# Ids shared with the C kernels (src_c/fnn.h, FNN_ACT_*).
-ACTIVATION_IDS = {
-    "identity": 0,
-    "sigmoid": 1,
-    "tanh": 2,
-    "relu": 3,
-    "leaky_relu": 4,
-    "softplus": 5,
-    "softmax": 6,
-}
 ACTIVATIONS = tuple(ACTIVATION_IDS)
 
 

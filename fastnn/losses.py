@@ -1,7 +1,8 @@
 """Loss names, their kernel ids, and the output activation each needs (spec section 4)."""
 
-# ids shared with src_c/fnn.h (FNN_LOSS_*)
-LOSS_IDS = {"mse": 0, "binary_cross_entropy": 1, "cross_entropy": 2}
+from fastnn._kernels import LOSS_IDS
+from fastnn._validation import check_scalar
+
 LOSSES = tuple(LOSS_IDS)
 
 # fused losses: the output activation they are fused with
@@ -35,7 +36,6 @@ class CrossEntropy:
     name = "cross_entropy"
 
     def __init__(self, center_loss=0.0, center_alpha=0.5):
-        from fastnn._validation import check_scalar
         self.center_loss = check_scalar(center_loss, "center_loss", low=0.0)
         self.center_alpha = check_scalar(center_alpha, "center_alpha", low=0.0, high=1.0)
 

@@ -17,11 +17,10 @@ Which convention matches which library:
   (never the biases).
 """
 
+from fastnn._kernels import OPTIMIZER_IDS
 from fastnn._validation import check_scalar
 from fastnn.schedules import as_schedule
 
-# ids shared with src_c/fnn.h (FNN_OPT_*)
-SGD_ID, MOMENTUM_ID, CLASSICAL_ID, NESTEROV_ID, RMSPROP_ID, ADAM_ID, ADAM_FOLDED_ID = range(7)
 
 
 class Optimizer:
@@ -53,7 +52,7 @@ class Optimizer:
 class SGD(Optimizer):
     """W <- W - lr dW."""
 
-    kind = SGD_ID
+    kind = OPTIMIZER_IDS["sgd"]
 
     def __init__(self, lr=0.01):
         super().__init__(lr)
@@ -62,7 +61,7 @@ class SGD(Optimizer):
 class Momentum(Optimizer):
     """Exponentially weighted momentum: V <- beta V + (1 - beta) dW; W <- W - lr V."""
 
-    kind = MOMENTUM_ID
+    kind = OPTIMIZER_IDS["momentum"]
     n_states = 1
 
     def __init__(self, lr=0.01, beta=0.9):
@@ -81,7 +80,7 @@ class ClassicalMomentum(Optimizer):
 
     @property
     def kind(self):
-        return NESTEROV_ID if self.hyper["nesterov"] else CLASSICAL_ID
+        return OPTIMIZER_IDS["nesterov" if self.hyper["nesterov"] else "classical_momentum"]
 
 
 class Nesterov(ClassicalMomentum):
@@ -99,7 +98,7 @@ class Nesterov(ClassicalMomentum):
 class RMSProp(Optimizer):
     """S <- beta S + (1 - beta) dW^2; W <- W - lr dW / (sqrt(S) + eps)."""
 
-    kind = RMSPROP_ID
+    kind = OPTIMIZER_IDS["rmsprop"]
     n_states = 1
 
     def __init__(self, lr=0.001, beta=0.9, eps=1e-8):
@@ -112,7 +111,7 @@ class Adam(Optimizer):
     W <- W - lr (V / (1 - b1^t)) / (sqrt(S / (1 - b2^t)) + eps), t counting from 1.
     weight_decay > 0 adds decoupled decay W <- W - lr wd W on the weights (AdamW)."""
 
-    kind = ADAM_ID
+    kind = OPTIMIZER_IDS["adam"]
     n_states = 2
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
@@ -132,7 +131,7 @@ class AdamFolded(Optimizer):
     lr_t = lr sqrt(1 - b2^t) / (1 - b1^t). Identical to Adam but for eps, which
     here is effectively larger by 1 / sqrt(1 - b2^t) early in training."""
 
-    kind = ADAM_FOLDED_ID
+    kind = OPTIMIZER_IDS["adam_folded"]
     n_states = 2
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8):

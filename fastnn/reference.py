@@ -535,7 +535,7 @@ def optimizer_update(kind, params, grads, states, n_weights, t, lr, hyper):
         sgd_step(params, grads, lr)
     elif kind == "momentum":
         momentum_step(params, grads, states[0], lr, hyper["beta"])
-    elif kind in ("classical", "nesterov"):
+    elif kind in ("classical_momentum", "nesterov"):
         classical_momentum_step(params, grads, states[0], lr, hyper["momentum"],
                                 nesterov=kind == "nesterov")
     elif kind == "rmsprop":

@@ -26,7 +26,11 @@
 #define FNN_ELABEL (-3)   /* a class label is outside [0, k) */
 #define FNN_ENONFINITE (-4) /* a loss or gradient became NaN or infinite */
 
-/* Activation ids; fastnn/activations.py maps names to these. */
+/* The enumerations below reach Python through fastnn/_kernels.pyx, which
+ * exports them by name (FNN_ACT_TANH as ACTIVATION_IDS["tanh"], and so on);
+ * tests/test_kernel_enums.py checks that the two agree. */
+
+/* Activation ids. */
 #define FNN_ACT_IDENTITY 0
 #define FNN_ACT_SIGMOID 1
 #define FNN_ACT_TANH 2
@@ -52,17 +56,19 @@ typedef struct fnn_blas {
 } fnn_blas;
 
 /* Losses and optimizers of the training loop (train.inc.c). */
-#define FNN_LOSS_MSE 0    /* any output activation */
-#define FNN_LOSS_BCE 1    /* sigmoid output, fused: the output layer computes logits */
-#define FNN_LOSS_XENT 2   /* softmax output, fused; integer labels */
+#define FNN_LOSS_MSE 0                  /* any output activation */
+#define FNN_LOSS_BINARY_CROSS_ENTROPY 1 /* sigmoid output, fused: the output layer computes logits */
+#define FNN_LOSS_CROSS_ENTROPY 2        /* softmax output, fused; integer labels */
+#define FNN_LOSS_COUNT 3
 
 #define FNN_OPT_SGD 0
 #define FNN_OPT_MOMENTUM 1    /* exponentially weighted */
-#define FNN_OPT_CLASSICAL 2   /* heavy ball */
+#define FNN_OPT_CLASSICAL_MOMENTUM 2 /* heavy ball */
 #define FNN_OPT_NESTEROV 3
 #define FNN_OPT_RMSPROP 4
 #define FNN_OPT_ADAM 5        /* with weight_decay > 0: AdamW (weights only) */
 #define FNN_OPT_ADAM_FOLDED 6 /* bias correction folded into the step size (scikit-learn) */
+#define FNN_OPT_COUNT 7
 
 /* One dense layer of a network, its optional dropout, and its buffers. Array
  * pointers are void so one struct serves both dtypes; each points to REAL
@@ -97,7 +103,7 @@ typedef struct fnn_net {
     void *ybuf;              /* (m_max,) int64 labels for XENT, else (m_max, n_out) REAL */
     void *gbuf1, *gbuf2;     /* (m_max, widest layer) gradient scratch */
     void *gemm_work;         /* the GEMM's packing workspace, sized for every product */
-    double center_lambda;    /* center loss weight (FNN_LOSS_XENT, >= 2 layers), 0 for none */
+    double center_lambda;    /* center loss weight (FNN_LOSS_CROSS_ENTROPY, >= 2 layers), 0 for none */
     double center_alpha;     /* center update rate */
     void *centers;           /* (n_out of the last layer, n_in of the last layer) REAL */
     double *center_scratch;  /* (classes, features + 1) doubles */

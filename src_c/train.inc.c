@@ -77,7 +77,7 @@ static void FNN_SFX(gather)(const fnn_net *net, const REAL *x, const void *y,
             int64_t j;
             for (j = 0; j < n0; j++) dst[j] = src[j];
         });
-    if (net->loss == FNN_LOSS_XENT) {
+    if (net->loss == FNN_LOSS_CROSS_ENTROPY) {
         const int64_t *ys = (const int64_t *)y;
         int64_t *yd = (int64_t *)net->ybuf;
         for (i = 0; i < m; i++) yd[i] = ys[rows[i]];
@@ -102,7 +102,7 @@ static int FNN_SFX(optim_step)(fnn_net *net, fnn_optim *opt, double lr, int nt)
         return FNN_SFX(fnn_sgd_step)(n, p, g, lr, nt);
     case FNN_OPT_MOMENTUM:
         return FNN_SFX(fnn_momentum_step)(n, p, g, s1, lr, opt->beta1, nt);
-    case FNN_OPT_CLASSICAL:
+    case FNN_OPT_CLASSICAL_MOMENTUM:
     case FNN_OPT_NESTEROV:
         return FNN_SFX(fnn_classical_momentum_step)(n, p, g, s1, lr, opt->beta1,
                                                     opt->kind == FNN_OPT_NESTEROV, nt);
@@ -149,7 +149,7 @@ static void FNN_SFX(diagnose)(fnn_net *net, int64_t m, int nt)
 
 /* Runs batches first_batch .. first_batch + n_batches - 1 of an epoch.
  * x          IN  (n_rows, n_in) training inputs
- * y          IN  (n_rows,) int64 labels for FNN_LOSS_XENT, else (n_rows, n_out) REAL
+ * y          IN  (n_rows,) int64 labels for FNN_LOSS_CROSS_ENTROPY, else (n_rows, n_out) REAL
  * perm       IN  (n_rows,) the epoch's row order; batch b is perm[b*B, (b+1)*B)
  * lrs        IN  (n_batches,) learning rate of each batch's step
  * batch_loss OUT (n_batches,) loss of each batch (with the L2 term), before its step
@@ -167,8 +167,8 @@ int FNN_SFX(fnn_train_batches)(fnn_net *net, fnn_optim *opt, const REAL *x, cons
     int64_t bi;
     *done = 0;
     if (L < 1 || batch_size < 1 || batch_size > net->m_max) return FNN_EINVAL;
-    if (net->center_lambda > 0 && (L < 2 || net->loss != FNN_LOSS_XENT || !net->centers ||
-                                   !net->center_scratch))
+    if (net->center_lambda > 0 && (L < 2 || net->loss != FNN_LOSS_CROSS_ENTROPY ||
+                                   !net->centers || !net->center_scratch))
         return FNN_EINVAL;
     for (bi = 0; bi < n_batches; bi++) {
         const int64_t r0 = (first_batch + bi) * batch_size;
@@ -184,10 +184,10 @@ int FNN_SFX(fnn_train_batches)(fnn_net *net, fnn_optim *opt, const REAL *x, cons
         out = FNN_SFX(net_fwd)(net, (const REAL *)net->xbuf, m, 1, step, nt, blas);
 
         /* loss and the gradient it feeds the output layer */
-        if (net->loss == FNN_LOSS_XENT)
+        if (net->loss == FNN_LOSS_CROSS_ENTROPY)
             st = FNN_SFX(fnn_softmax_xent)(m, last->n_out, out, (const int64_t *)net->ybuf,
                                            NULL, g, &loss, nt);
-        else if (net->loss == FNN_LOSS_BCE)
+        else if (net->loss == FNN_LOSS_BINARY_CROSS_ENTROPY)
             st = FNN_SFX(fnn_sigmoid_bce)(m, last->n_out, out, (const REAL *)net->ybuf, g,
                                           &loss, nt);
         else
