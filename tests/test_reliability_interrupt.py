@@ -115,6 +115,14 @@ FIT_CHILD = """
 """
 
 
+class _EpochWeights(fn.Callback):
+    def __init__(self):
+        self.params = []
+
+    def on_epoch_end(self, epoch, logs):
+        self.params.append(self.model.get_params_flat().copy())
+
+
 def test_sigint_during_fit_returns_a_consistent_model_and_intact_history(tmp_path):
     proc = _spawn(tmp_path, "fit_child.py", FIT_CHILD, tmp_path)
     try:
@@ -140,10 +148,13 @@ def test_sigint_during_fit_returns_a_consistent_model_and_intact_history(tmp_pat
         assert all(np.isfinite(v) for v in values), key
     assert set(report["history"]) >= {"loss", "val_loss", "val_accuracy", "lr", "time"}
 
-    # the model is at a completed step of the epoch after the last recorded one
+    # the model is at a completed step of the epoch after the last recorded one,
+    # the step the warning names
     steps_per_epoch = -(-18000 // 4)
+    t = report["t"]
     assert report["epochs_trained"] == n
-    assert n * steps_per_epoch <= report["t"] <= (n + 1) * steps_per_epoch
+    assert n * steps_per_epoch <= t <= (n + 1) * steps_per_epoch
+    assert any("(optimizer step %d)" % t in w for w in report["warnings"])
     assert report["params_finite"]
 
     # the returned state, saved after fit returned, loads and predicts the same
@@ -160,6 +171,23 @@ def test_sigint_during_fit_returns_a_consistent_model_and_intact_history(tmp_pat
     assert checkpoint.t_ == checkpoint.epochs_trained_ * steps_per_epoch
     assert np.all(np.isfinite(checkpoint.predict_proba(X[:64])))
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".fastnn-")]
+
+    # all three are states of the same run left uninterrupted: its weights after
+    # exactly t steps (the rate drops to 0 from step t on, and a step at rate 0
+    # leaves the weights as they are) and after the checkpoint's epochs, and the
+    # same history up to the interruption
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 1)
+    twin = fn.Sequential([fn.Dense(256, activation="relu"), fn.Dropout(0.1),
+                          fn.Dense(3, activation="softmax")], input_dim=64, seed=0)
+    epochs = _EpochWeights()
+    stop_at_t = fn.optim.Adam(lr=fn.schedules.StepDecay(1e-3, step_size=t, gamma=0.0))
+    history = twin.fit(X, y, optimizer=stop_at_t, epochs=n + 1, batch_size=4,
+                       validation_split=0.1, callbacks=[epochs], n_threads=1)
+    np.testing.assert_array_equal(final.get_params_flat(), twin.get_params_flat())
+    np.testing.assert_array_equal(checkpoint.get_params_flat(),
+                                  epochs.params[checkpoint.epochs_trained_ - 1])
+    for key in ("loss", "val_loss", "val_accuracy"):
+        assert report["history"][key] == history[key][:n], key
 
     # and training resumes from the returned state
     with warnings.catch_warnings():
