@@ -105,9 +105,6 @@ class FastNetwork:
         st, done = self._net.train_batches(X, y, perm, batch_size, first, n, lrs, losses, nt)
         return st == _NON_FINITE, done
 
-    def forward(self, X, out, nt):
-        self._net.forward(X, out, nt)
-
 
 class ReferenceNetwork:
     """The same loop in NumPy, from fastnn.reference.train_step."""
@@ -142,10 +139,6 @@ class ReferenceNetwork:
                                  arena.n_weights, self.t + 1, float(lrs[i]), self.hyper)
             self.t += 1
         return False, n
-
-    def forward(self, X, out, nt):
-        outs = ref.network_forward(self.setup.layers, X)
-        out[...] = outs[-1][0]
 
 
 def make_network(setup, backend, t):

@@ -2,16 +2,45 @@
 # training loop (src_c/train.inc.c). Python builds every array once per fit
 # (parameter, gradient and optimizer-state arenas, activation and gradient
 # buffers); Net only records their addresses in the C structs and keeps the
-# arrays alive. Each call then runs many batches with the GIL released.
+# arrays alive (typed memoryviews check each one's dtype and layout on the
+# way). Each call then runs many batches with the GIL released.
 # Included into _kernels.pyx, which owns the BLAS table.
 from libc.stdlib cimport calloc, free, malloc
 
 
-cdef inline void *_addr(object arr):
-    """Address of a C-contiguous NumPy array's data (None -> NULL)."""
+cdef void *_data(object arr, char kind) except? NULL:
+    """The data of arr (None -> NULL) through a typed memoryview, so that a wrong
+    dtype, layout or number of dimensions raises instead of being misread.
+    kind: b"f" float32, b"d" float64, b"q" int64, b"B" uint8; 1-D or 2-D arrays,
+    C-contiguous, not empty. The caller keeps arr alive while C holds the address."""
+    cdef const float[::1] f1
+    cdef const float[:, ::1] f2
+    cdef const double[::1] d1
+    cdef const double[:, ::1] d2
+    cdef const int64_t[::1] q1
+    cdef const unsigned char[::1] u1
     if arr is None:
         return NULL
-    return <void *><size_t>arr.__array_interface__["data"][0]
+    if arr.size == 0:
+        raise ValueError("the network's buffers must not be empty")
+    two_d = arr.ndim == 2
+    if kind == b"f":
+        if two_d:
+            f2 = arr
+            return <void *>&f2[0, 0]
+        f1 = arr
+        return <void *>&f1[0]
+    if kind == b"d":
+        if two_d:
+            d2 = arr
+            return <void *>&d2[0, 0]
+        d1 = arr
+        return <void *>&d1[0]
+    if kind == b"q":
+        q1 = arr
+        return <void *>&q1[0]
+    u1 = arr
+    return <void *>&u1[0]
 
 
 cdef class Net:
@@ -22,6 +51,7 @@ cdef class Net:
     cdef void *gemm_work
     cdef object keep
     cdef int single
+    cdef char real  # the network's dtype, as a kind of _data
 
     def __cinit__(self):
         self.layers = NULL
@@ -39,6 +69,7 @@ cdef class Net:
         cdef int i
         cdef int64_t work_len = 0
         self.single = single
+        self.real = b"f" if single else b"d"
         self.keep = [layers, params, grads, xbuf, ybuf, gbuf1, gbuf2, s1, s2, centers,
                      center_scratch]
         self.layers = <fnn_layer *>calloc(len(layers), sizeof(fnn_layer))
@@ -50,14 +81,14 @@ cdef class Net:
             self.layers[i].act = spec["act"]
             self.layers[i].alpha = spec["alpha"]
             self.layers[i].dropout = spec["dropout"]
-            self.layers[i].w = _addr(spec["W"])
-            self.layers[i].b = _addr(spec["b"])
-            self.layers[i].dw = _addr(spec["dW"])
-            self.layers[i].db = _addr(spec["db"])
-            self.layers[i].a = _addr(spec["a"])
-            self.layers[i].a_drop = _addr(spec["a_drop"])
-            self.layers[i].alive = <unsigned char *>_addr(spec["alive"])
-            self.layers[i].stats = <double *>_addr(spec["stats"])
+            self.layers[i].w = _data(spec["W"], self.real)
+            self.layers[i].b = _data(spec["b"], self.real)
+            self.layers[i].dw = _data(spec["dW"], self.real)
+            self.layers[i].db = _data(spec["db"], self.real)
+            self.layers[i].a = _data(spec["a"], self.real)
+            self.layers[i].a_drop = _data(spec["a_drop"], self.real)
+            self.layers[i].alive = <unsigned char *>_data(spec["alive"], b"B")
+            self.layers[i].stats = <double *>_data(spec["stats"], b"d")
             # the GEMM packs both operands of forward, weight gradient and input gradient
             work_len = max(work_len,
                            fnn_gemm_work_len(m_max, spec["n_out"], spec["n_in"]),
@@ -71,29 +102,29 @@ cdef class Net:
         self.net.loss = loss
         self.net.n_params = params.shape[0]
         self.net.n_weights = n_weights
-        self.net.params = _addr(params)
-        self.net.grads = _addr(grads)
+        self.net.params = _data(params, self.real)
+        self.net.grads = _data(grads, self.real)
         self.net.l2 = l2
         self.net.clip_norm = clip_norm
         self.net.clip_value = clip_value
         self.net.seed = seed
         self.net.m_max = m_max
-        self.net.xbuf = _addr(xbuf)
-        self.net.ybuf = _addr(ybuf)
-        self.net.gbuf1 = _addr(gbuf1)
-        self.net.gbuf2 = _addr(gbuf2)
+        self.net.xbuf = _data(xbuf, self.real)
+        self.net.ybuf = _data(ybuf, b"q" if loss == FNN_LOSS_CROSS_ENTROPY else self.real)
+        self.net.gbuf1 = _data(gbuf1, self.real)
+        self.net.gbuf2 = _data(gbuf2, self.real)
         self.net.gemm_work = self.gemm_work
         self.net.center_lambda = center_lambda
         self.net.center_alpha = center_alpha
-        self.net.centers = _addr(centers)
-        self.net.center_scratch = <double *>_addr(center_scratch)
+        self.net.centers = _data(centers, self.real)
+        self.net.center_scratch = <double *>_data(center_scratch, b"d")
         self.opt.kind = opt_kind
         self.opt.beta1 = beta1
         self.opt.beta2 = beta2
         self.opt.eps = eps
         self.opt.weight_decay = weight_decay
-        self.opt.s1 = _addr(s1)
-        self.opt.s2 = _addr(s2)
+        self.opt.s1 = _data(s1, self.real)
+        self.opt.s2 = _data(s2, self.real)
         self.opt.t = t
 
     @property
@@ -104,40 +135,29 @@ cdef class Net:
     def set_t(self, int64_t t):
         self.opt.t = t
 
-    def train_batches(self, X, y, perm, int64_t batch_size, int64_t first_batch,
-                      int64_t n_batches, lrs, batch_loss, int nt):
-        """Run n_batches steps; returns (status, batches done). Arrays are
-        validated by the caller (C-contiguous, the network's dtype)."""
+    def train_batches(self, X, y, const int64_t[::1] perm, int64_t batch_size,
+                      int64_t first_batch, int64_t n_batches, const double[::1] lrs,
+                      double[::1] batch_loss, int nt):
+        """Run n_batches steps; returns (status, batches done). X (n_rows, n_in)
+        and y (labels, or targets of the output's width) are C-contiguous in the
+        network's dtype; perm holds the rows of every batch, lrs and batch_loss
+        one entry per batch."""
         cdef int st
         cdef int64_t done = 0
-        cdef void *xp = _addr(X)
-        cdef void *yp = _addr(y)
-        cdef int64_t *pp = <int64_t *>_addr(perm)
-        cdef double *lp = <double *>_addr(lrs)
-        cdef double *bl = <double *>_addr(batch_loss)
         cdef int64_t n_rows = X.shape[0]
+        cdef void *xp = _data(X, self.real)
+        cdef void *yp = _data(y, b"q" if self.net.loss == FNN_LOSS_CROSS_ENTROPY else self.real)
+        if perm.shape[0] < n_rows or lrs.shape[0] < n_batches or batch_loss.shape[0] < n_batches:
+            raise ValueError("train_batches: perm, lrs or batch_loss is too short")
         with nogil:
             if self.single:
-                st = fnn_train_batches_f32(&self.net, &self.opt, <float *>xp, yp, pp, n_rows,
-                                           batch_size, first_batch, n_batches, lp, bl, &done,
-                                           nt, &_BLAS)
+                st = fnn_train_batches_f32(&self.net, &self.opt, <float *>xp, yp, &perm[0],
+                                           n_rows, batch_size, first_batch, n_batches, &lrs[0],
+                                           &batch_loss[0], &done, nt, &_BLAS)
             else:
-                st = fnn_train_batches_f64(&self.net, &self.opt, <double *>xp, yp, pp, n_rows,
-                                           batch_size, first_batch, n_batches, lp, bl, &done,
-                                           nt, &_BLAS)
+                st = fnn_train_batches_f64(&self.net, &self.opt, <double *>xp, yp, &perm[0],
+                                           n_rows, batch_size, first_batch, n_batches, &lrs[0],
+                                           &batch_loss[0], &done, nt, &_BLAS)
         if st != FNN_OK and st != FNN_ENONFINITE:
             _check(st)
         return st, done
-
-    def forward(self, X, out, int nt):
-        """Inference forward pass of X (m <= m_max rows) into out."""
-        cdef int st
-        cdef void *xp = _addr(X)
-        cdef void *op = _addr(out)
-        cdef int64_t m = X.shape[0]
-        with nogil:
-            if self.single:
-                st = fnn_net_forward_f32(&self.net, <float *>xp, m, <float *>op, nt, &_BLAS)
-            else:
-                st = fnn_net_forward_f64(&self.net, <double *>xp, m, <double *>op, nt, &_BLAS)
-        _check(st)

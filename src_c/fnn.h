@@ -199,9 +199,7 @@ int fnn_openmp_enabled(void);
                               const int64_t *perm, int64_t n_rows, int64_t batch_size,   \
                               int64_t first_batch, int64_t n_batches, const double *lrs, \
                               double *batch_loss, int64_t *done, int nt,                 \
-                              const fnn_blas *blas);                                     \
-    int fnn_net_forward_##S(fnn_net *net, const R *x, int64_t m, R *out, int nt,         \
-                            const fnn_blas *blas);
+                              const fnn_blas *blas);
 
 FNN_DECLARE_KERNELS(float, f32)
 FNN_DECLARE_KERNELS(double, f64)

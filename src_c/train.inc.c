@@ -20,39 +20,26 @@ static int FNN_SFX(train_act)(const fnn_net *net, int l)
     return net->layers[l].act;
 }
 
-/* Forward pass over m rows of x; training applies dropout and leaves the
- * output layer linear for a fused loss. Returns the last layer's output. */
-static const REAL *FNN_SFX(net_fwd)(fnn_net *net, const REAL *x, int64_t m, int training,
-                                    uint64_t step, int nt, const fnn_blas *blas)
+/* Training forward pass over m rows of x: dropout applied, the output layer
+ * left linear for a fused loss. Returns the last layer's output. */
+static const REAL *FNN_SFX(net_fwd)(fnn_net *net, const REAL *x, int64_t m, uint64_t step,
+                                    int nt, const fnn_blas *blas)
 {
     const REAL *in = x;
     int l;
     for (l = 0; l < net->n_layers; l++) {
         fnn_layer *L = &net->layers[l];
-        int act = training ? FNN_SFX(train_act)(net, l) : L->act;
         FNN_SFX(dense_fwd)(m, L->n_in, L->n_out, in, (const REAL *)L->w, (const REAL *)L->b,
-                           act, L->alpha, (REAL *)L->a, nt, (REAL *)net->gemm_work, blas);
+                           FNN_SFX(train_act)(net, l), L->alpha, (REAL *)L->a, nt,
+                           (REAL *)net->gemm_work, blas);
         in = (const REAL *)L->a;
-        if (training && L->dropout > 0) {
+        if (L->dropout > 0) {
             FNN_SFX(fnn_dropout_apply)(m, L->n_out, in, (REAL *)L->a_drop, L->dropout,
                                        fnn_dropout_key(net->seed, step, (uint64_t)l + 1), nt);
             in = (const REAL *)L->a_drop;
         }
     }
     return in;
-}
-
-/* Inference forward pass of m <= m_max rows into out (m, n_out of the last layer). */
-int FNN_SFX(fnn_net_forward)(fnn_net *net, const REAL *x, int64_t m, REAL *out, int nt,
-                             const fnn_blas *blas)
-{
-    const fnn_layer *last = &net->layers[net->n_layers - 1];
-    const REAL *res;
-    int64_t i;
-    if (m <= 0 || m > net->m_max) return FNN_EINVAL;
-    res = FNN_SFX(net_fwd)(net, x, m, 0, 0, nt, blas);
-    for (i = 0; i < m * last->n_out; i++) out[i] = res[i];
-    return FNN_OK;
 }
 
 /* The features the output layer reads: the previous layer's output, after
@@ -181,7 +168,7 @@ int FNN_SFX(fnn_train_batches)(fnn_net *net, fnn_optim *opt, const REAL *x, cons
         if (m <= 0) return FNN_EINVAL;
 
         FNN_SFX(gather)(net, x, y, perm + r0, m, nt);
-        out = FNN_SFX(net_fwd)(net, (const REAL *)net->xbuf, m, 1, step, nt, blas);
+        out = FNN_SFX(net_fwd)(net, (const REAL *)net->xbuf, m, step, nt, blas);
 
         /* loss and the gradient it feeds the output layer */
         if (net->loss == FNN_LOSS_CROSS_ENTROPY)

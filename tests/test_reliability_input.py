@@ -751,3 +751,29 @@ def test_the_blas_path_refuses_a_size_that_would_wrap():
     finally:
         fn.set_gemm_path(before)
     assert C[0, 0] == 0.0
+
+
+@pytest.mark.parametrize("case", ["float32 X", "Fortran-order X", "float labels"])
+def test_the_compiled_network_refuses_arrays_it_would_misread(case):
+    """Net reads every array through a typed memoryview: a wrong dtype or layout
+    raises rather than being read as raw memory of another type."""
+    from fastnn._backends import TrainingSetup, make_network
+    from fastnn.optim import SGD
+    model = fn.Sequential([fn.Dense(3, activation="tanh"), fn.Dense(2, activation="softmax")],
+                          dtype="float64", seed=0)
+    model.build(4)
+    setup = TrainingSetup(model, "cross_entropy", SGD(lr=0.1), [], 8, 0.0, 0.0, 0.0, False)
+    net = make_network(setup, "fast", 0)
+    X = np.ones((8, 4))
+    y = np.zeros(8, dtype=np.int64)
+    if case == "float32 X":
+        X = X.astype(np.float32)
+    elif case == "Fortran-order X":
+        X = np.asfortranarray(np.ones((8, 4)) + np.arange(4))
+    else:
+        y = y.astype(np.float64)
+    before = model.arena_.params.copy()
+    with pytest.raises(ValueError):
+        net.train_batches(X, y, np.arange(8, dtype=np.int64), 8, 0, 1, np.full(1, 0.1),
+                          np.zeros(1), 1)
+    np.testing.assert_array_equal(model.arena_.params, before)
