@@ -13,7 +13,6 @@ import os
 import pickle
 import re
 import stat
-import time
 import tracemalloc
 import warnings
 import zipfile
@@ -657,16 +656,17 @@ def _npy_header(shape, descr="<f4"):
 
 
 def _load_with_peak(path):
+    """The error loading `path` raises, and the most memory Python held
+    meanwhile: a file is refused from what it declares, before anything of
+    the declared size is built or read."""
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         with pytest.raises(fastnn.ModelFileError) as info:
             fastnn.load(path)
-        seconds = time.perf_counter() - started
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    return info.value, seconds, peak
+    return info.value, peak
 
 
 def test_absurd_units_fail_fast(tmp_path, valid):
@@ -674,9 +674,8 @@ def test_absurd_units_fail_fast(tmp_path, valid):
     arch = json.loads(json.dumps(arch))
     arch["layers"][0]["units"] = 10**12
     path = _write(tmp_path / "huge.npz", dict(arrays, architecture=_arch_bytes(arch)))
-    error, seconds, peak = _load_with_peak(path)
+    error, peak = _load_with_peak(path)
     assert "'units' = 1000000000000 is out of range" in str(error)
-    assert seconds < 1.0
     assert peak < 1 << 20
 
 
@@ -686,9 +685,8 @@ def test_too_many_parameters_fail_fast(tmp_path, valid):
     arch["input_dim"] = MAX_UNITS
     arch["layers"][0]["units"] = MAX_UNITS
     path = _write(tmp_path / "huge.npz", dict(arrays, architecture=_arch_bytes(arch)))
-    error, seconds, peak = _load_with_peak(path)
+    error, peak = _load_with_peak(path)
     assert "more than fastnn loads (%d)" % MAX_PARAMS in str(error)
-    assert seconds < 1.0
     assert peak < 1 << 20
 
 
@@ -700,7 +698,7 @@ def test_large_architecture_with_small_arrays_allocates_nothing(tmp_path, valid)
     arch["input_dim"] = 3000
     arch["layers"][0]["units"] = 3000
     path = _write(tmp_path / "big.npz", dict(arrays, architecture=_arch_bytes(arch)))
-    error, seconds, peak = _load_with_peak(path)
+    error, peak = _load_with_peak(path)
     assert "W0 has shape (6, 12) but the architecture needs (3000, 3000)" in str(error)
     assert peak < 1 << 20  # building the model would take > 70 MB
 
@@ -721,9 +719,8 @@ def test_array_header_declaring_a_huge_array(tmp_path, valid, entry, shape, desc
             if info.filename == entry + ".npy":
                 content = _npy_header(shape, descr) + b"\0" * 64
             dst.writestr(info.filename, content)
-    error, seconds, peak = _load_with_peak(path)
+    error, peak = _load_with_peak(path)
     assert re.search(pattern, str(error)), str(error)
-    assert seconds < 1.0
     assert peak < 1 << 20
 
 

@@ -55,7 +55,6 @@ def test_study_writes_figure_numbers_and_curves(results, name):
     assert len(lines) > 10 and "," in lines[0]
     assert result["study"] == name and result["quick"] is True
     assert len(result["summary"]) > 200 and "\n" not in result["summary"]
-    assert result["seconds"] < 30
 
 
 def test_standardization_reaches_the_target_in_fewer_epochs(results):
