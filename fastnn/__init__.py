@@ -19,9 +19,9 @@ from fastnn._threads import get_num_threads, set_num_threads  # noqa: E402
 from fastnn.activations import ACTIVATIONS, Activation, LeakyReLU  # noqa: E402
 from fastnn.callbacks import Callback, EarlyStopping, ModelCheckpoint  # noqa: E402
 from fastnn.history import History  # noqa: E402
-from fastnn.io import ModelFileError, load  # noqa: E402
+from fastnn.io import ModelFileError  # noqa: E402
 from fastnn.layers import Dense, Dropout  # noqa: E402
-from fastnn.model import Sequential  # noqa: E402
+from fastnn.model import Sequential, load  # noqa: E402
 from fastnn.preprocessing import Standardizer  # noqa: E402
 from fastnn.trainer import NonFiniteError  # noqa: E402
 

@@ -61,10 +61,7 @@ class TrainingSetup:
         self.centers = self.center_scratch = None
         if center_lambda > 0:
             shape = (widths[-1], arena.shapes[-1][0])
-            centers = getattr(model, "centers_", None)
-            if centers is None or centers.shape != shape or centers.dtype != dtype:
-                model.centers_ = np.zeros(shape, dtype)
-            self.centers = model.centers_
+            self.centers = model._class_centers(shape)
             self.center_scratch = np.zeros(shape[0] * (shape[1] + 1))
 
     def reset_diagnostics(self):

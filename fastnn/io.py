@@ -1,5 +1,6 @@
-"""Saving and loading models: a documented .npz format, written atomically,
-read without ever unpickling.
+"""The model file format: a documented .npz, written atomically, read without
+ever unpickling. This module reads and writes a model's state dict
+(:meth:`fastnn.Sequential.state_dict`); building the model is the model's job.
 
 Format (version 1), every entry a plain NumPy array:
 
@@ -13,9 +14,9 @@ Format (version 1), every entry a plain NumPy array:
 - optionally ``opt_state0``, ``opt_state1``: the optimizer state arenas
   (flat, like the parameters), so training resumes exactly where it stopped
 
-save writes to a temporary file in the target's folder, flushes and fsyncs
+write_state writes to a temporary file in the target's folder, flushes and fsyncs
 it, then renames it over the target: a crash leaves the old file or the new
-one, never a mix. load checks every name, and every array's shape and dtype
+one, never a mix. read_state checks every name, and every array's shape and dtype
 (from its .npy header) against the architecture before reading the array's
 data or building anything; whatever is wrong with a file, down to a damaged
 zip entry, raises ModelFileError.
@@ -23,9 +24,12 @@ zip entry, raises ModelFileError.
 
 import json
 import os
-import warnings
 
 import numpy as np
+
+from fastnn.layers import check_stack, dense_shapes, layer_from_config
+from fastnn.losses import LOSSES
+from fastnn.optim import optimizer_from_config
 
 FORMAT = "fastnn-model"
 FORMAT_VERSION = 1
@@ -39,26 +43,13 @@ class ModelFileError(ValueError):
     """A model file is missing, truncated, malformed or inconsistent."""
 
 
-def save(model, path, include_optimizer=True):
-    """Write `model` to `path` (a .npz file) atomically."""
-    model._check_built()
+def write_state(state, path):
+    """Write a model's state (Sequential.state_dict()) to `path` atomically."""
     path = os.fspath(path)
-    arch = model.get_config()
-    arch.update({"seed_": int(model.seed_), "loss": model.loss_,
-                 "epochs_trained": int(model.epochs_trained_), "t": int(model.t_),
-                 "y_1d": bool(getattr(model, "y_1d_", True)),
-                 "optimizer": (model.optimizer_.get_config()
-                               if include_optimizer and model.optimizer_ is not None else None)})
     arrays = {"format": np.array(FORMAT), "format_version": np.array(FORMAT_VERSION, np.int64),
-              "architecture": np.frombuffer(json.dumps(arch).encode("utf-8"), dtype=np.uint8)}
-    for i, (W, b) in enumerate(model.weights):
-        arrays["W%d" % i] = W
-        arrays["b%d" % i] = b
-    if include_optimizer and model.optimizer_state_ is not None and model.optimizer_ is not None:
-        for i, state in enumerate(model.optimizer_state_):
-            arrays["opt_state%d" % i] = state
-    if include_optimizer and getattr(model, "centers_", None) is not None:
-        arrays["centers"] = model.centers_
+              "architecture": np.frombuffer(json.dumps(state["config"]).encode("utf-8"),
+                                            dtype=np.uint8)}
+    arrays.update(state["arrays"])
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = _create_temp(folder)
     try:
@@ -110,12 +101,11 @@ def _int(value, name, low=0, high=None):
     return value
 
 
-def load(path):
-    """Read a model written by save. Raises ModelFileError for anything malformed."""
-    from fastnn.layers import Dense, layer_from_config
-    from fastnn.model import Sequential
-    from fastnn.optim import optimizer_from_config
-
+def read_state(path):
+    """The state a file written by write_state holds: {"config": the
+    architecture with every field present, "arrays": name -> array}, every
+    field, name, shape and dtype checked. Raises ModelFileError for anything
+    malformed."""
     path = os.fspath(path)
     try:
         data = np.load(path, allow_pickle=False)
@@ -127,43 +117,51 @@ def load(path):
         raise ModelFileError("%s holds a single .npy array, not a .npz model file" % path)
     with data:
         try:
-            members = data.zip.namelist()
-            _expect(len(set(members)) == len(members) and
-                    all(name.endswith(".npy") for name in members),
-                    "%s holds entries that are not distinct .npy arrays" % path)
-            names = {name[:-4] for name in members}
-            _expect({"format", "format_version", "architecture"} <= names,
-                    "%s is not a fastnn model file (missing format or architecture)" % path)
-            shape, dtype = _header(data, "format")
-            _expect(dtype.kind == "U" and shape == () and dtype.itemsize <= 256,
-                    "%s is not a fastnn model file (format entry is %s %s)" % (path, dtype, shape))
-            fmt = _array(data, "format")
-            _expect(str(fmt) == FORMAT,
-                    "%s is not a fastnn model file (format is %r)" % (path, str(fmt)))
-            shape, dtype = _header(data, "format_version")
-            _expect(dtype.kind == "i" and shape == (),
-                    "format_version must be an integer scalar, got %s %s" % (dtype, shape))
-            version = _array(data, "format_version")
-            _expect(int(version) == FORMAT_VERSION,
-                    "unsupported model format version %r (this fastnn reads %d)"
-                    % (int(version), FORMAT_VERSION))
-            shape, dtype = _header(data, "architecture")
-            _expect(dtype == np.uint8 and len(shape) == 1 and shape[0] <= MAX_ARCH_BYTES,
-                    "architecture entry must be at most %d UTF-8 bytes" % MAX_ARCH_BYTES)
-            raw = _array(data, "architecture")
-            try:
-                arch = json.loads(raw.tobytes().decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise ModelFileError("architecture is not valid JSON: %s" % exc) from exc
-            _expect(isinstance(arch, dict), "architecture must be a JSON object")
-            model, input_dim = _build(arch, Sequential, Dense, layer_from_config)
-            _fill(model, input_dim, data, names - {"format", "format_version", "architecture"},
-                  arch, optimizer_from_config)
+            names = _entry_names(data, path)
+            arch = _architecture(data, path)
+            expected, dtype = _expected_arrays(arch, names)
+            arrays = _read_arrays(data, names - {"format", "format_version", "architecture"},
+                                  expected, dtype)
         except ModelFileError:
             raise
         except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
             raise ModelFileError("%s is malformed: %s" % (path, exc)) from exc
-    return model
+    return {"config": arch, "arrays": arrays}
+
+
+def _entry_names(data, path):
+    members = data.zip.namelist()
+    _expect(len(set(members)) == len(members) and all(name.endswith(".npy") for name in members),
+            "%s holds entries that are not distinct .npy arrays" % path)
+    names = {name[:-4] for name in members}
+    _expect({"format", "format_version", "architecture"} <= names,
+            "%s is not a fastnn model file (missing format or architecture)" % path)
+    return names
+
+
+def _architecture(data, path):
+    """The architecture JSON object, after the format and version entries."""
+    shape, dtype = _header(data, "format")
+    _expect(dtype.kind == "U" and shape == () and dtype.itemsize <= 256,
+            "%s is not a fastnn model file (format entry is %s %s)" % (path, dtype, shape))
+    fmt = _array(data, "format")
+    _expect(str(fmt) == FORMAT, "%s is not a fastnn model file (format is %r)" % (path, str(fmt)))
+    shape, dtype = _header(data, "format_version")
+    _expect(dtype.kind == "i" and shape == (),
+            "format_version must be an integer scalar, got %s %s" % (dtype, shape))
+    version = _array(data, "format_version")
+    _expect(int(version) == FORMAT_VERSION, "unsupported model format version %r (this "
+            "fastnn reads %d)" % (int(version), FORMAT_VERSION))
+    shape, dtype = _header(data, "architecture")
+    _expect(dtype == np.uint8 and len(shape) == 1 and shape[0] <= MAX_ARCH_BYTES,
+            "architecture entry must be at most %d UTF-8 bytes" % MAX_ARCH_BYTES)
+    raw = _array(data, "architecture")
+    try:
+        arch = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError("architecture is not valid JSON: %s" % exc) from exc
+    _expect(isinstance(arch, dict), "architecture must be a JSON object")
+    return arch
 
 
 def _header(data, name):
@@ -195,10 +193,7 @@ def _array(data, name):
                              % (data.zip.filename, name, exc)) from exc
 
 
-def _build(arch, Sequential, Dense, layer_from_config):
-    """The model the architecture describes, validated but not built yet (no
-    arena), and its input_dim."""
-    layers_cfg = arch.get("layers")
+def _check_layer_configs(layers_cfg):
     _expect(isinstance(layers_cfg, list) and 0 < len(layers_cfg) <= MAX_LAYERS,
             "architecture 'layers' must be a non-empty list")
     for cfg in layers_cfg:
@@ -212,49 +207,49 @@ def _build(arch, Sequential, Dense, layer_from_config):
         elif cfg.get("type") == "Dropout":
             _expect(isinstance(cfg.get("rate"), (int, float)) and
                     not isinstance(cfg.get("rate"), bool), "Dropout rate must be a number")
+    return check_stack([layer_from_config(cfg) for cfg in layers_cfg])
+
+
+def _expected_arrays(arch, names):
+    """Check every architecture field, filling the optional ones in `arch` with
+    their defaults; return ({array name: shape}, dtype) of the arrays it needs
+    (and of the optional class centers when the file has them)."""
+    layers = _check_layer_configs(arch.get("layers"))
     input_dim = _int(arch.get("input_dim"), "input_dim", 1, MAX_UNITS)
     _expect(arch.get("dtype") in ("float32", "float64"), "dtype must be float32 or float64")
     seed = arch.get("seed")
     if seed is not None:
         _int(seed, "seed", 0, 2**64 - 1)
-    layers = [layer_from_config(cfg) for cfg in layers_cfg]
-    n_params, n_in = 0, input_dim
-    for layer in layers:
-        if isinstance(layer, Dense):
-            n_params += (n_in + 1) * layer.units
-            n_in = layer.units
+    arch["seed_"] = _int(arch.get("seed_", seed if seed is not None else 0), "seed_", 0,
+                         2**64 - 1)
+    shapes = dense_shapes(layers, input_dim)
+    n_params = sum((n_in + 1) * n_out for n_in, n_out in shapes)
     _expect(n_params <= MAX_PARAMS, "the architecture declares %d parameters, more than "
             "fastnn loads (%d)" % (n_params, MAX_PARAMS))
-    model = Sequential(layers, dtype=arch["dtype"], seed=seed)
-    model.seed_ = _int(arch.get("seed_", seed if seed is not None else 0), "seed_", 0,
-                       2**64 - 1)
-    return model, input_dim
-
-
-def _fill(model, input_dim, data, names, arch, optimizer_from_config):
-    """Check the names, shapes and dtypes of the parameter and optimizer-state
-    arrays against the architecture (from their .npy headers, before reading
-    any data), read them, then build the model and fill it."""
-    from fastnn.losses import LOSSES
-    shapes, n_in = [], input_dim
-    for layer in model.dense_layers_:
-        shapes.append((n_in, layer.units))
-        n_in = layer.units
     expected = {"W%d" % i: shape for i, shape in enumerate(shapes)}
     expected.update({"b%d" % i: (shape[1],) for i, shape in enumerate(shapes)})
-    opt_cfg = arch.get("optimizer")
-    optimizer = None
+    if "centers" in names and len(shapes) >= 2:  # a center loss's: (classes, features)
+        expected["centers"] = (shapes[-1][1], shapes[-1][0])
+    opt_cfg = arch.setdefault("optimizer", None)
     if opt_cfg is not None:
         _expect(isinstance(opt_cfg, dict), "optimizer must be a JSON object or null")
-        optimizer = optimizer_from_config(opt_cfg)
-        n_params = sum((n_in + 1) * n_out for n_in, n_out in shapes)
-        expected.update({"opt_state%d" % i: (n_params,) for i in range(optimizer.n_states)})
-    if "centers" in names and len(shapes) >= 2:  # optional: a center loss's class centers
-        expected["centers"] = (shapes[-1][1], shapes[-1][0])
+        n_states = optimizer_from_config(opt_cfg).n_states
+        expected.update({"opt_state%d" % i: (n_params,) for i in range(n_states)})
+    loss = arch.setdefault("loss", None)
+    _expect(loss is None or loss in LOSSES, "unknown loss %r" % (loss,))
+    _expect(isinstance(arch.setdefault("y_1d", True), bool),
+            "architecture field 'y_1d' must be true or false")
+    arch["epochs_trained"] = _int(arch.get("epochs_trained", 0), "epochs_trained", 0, 2**63 - 1)
+    arch["t"] = _int(arch.get("t", 0), "t", 0, 2**63 - 1)
+    return expected, np.dtype(arch["dtype"])
+
+
+def _read_arrays(data, names, expected, dtype):
+    """Check the names, shapes and dtypes of the arrays (from their .npy
+    headers, before reading any data), then read them and check they are finite."""
     missing, extra = set(expected) - names, names - set(expected)
     _expect(not missing, "missing arrays: %s" % ", ".join(sorted(missing)))
     _expect(not extra, "unexpected arrays: %s" % ", ".join(sorted(extra)))
-    dtype = model.dtype
     for name in sorted(expected):
         shape, arr_dtype = _header(data, name)
         _expect(shape == expected[name], "%s has shape %s but the architecture needs %s"
@@ -265,23 +260,5 @@ def _fill(model, input_dim, data, names, arch, optimizer_from_config):
     for name in sorted(expected):
         arr = _array(data, name)
         _expect(bool(np.all(np.isfinite(arr))), "%s contains NaN or infinity" % name)
-        arrays[name] = arr
-    loss = arch.get("loss")
-    _expect(loss is None or loss in LOSSES, "unknown loss %r" % (loss,))
-    y_1d = arch.get("y_1d", True)
-    _expect(isinstance(y_1d, bool), "architecture field 'y_1d' must be true or false")
-    epochs_trained = _int(arch.get("epochs_trained", 0), "epochs_trained", 0, 2**63 - 1)
-    t = _int(arch.get("t", 0), "t", 0, 2**63 - 1)
-    with warnings.catch_warnings():  # the initial weights are replaced by the file's
-        warnings.filterwarnings("ignore", "zero initialization", UserWarning)
-        model.build(input_dim)
-    for i, (W, b) in enumerate(model.weights):
-        W[...] = arrays["W%d" % i]
-        b[...] = arrays["b%d" % i]
-    model.loss_, model.epochs_trained_, model.t_, model.y_1d_ = loss, epochs_trained, t, y_1d
-    if "centers" in arrays:
-        model.centers_ = np.ascontiguousarray(arrays["centers"])
-    if optimizer is not None:
-        model.optimizer_ = optimizer
-        model.optimizer_state_ = [np.ascontiguousarray(arrays["opt_state%d" % i])
-                                  for i in range(optimizer.n_states)]
+        arrays[name] = np.ascontiguousarray(arr)
+    return arrays

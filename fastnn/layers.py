@@ -2,7 +2,7 @@
 arrays (those live in the model's flat parameter arena)."""
 
 from fastnn._validation import check_int, check_scalar
-from fastnn.activations import get_activation
+from fastnn.activations import Activation, get_activation
 from fastnn.initializers import check_initializer, default_initializer
 
 
@@ -52,7 +52,6 @@ class Dropout:
 
 def layer_from_config(config):
     """Rebuild a layer from get_config() output (used by fastnn.load)."""
-    from fastnn.activations import Activation
     if not isinstance(config, dict) or "type" not in config:
         raise ValueError("a layer description must be a dict with a 'type', got %r" % (config,))
     kind = config["type"]
@@ -62,3 +61,35 @@ def layer_from_config(config):
     if kind == "Dropout":
         return Dropout(config["rate"])
     raise ValueError("unknown layer type %r; valid types are Dense, Dropout" % (kind,))
+
+
+def check_stack(layers):
+    """The layers of a Sequential model as a list, checked: Dense and Dropout
+    only, Dense first and last, no two Dropout layers in a row."""
+    layers = list(layers)
+    if not layers:
+        raise ValueError("a Sequential model needs at least one Dense layer")
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, (Dense, Dropout)):
+            raise TypeError("layer %d is %r; Sequential takes fastnn.Dense and "
+                            "fastnn.Dropout layers" % (i, layer))
+    if not isinstance(layers[0], Dense):
+        raise ValueError("the first layer must be Dense (dropout on the inputs is not "
+                         "supported)")
+    if not isinstance(layers[-1], Dense):
+        raise ValueError("the last layer must be Dense: dropout after the output layer "
+                         "would drop predictions")
+    for a, b in zip(layers, layers[1:]):
+        if isinstance(a, Dropout) and isinstance(b, Dropout):
+            raise ValueError("two Dropout layers in a row; use one with the combined rate")
+    return layers
+
+
+def dense_shapes(layers, input_dim):
+    """The (n_in, n_out) of every Dense layer of a stack fed input_dim features."""
+    shapes, n_in = [], input_dim
+    for layer in layers:
+        if isinstance(layer, Dense):
+            shapes.append((n_in, layer.units))
+            n_in = layer.units
+    return shapes

@@ -1,13 +1,16 @@
 """Sequential: a stack of Dense layers with optional Dropout, trained by fastnn's C loop."""
 
+import warnings
+
 import numpy as np
 
-from fastnn import _kernels
+from fastnn import _kernels, io
 from fastnn._threads import blas_threads, resolve_n_threads
 from fastnn._validation import as_float_array, check_blas_dims, check_finite, check_int
 from fastnn.activations import ACTIVATION_IDS
 from fastnn.initializers import initialize_weights
-from fastnn.layers import Dense, Dropout
+from fastnn.layers import Dense, Dropout, check_stack, dense_shapes, layer_from_config
+from fastnn.optim import optimizer_from_config
 from fastnn.params import Arena
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -33,25 +36,18 @@ class Sequential:
     ----------
     weights : list of (W, b) arrays, views into the flat parameter arena
     history_ : fastnn.History of the last fit
+    loss_, optimizer_, optimizer_state_, t_, epochs_trained_ : the training
+        state a later fit continues from (the loss, the optimizer and its state
+        arrays, optimizer steps and epochs taken)
+    y_1d_ : whether the regression targets of the last fit were 1-D
+    centers_ : the class centers of a center loss, or None
+
+    Every attribute is set here and changed only by this class's methods; the
+    trainer records its progress through them.
     """
 
     def __init__(self, layers, input_dim=None, dtype="float32", seed=None):
-        layers = list(layers)
-        if not layers:
-            raise ValueError("a Sequential model needs at least one Dense layer")
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, (Dense, Dropout)):
-                raise TypeError("layer %d is %r; Sequential takes fastnn.Dense and "
-                                "fastnn.Dropout layers" % (i, layer))
-        if not isinstance(layers[0], Dense):
-            raise ValueError("the first layer must be Dense (dropout on the inputs is not "
-                             "supported)")
-        if not isinstance(layers[-1], Dense):
-            raise ValueError("the last layer must be Dense: dropout after the output layer "
-                             "would drop predictions")
-        for a, b in zip(layers, layers[1:]):
-            if isinstance(a, Dropout) and isinstance(b, Dropout):
-                raise ValueError("two Dropout layers in a row; use one with the combined rate")
+        layers = check_stack(layers)
         if dtype not in _DTYPES and np.dtype(dtype) not in (np.float32, np.float64):
             raise ValueError("dtype must be 'float32' or 'float64', got %r" % (dtype,))
         self.layers = layers
@@ -73,6 +69,8 @@ class Sequential:
         self.optimizer_state_ = None
         self.t_ = 0
         self.epochs_trained_ = 0
+        self.y_1d_ = True
+        self.centers_ = None
         if input_dim is not None:
             self.build(input_dim)
 
@@ -86,10 +84,7 @@ class Sequential:
             model's dtype) instead of the initializers.
         """
         input_dim = check_int(input_dim, "input_dim", low=1)
-        shapes, n_in = [], input_dim
-        for layer in self.dense_layers_:
-            shapes.append((n_in, layer.units))
-            n_in = layer.units
+        shapes = dense_shapes(self.layers, input_dim)
         if weights is not None:
             weights = [(np.asarray(W), np.asarray(b)) for W, b in weights]
             if len(weights) != len(shapes):
@@ -157,6 +152,25 @@ class Sequential:
         from fastnn.trainer import fit
         return fit(self, X, y, **kwargs)
 
+    def _begin_fit(self, loss, y_1d, optimizer, states, history):
+        """Record what a fit starting now trains with; the trainer calls this once
+        every argument is checked and the training buffers exist."""
+        self.loss_, self.y_1d_ = loss, bool(y_1d)
+        self.optimizer_, self.optimizer_state_ = optimizer, states
+        self.history_ = history
+
+    def _record_progress(self, t, epochs_trained):
+        """Optimizer steps and epochs completed so far (what a later fit continues from)."""
+        self.t_, self.epochs_trained_ = int(t), int(epochs_trained)
+
+    def _class_centers(self, shape):
+        """The center loss's class centers, new zeros when there are none of this
+        shape and the model's dtype; they persist between fits."""
+        c = self.centers_
+        if c is None or c.shape != tuple(shape) or c.dtype != self.dtype:
+            self.centers_ = np.zeros(shape, self.dtype)
+        return self.centers_
+
     # ------------------------------------------------------------------ inference
 
     def _check_X(self, X):
@@ -218,7 +232,7 @@ class Sequential:
         return "regression"
 
     def _y_was_1d(self):
-        return getattr(self, "y_1d_", True)
+        return self.y_1d_
 
     def evaluate(self, X, y, n_threads=None):
         """A dict of the loss (without the L2 term) and a metric: accuracy for
@@ -229,9 +243,55 @@ class Sequential:
     # ------------------------------------------------------------------ persistence
 
     def save(self, path, include_optimizer=True):
-        """Save to a .npz file, atomically (see fastnn.io)."""
-        from fastnn.io import save
-        save(self, path, include_optimizer=include_optimizer)
+        """Save to a .npz file, atomically (the format: fastnn.io); include_optimizer
+        keeps what a later fit needs to continue exactly (optimizer, its state,
+        class centers)."""
+        io.write_state(self.state_dict(include_optimizer), path)
+
+    def state_dict(self, include_optimizer=True):
+        """{"config": the architecture and training state as JSON-able values,
+        "arrays": name -> array (W0, b0, ..., opt_state0, ..., centers)}: what
+        save writes and from_state_dict rebuilds. Arrays are the model's own,
+        not copies."""
+        self._check_built()
+        keep_optimizer = (include_optimizer and self.optimizer_ is not None
+                          and self.optimizer_state_ is not None)
+        config = self.get_config()
+        config.update({"seed_": int(self.seed_), "loss": self.loss_,
+                       "epochs_trained": int(self.epochs_trained_), "t": int(self.t_),
+                       "y_1d": bool(self.y_1d_),
+                       "optimizer": self.optimizer_.get_config() if keep_optimizer else None})
+        arrays = {}
+        for i, (W, b) in enumerate(self.weights):
+            arrays["W%d" % i], arrays["b%d" % i] = W, b
+        if keep_optimizer:
+            for i, state in enumerate(self.optimizer_state_):
+                arrays["opt_state%d" % i] = state
+        if include_optimizer and self.centers_ is not None:
+            arrays["centers"] = self.centers_
+        return {"config": config, "arrays": arrays}
+
+    @classmethod
+    def from_state_dict(cls, state):
+        """The model a state_dict() describes (as fastnn.io.read_state returns
+        it: every field present and checked, arrays of the right shapes)."""
+        config, arrays = state["config"], state["arrays"]
+        model = cls([layer_from_config(c) for c in config["layers"]], dtype=config["dtype"],
+                    seed=config["seed"])
+        model.seed_ = config["seed_"]
+        with warnings.catch_warnings():  # the initial weights are replaced by the file's
+            warnings.filterwarnings("ignore", "zero initialization", UserWarning)
+            model.build(config["input_dim"])
+        for i, (W, b) in enumerate(model.weights):
+            W[...], b[...] = arrays["W%d" % i], arrays["b%d" % i]
+        model.loss_, model.y_1d_ = config["loss"], config["y_1d"]
+        model.epochs_trained_, model.t_ = config["epochs_trained"], config["t"]
+        model.centers_ = arrays.get("centers")
+        if config["optimizer"] is not None:
+            model.optimizer_ = optimizer_from_config(config["optimizer"])
+            model.optimizer_state_ = [arrays["opt_state%d" % i]
+                                      for i in range(model.optimizer_.n_states)]
+        return model
 
     def get_config(self):
         return {"layers": [layer.get_config() for layer in self.layers],
@@ -257,3 +317,9 @@ class Sequential:
     def __repr__(self):
         return "Sequential(%r, input_dim=%r, dtype=%r, seed=%r)" % (
             self.layers, self.input_dim, self.dtype.name, self.seed)
+
+
+def load(path):
+    """Read a model written by Sequential.save. Raises fastnn.ModelFileError for
+    anything malformed, before building anything."""
+    return Sequential.from_state_dict(io.read_state(path))

@@ -213,26 +213,23 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
         states = model.optimizer_state_
     else:
         states = [arena.new_state() for _ in range(optimizer.n_states)]
-    model.loss_ = loss
-    model.y_1d_ = np.ndim(y) == 1
     setup = TrainingSetup(model, loss, optimizer, states, batch_size, l2, clip_norm,
                           clip_value, diagnostics, center_lambda, center_alpha)
     net = make_network(setup, backend, t0)
+    history = History()
+    model._begin_fit(loss, np.ndim(y) == 1, optimizer, states, history)
 
     batch_rows = np.full(n_batches, batch_size, dtype=np.float64)
     if not drop_last and n_train % batch_size:
         batch_rows[-1] = n_train % batch_size
     rows_used = batch_rows.sum()
 
-    history = History()
-    model.history_ = history
     all_callbacks = callbacks + ([early_stopping] if early_stopping is not None else [])
     for cb in all_callbacks:
         if hasattr(cb, "set_model"):
             cb.set_model(model)
         if hasattr(cb, "on_train_begin"):
             cb.on_train_begin({})
-    model.optimizer_, model.optimizer_state_ = optimizer, states
 
     bar = None
     first_epoch = model.epochs_trained_
@@ -291,8 +288,7 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
                 history.record(epoch, logs)
                 if diagnostics:
                     history.record_diagnostics(_diagnostics(setup, n_batches))
-                model.epochs_trained_ += 1
-                model.t_ = net.t
+                model._record_progress(net.t, model.epochs_trained_ + 1)
                 if bar is not None:
                     bar.set_postfix({k: "%.4g" % v for k, v in logs.items()
                                      if k in ("loss", "val_loss", "val_accuracy", "val_r2")})
@@ -316,7 +312,7 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
         warnings.warn("training interrupted: the model holds the weights of the last "
                       "completed step (optimizer step %d)" % net.t, RuntimeWarning, stacklevel=2)
     finally:
-        model.t_ = net.t
+        model._record_progress(net.t, model.epochs_trained_)
         if bar is not None:
             bar.close()
         for cb in all_callbacks:
@@ -363,7 +359,7 @@ def _drop_partial_epoch(history, model, first_epoch):
     for layer in history.diagnostics:
         for values in layer.values():
             del values[n:]
-    model.epochs_trained_ = first_epoch + n
+    model._record_progress(model.t_, first_epoch + n)
 
 
 def _progress_bar(epoch, n_train):
@@ -403,7 +399,7 @@ def _locate_non_finite(model, setup, X, Y, perm, batch_size, batch, step):
 
 def _stop_non_finite(model, setup, net, history, X, Y, perm, batch_size, epoch, batch,
                      on_nonfinite):
-    model.t_ = net.t
+    model._record_progress(net.t, model.epochs_trained_)
     where = _locate_non_finite(model, setup, X, Y, perm, batch_size, batch, net.t)
     _finish_non_finite(history, on_nonfinite, epoch, batch, where,
                        "the model keeps the weights of the last completed step (optimizer "
@@ -420,10 +416,10 @@ def _finish_non_finite(history, on_nonfinite, epoch, batch, where, advice):
     warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
-def _logits(model, X, nt):
+def _logits(model, X, nt, loss):
     """Outputs of the network with the output layer kept linear when the loss
     is fused with it (so the loss is computed from logits, stably)."""
-    fused = model.loss_ in ("cross_entropy", "binary_cross_entropy")
+    fused = loss in ("cross_entropy", "binary_cross_entropy")
     return model._forward_layers(X, nt, linear_output=fused)
 
 
@@ -435,11 +431,7 @@ def evaluate(model, X, y, n_threads=None, _prepared=False):
     if not _prepared:
         X = model._check_X(X)
         y = prepare_targets(model, y, loss, X.shape[0])
-    prev, model.loss_ = model.loss_, loss
-    try:
-        out = _logits(model, X, nt)
-    finally:
-        model.loss_ = prev
+    out = _logits(model, X, nt, loss)
     if loss == "cross_entropy":
         value, _ = ops.softmax_cross_entropy(out, y, n_threads=nt)
         return {"loss": value, "accuracy": float(np.mean(np.argmax(out, axis=1) == y))}
