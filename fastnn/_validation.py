@@ -15,6 +15,7 @@ import numpy as np
 from fastnn import _kernels
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+FLOAT_DTYPE_NAMES = {"float32": np.float32, "float64": np.float64}
 _BLAS_INT_MAX = 2**31 - 1
 
 

@@ -4,17 +4,17 @@ import warnings
 
 import numpy as np
 
-from fastnn import _kernels, io
-from fastnn._threads import blas_threads, resolve_n_threads
-from fastnn._validation import as_float_array, check_blas_dims, check_finite, check_int
+from fastnn import io
+from fastnn._inference import forward_in_chunks
+from fastnn._threads import resolve_n_threads
+from fastnn._validation import (FLOAT_DTYPE_NAMES, FLOAT_DTYPES, as_float_array,
+                                check_blas_dims, check_finite, check_int)
 from fastnn.activations import ACTIVATION_IDS
 from fastnn.initializers import initialize_weights
 from fastnn.layers import Dense, Dropout, check_stack, dense_shapes, layer_from_config
 from fastnn.optim import optimizer_from_config
 from fastnn.params import Arena
 
-_DTYPES = {"float32": np.float32, "float64": np.float64}
-PREDICT_CHUNK_ROWS = 4096
 
 
 class Sequential:
@@ -48,7 +48,7 @@ class Sequential:
 
     def __init__(self, layers, input_dim=None, dtype="float32", seed=None):
         layers = check_stack(layers)
-        if dtype not in _DTYPES and np.dtype(dtype) not in (np.float32, np.float64):
+        if dtype not in FLOAT_DTYPE_NAMES and np.dtype(dtype) not in FLOAT_DTYPES:
             raise ValueError("dtype must be 'float32' or 'float64', got %r" % (dtype,))
         self.layers = layers
         self.dtype = np.dtype(dtype)
@@ -188,24 +188,14 @@ class Sequential:
         return self._forward_layers(X, n_threads, linear_output=False)
 
     def _forward_layers(self, X, n_threads, linear_output):
-        """Chunked inference through the dense kernels; X is already validated,
-        so intermediate activations go straight to the kernels. linear_output
-        leaves the output layer without its activation (logits)."""
-        nt = resolve_n_threads(n_threads)
-        n_dense = len(self.dense_layers_)
-        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        with blas_threads(1):
-            for lo in range(0, X.shape[0], PREDICT_CHUNK_ROWS):
-                A = X[lo:lo + PREDICT_CHUNK_ROWS]
-                for i, layer in enumerate(self.dense_layers_):
-                    last = i == n_dense - 1
-                    name = "identity" if last and linear_output else layer.activation.name
-                    res = out[lo:lo + A.shape[0]] if last else \
-                        np.empty((A.shape[0], layer.units), dtype=self.dtype)
-                    _kernels.dense_fwd(A, self.arena_.W[i], self.arena_.b[i], res,
-                                       ACTIVATION_IDS[name], layer.activation.alpha, nt)
-                    A = res
-        return out
+        """Inference in chunks; X is already validated. linear_output leaves the
+        output layer without its activation (logits)."""
+        last = len(self.dense_layers_) - 1
+        layers = [(self.arena_.W[i], self.arena_.b[i],
+                   ACTIVATION_IDS["identity" if i == last and linear_output
+                                  else layer.activation.name], layer.activation.alpha)
+                  for i, layer in enumerate(self.dense_layers_)]
+        return forward_in_chunks(X, layers, self.dtype, resolve_n_threads(n_threads))
 
     def predict_proba(self, X, n_threads=None):
         """Outputs of the network: class probabilities for a softmax or sigmoid output."""

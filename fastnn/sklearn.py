@@ -54,7 +54,6 @@ is held to one thread inside fastnn's calls. ``n_threads_`` records what the
 last fit used.
 """
 
-import time
 import warnings
 from numbers import Integral, Real
 
@@ -81,7 +80,10 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from fastnn import _kernels
 from fastnn._backends import TrainingSetup, make_network
+from fastnn._epochs import batch_rows, run_epoch
+from fastnn._inference import forward_in_chunks
 from fastnn._threads import blas_threads, resolve_n_threads
+from fastnn._validation import FLOAT_DTYPE_NAMES
 from fastnn.activations import ACTIVATION_IDS, DEFAULT_LEAKY_ALPHA
 from fastnn.layers import Dense, Dropout
 from fastnn.model import Sequential
@@ -97,9 +99,6 @@ _HIDDEN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "t
 _OUTPUTS = {"softmax": ("softmax", "cross_entropy"),
             "logistic": ("sigmoid", "binary_cross_entropy"),
             "identity": ("identity", "mse")}
-_DTYPES = {"float64": np.float64, "float32": np.float32}
-PREDICT_CHUNK_ROWS = 4096
-RUN_SECONDS = 0.1  # length of one C call, so Ctrl-C is answered quickly
 
 _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain "
                "large values and need to be preprocessed.")
@@ -149,7 +148,7 @@ class _BaseMLP(BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         # fastnn's own
-        "dtype": [StrOptions(set(_DTYPES)), Options(type, {np.float32, np.float64}), None],
+        "dtype": [StrOptions(set(FLOAT_DTYPE_NAMES)), Options(type, {np.float32, np.float64}), None],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
         "n_threads": [Interval(Integral, 1, None, closed="left"),
@@ -162,7 +161,7 @@ class _BaseMLP(BaseEstimator):
         """The dtype argument for validate_data: fixed, or scikit-learn's rule."""
         if self.dtype is None:
             return (np.float64, np.float32)
-        return np.dtype(_DTYPES.get(self.dtype, self.dtype)).type
+        return np.dtype(FLOAT_DTYPE_NAMES.get(self.dtype, self.dtype)).type
 
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -335,10 +334,8 @@ class _BaseMLP(BaseEstimator):
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
                               "going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
-        n_batches = -(-n_samples // batch_size)
-        batch_rows = np.full(n_batches, batch_size, dtype=np.float64)
-        if n_samples % batch_size:
-            batch_rows[-1] = n_samples % batch_size
+        rows = batch_rows(n_samples, batch_size)
+        n_batches = len(rows)
 
         # dropout masks are keyed by a seed; draw it only when needed, so the
         # RandomState stream stays scikit-learn's without dropout
@@ -360,7 +357,10 @@ class _BaseMLP(BaseEstimator):
         losses = np.zeros(n_batches)
         lrs = np.zeros(n_batches)
         sample_idx = np.arange(n_samples, dtype=np.int64)
-        run = 1  # batches per call into C, adapted to RUN_SECONDS
+        run = 1  # batches per call into C (see fastnn._epochs)
+        def record_l2(b):  # the penalty of batch b needs the weights it starts from
+            l2_sq[b] = _kernels.sumsq(arena.params[:arena.n_weights], nt)
+        before_batch = record_l2 if l2_sq is not None else None
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -370,16 +370,17 @@ class _BaseMLP(BaseEstimator):
                     sample_idx = np.ascontiguousarray(sample_idx[order])
                 lrs.fill(state["learning_rate"])
                 start_params = arena.params.copy()
-                failed, run = self._run_epoch(net, arena, X_train, Y_train, sample_idx,
-                                              batch_size, lrs, losses, l2_sq, nt, run)
+                outcome = run_epoch(net, arena.params, X_train, Y_train, sample_idx,
+                                    batch_size, lrs, losses, nt, run, before_batch)
+                run = outcome.run
                 state["t"] = net.t
-                if failed is not None or not _kernels.all_finite(arena.params, nt):
-                    self._diverged(arena, start_params, failed)
+                if outcome.failed_batch is not None or not outcome.params_finite:
+                    self._diverged(arena, start_params, outcome)
                 if l2_sq is None:
-                    accumulated = float(losses @ batch_rows) / k
+                    accumulated = float(losses @ rows) / k
                 else:
-                    penalty = 0.5 * self.alpha * l2_sq  # batch_rows * (alpha / (2 m_b)) ||W||^2
-                    accumulated = (float(losses @ batch_rows) - penalty.sum()) / k + penalty.sum()
+                    penalty = 0.5 * self.alpha * l2_sq  # rows * (alpha / (2 m_b)) ||W||^2
+                    accumulated = (float(losses @ rows) - penalty.sum()) / k + penalty.sum()
                 self.n_iter_ += 1
                 self.loss_ = accumulated / n_samples
                 self.t_ += n_samples
@@ -417,13 +418,14 @@ class _BaseMLP(BaseEstimator):
                 W[...] = best_W
                 b[...] = best_b
 
-    def _diverged(self, arena, start_params, failed):
+    def _diverged(self, arena, start_params, outcome):
         """Raise scikit-learn's ValueError for non-finite weights, keeping
         finite ones: those of the last finite step, or, when an update
         overflowed the weights, those of the start of the iteration (the
         optimizer state then no longer matches them and is dropped)."""
+        failed = outcome.failed_batch
         where = "" if failed is None else ", batch %d," % failed
-        if _kernels.all_finite(arena.params, 1):
+        if outcome.params_finite:
             kept = "the weights of the last finite step"
         else:
             arena.params[...] = start_params
@@ -433,29 +435,6 @@ class _BaseMLP(BaseEstimator):
                          "weights became NaN or infinite; the estimator keeps %s. "
                          "Standardize the inputs or lower learning_rate_init."
                          % (self.n_iter_ + 1, where, kept))
-
-    @staticmethod
-    def _run_epoch(net, arena, X, Y, perm, batch_size, lrs, losses, l2_sq, nt, run):
-        """All batches of one epoch through the C loop, in calls of about
-        RUN_SECONDS, starting with `run` batches per call. Returns (None or
-        the batch whose loss or gradient was not finite, the next run length);
-        after a failure the parameters hold the last finite step."""
-        n_batches = lrs.shape[0]
-        first = 0
-        while first < n_batches:
-            n = 1 if l2_sq is not None else min(run, n_batches - first)
-            if l2_sq is not None:
-                l2_sq[first] = _kernels.sumsq(arena.params[:arena.n_weights], nt)
-            started = time.perf_counter()
-            bad, done = net.train_batches(X, Y, perm, batch_size, first, n,
-                                          lrs[first:first + n], losses[first:first + n], nt)
-            if bad:
-                return first + done, run
-            first += n
-            if n == run:
-                elapsed = time.perf_counter() - started
-                run = int(min(max(run * RUN_SECONDS / max(elapsed, 1e-6), 1), 2 * run + 64))
-        return None, run
 
     def _trigger_stopping(self, msg, state):
         """scikit-learn's optimizers: 'adaptive' SGD divides the learning rate
@@ -538,29 +517,18 @@ class _BaseMLP(BaseEstimator):
     # ------------------------------------------------------------------ predict
 
     def _forward(self, X):
-        """Outputs of the network for validated X, dense or sparse, in chunks
-        of PREDICT_CHUNK_ROWS rows."""
+        """Outputs of the network for validated X, dense or sparse, in chunks."""
         dtype = np.dtype(self.coefs_[0].dtype)
         if dtype not in (np.float32, np.float64):
             dtype = np.dtype(np.float64)
-        weights = [(np.ascontiguousarray(W, dtype=dtype), np.ascontiguousarray(b, dtype=dtype))
-                   for W, b in zip(self.coefs_, self.intercepts_)]
         hidden = ACTIVATION_IDS[_HIDDEN_ACTIVATIONS[self.activation]]
-        last_act = ACTIVATION_IDS[_OUTPUTS[self.out_activation_][0]]
-        nt = resolve_n_threads(self.n_threads)
-        m = X.shape[0]
-        out = np.empty((m, weights[-1][0].shape[1]), dtype=dtype)
-        with blas_threads(1):
-            for lo in range(0, m, PREDICT_CHUNK_ROWS):
-                A = _dense(X[lo:lo + PREDICT_CHUNK_ROWS], dtype)
-                for i, (W, b) in enumerate(weights):
-                    last = i == len(weights) - 1
-                    res = out[lo:lo + A.shape[0]] if last else \
-                        np.empty((A.shape[0], W.shape[1]), dtype=dtype)
-                    _kernels.dense_fwd(A, W, b, res, last_act if last else hidden,
-                                       DEFAULT_LEAKY_ALPHA, nt)
-                    A = res
-        return out
+        last = len(self.coefs_) - 1
+        layers = [(np.ascontiguousarray(W, dtype=dtype), np.ascontiguousarray(b, dtype=dtype),
+                   ACTIVATION_IDS[_OUTPUTS[self.out_activation_][0]] if i == last else hidden,
+                   DEFAULT_LEAKY_ALPHA)
+                  for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_))]
+        return forward_in_chunks(X, layers, dtype, resolve_n_threads(self.n_threads),
+                                 rows=lambda lo, hi: _dense(X[lo:hi], dtype))
 
     def _forward_pass_fast(self, X, check_input=True):
         if check_input:

@@ -3,9 +3,10 @@
 Design: Python validates everything once, before the model is touched, then
 hands whole runs of batches to the C loop (src_c/train.inc.c) with the GIL
 released. Python runs between runs only: progress bar, callbacks, history.
-A run lasts about RUN_SECONDS so the progress bar moves and Ctrl-C is
-answered quickly; the parameters change only inside the C call, so an
-interruption always finds them at a completed step.
+The epochs run through fastnn._epochs, the loop the scikit-learn estimators
+share: a call into C lasts about RUN_SECONDS so the progress bar moves and
+Ctrl-C is answered quickly; the parameters change only inside the C call, so
+an interruption always finds them at a completed step.
 """
 
 import time
@@ -15,15 +16,14 @@ import numpy as np
 
 from fastnn import ops
 from fastnn._backends import TrainingSetup, make_network
+from fastnn._epochs import batch_rows, run_epoch
 from fastnn._threads import blas_threads, resolve_n_threads
-from fastnn._validation import (as_float_array, check_finite, check_int, check_scalar,
-                                is_finite)
+from fastnn._validation import as_float_array, check_finite, check_int, check_scalar
 from fastnn.callbacks import EarlyStopping
 from fastnn.history import History
 from fastnn.losses import CrossEntropy, check_loss
 from fastnn.optim import get_optimizer
 
-RUN_SECONDS = 0.1
 _SHUFFLE_STREAM = 1  # seeds the epoch permutations apart from initialization (0)
 
 
@@ -151,6 +151,42 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
                                  validation_split, verbose, backend, on_nonfinite, callbacks,
                                  early_stopping)
     nt = resolve_n_threads(n_threads)
+    data = _prepare_data(model, X, y, loss, validation_split, validation_data)
+    if batch_size > data.n_train:
+        raise ValueError("batch_size=%d is larger than the %d training samples"
+                         % (batch_size, data.n_train))
+    optimizer, resume = _resolve_optimizer(model, optimizer)
+    rows = batch_rows(data.n_train, batch_size, drop_last)
+    t0 = model.t_ if resume else 0
+    # the learning rates of the steps ahead (up to a million), checked before anything
+    # changes; later epochs are checked as they come
+    _learning_rates(optimizer, t0, min(epochs * len(rows), _LR_CHECK_STEPS), len(rows))
+
+    # everything is valid: from here on the model may change
+    run = _FitRun(model, data, optimizer, resume, t0, rows, batch_size, shuffle, l2,
+                  clip_norm, clip_value, diagnostics, backend, on_nonfinite, verbose, nt,
+                  callbacks + ([early_stopping] if early_stopping is not None else []))
+    return run.train(epochs)
+
+
+_LR_CHECK_STEPS = 1 << 20
+
+
+class _TrainingData:
+    """The validated arrays of one fit: training rows, validation rows (or
+    None), the loss name and the center loss's parameters."""
+
+    def __init__(self, X_train, Y_train, X_val, Y_val, loss, y_1d, center_lambda,
+                 center_alpha):
+        self.X_train, self.Y_train, self.X_val, self.Y_val = X_train, Y_train, X_val, Y_val
+        self.loss, self.y_1d = loss, y_1d
+        self.center_lambda, self.center_alpha = center_lambda, center_alpha
+        self.n_train = X_train.shape[0]
+
+
+def _prepare_data(model, X, y, loss, validation_split, validation_data):
+    """Check and convert the data once: X in the model's dtype and C order,
+    the targets as the engine takes them, the validation rows held out."""
     X = as_float_array(X, "X", model.dtype, ndim=2, convert_floats=True)
     check_finite(X, "X")
     if model.built and X.shape[1] != model.input_dim:
@@ -167,7 +203,6 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
     check_loss(loss, model.output_activation)
     m = X.shape[0]
     Y = prepare_targets(model, y, loss, m)
-
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("validation_data must be a pair (X_val, y_val)")
@@ -177,21 +212,23 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
         if X_val.shape[1] != X.shape[1]:
             raise ValueError("X_val has %d features but X has %d" % (X_val.shape[1], X.shape[1]))
         Y_val = prepare_targets(model, validation_data[1], loss, X_val.shape[0], "y_val")
-        X_train, Y_train = X, Y
+        parts = (X, Y, X_val, Y_val)
     elif validation_split > 0:
         n_train = int(m * (1.0 - validation_split))
         if n_train < 1 or n_train >= m:
             raise ValueError("validation_split=%g of %d samples leaves %d for training and %d "
                              "for validation; both need at least one"
                              % (validation_split, m, n_train, m - n_train))
-        X_train, Y_train, X_val, Y_val = X[:n_train], Y[:n_train], X[n_train:], Y[n_train:]
+        parts = (X[:n_train], Y[:n_train], X[n_train:], Y[n_train:])
     else:
-        X_train, Y_train, X_val, Y_val = X, Y, None, None
-    n_train = X_train.shape[0]
-    if batch_size > n_train:
-        raise ValueError("batch_size=%d is larger than the %d training samples"
-                         % (batch_size, n_train))
+        parts = (X, Y, None, None)
+    return _TrainingData(*parts, loss, np.ndim(y) == 1, center_lambda, center_alpha)
 
+
+def _resolve_optimizer(model, optimizer):
+    """(the optimizer, whether it continues the model's previous optimizer
+    state): None continues the previous optimizer (or starts Adam); an
+    optimizer configured as the previous one continues its state too."""
     previous = model.optimizer_
     if optimizer is None:
         optimizer = previous if previous is not None else get_optimizer("adam")
@@ -199,129 +236,140 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
         optimizer = get_optimizer(optimizer)
     resume = (previous is not None and model.optimizer_state_ is not None
               and optimizer.get_config() == previous.get_config())
-    t0 = model.t_ if resume else 0
-    n_batches = n_train // batch_size if drop_last else -(-n_train // batch_size)
-    # the learning rates of the steps ahead (up to a million), checked before anything
-    # changes; later epochs are checked as they come
-    _learning_rates(optimizer, t0, min(epochs * n_batches, _LR_CHECK_STEPS), n_batches)
-
-    # everything is valid: from here on the model may change
-    if not model.built:
-        model.build(X.shape[1])
-    arena = model.arena_
-    if resume:
-        states = model.optimizer_state_
-    else:
-        states = [arena.new_state() for _ in range(optimizer.n_states)]
-    setup = TrainingSetup(model, loss, optimizer, states, batch_size, l2, clip_norm,
-                          clip_value, diagnostics, center_lambda, center_alpha)
-    net = make_network(setup, backend, t0)
-    history = History()
-    model._begin_fit(loss, np.ndim(y) == 1, optimizer, states, history)
-
-    batch_rows = np.full(n_batches, batch_size, dtype=np.float64)
-    if not drop_last and n_train % batch_size:
-        batch_rows[-1] = n_train % batch_size
-    rows_used = batch_rows.sum()
-
-    all_callbacks = callbacks + ([early_stopping] if early_stopping is not None else [])
-    for cb in all_callbacks:
-        if hasattr(cb, "set_model"):
-            cb.set_model(model)
-        if hasattr(cb, "on_train_begin"):
-            cb.on_train_begin({})
-
-    bar = None
-    first_epoch = model.epochs_trained_
-    try:
-        with blas_threads(1):  # our OpenMP threads make every BLAS call
-            for epoch_index in range(epochs):
-                epoch = model.epochs_trained_
-                perm = (np.random.default_rng([model.seed_, _SHUFFLE_STREAM, epoch])
-                        .permutation(n_train) if shuffle else np.arange(n_train))
-                perm = np.ascontiguousarray(perm, dtype=np.int64)
-                lrs = _learning_rates(optimizer, net.t, n_batches, n_batches)
-                losses = np.zeros(n_batches, dtype=np.float64)
-                setup.reset_diagnostics()
-                snapshot = (arena.params.copy(), [s.copy() for s in states], net.t)
-                if verbose == 1:
-                    bar = _progress_bar(epoch, n_train)
-                started = time.perf_counter()
-                first, run = 0, 1
-                while first < n_batches:
-                    n = min(run, n_batches - first)
-                    t0_run = time.perf_counter()
-                    bad, done = net.train_batches(X_train, Y_train, perm, batch_size, first, n,
-                                                  lrs[first:first + n], losses[first:first + n],
-                                                  nt)
-                    if bad:
-                        if not is_finite(arena.params, nt):
-                            # an earlier step of this run overflowed the weights
-                            _restore(arena, states, net, snapshot)
-                            _finish_non_finite(history, on_nonfinite, epoch, first + done,
-                                               "the weights", _OVERFLOW_ADVICE % epoch)
-                            return history
-                        _stop_non_finite(model, setup, net, history, X_train, Y_train, perm,
-                                         batch_size, epoch, first + done, on_nonfinite)
-                        return history
-                    first += n
-                    elapsed = time.perf_counter() - t0_run
-                    run = int(min(max(run * RUN_SECONDS / max(elapsed, 1e-6), 1), 2 * run + 64))
-                    if bar is not None:
-                        bar.update(int(batch_rows[first - n:first].sum()))
-                        bar.set_postfix(loss="%.4g" % (losses[:first] @ batch_rows[:first]
-                                                       / batch_rows[:first].sum()),
-                                        refresh=False)
-                if not is_finite(arena.params, nt):
-                    # an update overflowed: back to the start of this epoch
-                    _restore(arena, states, net, snapshot)
-                    _finish_non_finite(history, on_nonfinite, epoch, None, "the weights",
-                                       _OVERFLOW_ADVICE % epoch)
-                    return history
-                seconds = time.perf_counter() - started
-                logs = {"loss": float(losses @ batch_rows / rows_used), "time": seconds,
-                        "samples_per_sec": rows_used / seconds if seconds > 0 else float("inf"),
-                        "lr": float(lrs[-1])}
-                if X_val is not None:
-                    scores = evaluate(model, X_val, Y_val, n_threads=nt, _prepared=True)
-                    logs.update({"val_" + k: v for k, v in scores.items()})
-                history.record(epoch, logs)
-                if diagnostics:
-                    history.record_diagnostics(_diagnostics(setup, n_batches))
-                model._record_progress(net.t, model.epochs_trained_ + 1)
-                if bar is not None:
-                    bar.set_postfix({k: "%.4g" % v for k, v in logs.items()
-                                     if k in ("loss", "val_loss", "val_accuracy", "val_r2")})
-                    bar.close()
-                    bar = None
-                elif verbose == 2:
-                    print("epoch %d: " % epoch + ", ".join(
-                        "%s=%.4g" % kv for kv in logs.items()))
-                stop = False
-                for cb in all_callbacks:
-                    if cb.on_epoch_end(epoch, dict(logs)):
-                        stop = True
-                        history.stopped = ("early_stopping" if isinstance(cb, EarlyStopping)
-                                           else "callback")
-                if stop:
-                    break
-    except KeyboardInterrupt:
-        _drop_partial_epoch(history, model, first_epoch)
-        history.stopped = "interrupted"
-        history.stop_detail = "interrupted in epoch %d" % model.epochs_trained_
-        warnings.warn("training interrupted: the model holds the weights of the last "
-                      "completed step (optimizer step %d)" % net.t, RuntimeWarning, stacklevel=2)
-    finally:
-        model._record_progress(net.t, model.epochs_trained_)
-        if bar is not None:
-            bar.close()
-        for cb in all_callbacks:
-            if hasattr(cb, "on_train_end"):
-                cb.on_train_end({})
-    return history
+    return optimizer, resume
 
 
-_LR_CHECK_STEPS = 1 << 20
+class _FitRun:
+    """One fit from its first epoch to its last: the engine, the history, the
+    callbacks, and the two steps of every epoch (run it, end it)."""
+
+    def __init__(self, model, data, optimizer, resume, t0, rows, batch_size, shuffle, l2,
+                 clip_norm, clip_value, diagnostics, backend, on_nonfinite, verbose, nt,
+                 callbacks):
+        if not model.built:
+            model.build(data.X_train.shape[1])
+        arena = model.arena_
+        states = (model.optimizer_state_ if resume
+                  else [arena.new_state() for _ in range(optimizer.n_states)])
+        self.setup = TrainingSetup(model, data.loss, optimizer, states, batch_size, l2,
+                                   clip_norm, clip_value, diagnostics, data.center_lambda,
+                                   data.center_alpha)
+        self.net = make_network(self.setup, backend, t0)
+        self.history = History()
+        model._begin_fit(data.loss, data.y_1d, optimizer, states, self.history)
+        self.model, self.data, self.optimizer, self.states = model, data, optimizer, states
+        self.rows, self.batch_size, self.shuffle = rows, batch_size, shuffle
+        self.diagnostics, self.on_nonfinite, self.verbose, self.nt = (diagnostics,
+                                                                       on_nonfinite, verbose, nt)
+        self.callbacks = callbacks
+        self.run_length = 1
+        self.bar = None
+
+    def train(self, epochs):
+        """Run up to `epochs` epochs; returns the History."""
+        model, history = self.model, self.history
+        for cb in self.callbacks:
+            if hasattr(cb, "set_model"):
+                cb.set_model(model)
+            if hasattr(cb, "on_train_begin"):
+                cb.on_train_begin({})
+        first_epoch = model.epochs_trained_
+        try:
+            with blas_threads(1):  # our OpenMP threads make every BLAS call
+                for _ in range(epochs):
+                    logs = self.run_epoch()
+                    if logs is None or self.end_epoch(logs):
+                        break
+        except KeyboardInterrupt:
+            _drop_partial_epoch(history, model, first_epoch)
+            history.stopped = "interrupted"
+            history.stop_detail = "interrupted in epoch %d" % model.epochs_trained_
+            warnings.warn("training interrupted: the model holds the weights of the last "
+                          "completed step (optimizer step %d)" % self.net.t, RuntimeWarning,
+                          stacklevel=3)
+        finally:
+            model._record_progress(self.net.t, model.epochs_trained_)
+            if self.bar is not None:
+                self.bar.close()
+            for cb in self.callbacks:
+                if hasattr(cb, "on_train_end"):
+                    cb.on_train_end({})
+        return history
+
+    def run_epoch(self):
+        """The batches of the next epoch; the epoch's logs, or None when training
+        went non-finite (handled as on_nonfinite says)."""
+        model, net, data = self.model, self.net, self.data
+        arena, rows, n_batches = model.arena_, self.rows, len(self.rows)
+        epoch = model.epochs_trained_
+        perm = (np.random.default_rng([model.seed_, _SHUFFLE_STREAM, epoch])
+                .permutation(data.n_train) if self.shuffle else np.arange(data.n_train))
+        perm = np.ascontiguousarray(perm, dtype=np.int64)
+        lrs = _learning_rates(self.optimizer, net.t, n_batches, n_batches)
+        losses = np.zeros(n_batches, dtype=np.float64)
+        self.setup.reset_diagnostics()
+        snapshot = (arena.params.copy(), [s.copy() for s in self.states], net.t)
+        if self.verbose == 1:
+            self.bar = _progress_bar(epoch, data.n_train)
+        started = time.perf_counter()
+        outcome = run_epoch(net, arena.params, data.X_train, data.Y_train, perm,
+                            self.batch_size, lrs, losses, self.nt, self.run_length,
+                            after_run=self._progress(losses))
+        self.run_length = outcome.run
+        if not outcome.params_finite:  # an update overflowed: back to the epoch's start
+            _restore(arena, self.states, net, snapshot)
+            _finish_non_finite(self.history, self.on_nonfinite, epoch, outcome.failed_batch,
+                               "the weights", _OVERFLOW_ADVICE % epoch)
+            return None
+        if outcome.failed_batch is not None:
+            _stop_non_finite(model, self.setup, net, self.history, data.X_train, data.Y_train,
+                             perm, self.batch_size, epoch, outcome.failed_batch,
+                             self.on_nonfinite)
+            return None
+        seconds = time.perf_counter() - started
+        used = rows.sum()
+        logs = {"loss": float(losses @ rows / used), "time": seconds,
+                "samples_per_sec": used / seconds if seconds > 0 else float("inf"),
+                "lr": float(lrs[-1])}
+        if data.X_val is not None:
+            scores = evaluate(model, data.X_val, data.Y_val, n_threads=self.nt, _prepared=True)
+            logs.update({"val_" + k: v for k, v in scores.items()})
+        return logs
+
+    def _progress(self, losses):
+        """The progress bar's update after each call into the engine, or None."""
+        if self.bar is None:
+            return None
+        rows, bar = self.rows, self.bar
+
+        def update(first, n):
+            bar.update(int(rows[first - n:first].sum()))
+            bar.set_postfix(loss="%.4g" % (losses[:first] @ rows[:first] / rows[:first].sum()),
+                            refresh=False)
+        return update
+
+    def end_epoch(self, logs):
+        """Record the epoch, report it, ask the callbacks; True stops training."""
+        model, history = self.model, self.history
+        epoch = model.epochs_trained_
+        history.record(epoch, logs)
+        if self.diagnostics:
+            history.record_diagnostics(_diagnostics(self.setup, len(self.rows)))
+        model._record_progress(self.net.t, epoch + 1)
+        if self.bar is not None:
+            self.bar.set_postfix({k: "%.4g" % v for k, v in logs.items()
+                                  if k in ("loss", "val_loss", "val_accuracy", "val_r2")})
+            self.bar.close()
+            self.bar = None
+        elif self.verbose == 2:
+            print("epoch %d: " % epoch + ", ".join("%s=%.4g" % kv for kv in logs.items()))
+        stop = False
+        for cb in self.callbacks:
+            if cb.on_epoch_end(epoch, dict(logs)):
+                stop = True
+                history.stopped = ("early_stopping" if isinstance(cb, EarlyStopping)
+                                   else "callback")
+        return stop
 
 
 def _learning_rates(optimizer, first_step, n_steps, steps_per_epoch):

@@ -240,7 +240,7 @@ def test_a_long_kernel_call_releases_the_gil():
 
 
 def test_training_releases_the_gil(monkeypatch):
-    from fastnn import _backends, trainer
+    from fastnn import _backends, _epochs
     runs = []
     original = _backends.FastNetwork.train_batches
 
@@ -249,7 +249,7 @@ def test_training_releases_the_gil(monkeypatch):
         return original(self, X, y, perm, batch_size, first, n, lrs, losses, nt)
 
     monkeypatch.setattr(_backends.FastNetwork, "train_batches", recorded)
-    monkeypatch.setattr(trainer, "RUN_SECONDS", 10.0)  # runs as long as whole epochs
+    monkeypatch.setattr(_epochs, "RUN_SECONDS", 10.0)  # runs as long as whole epochs
     rng = np.random.default_rng(0)
     X = rng.standard_normal((8000, 64)).astype(np.float32)
     y = rng.integers(0, 3, 8000)

@@ -1,0 +1,73 @@
+"""One epoch of mini-batches through a training engine, in runs: the loop that
+fastnn.Sequential's trainer and the scikit-learn estimators share.
+
+Design: the engine (fastnn._backends) runs many batches per call with the GIL
+released. A call lasts about RUN_SECONDS, so progress output moves and Ctrl-C
+is answered quickly: a KeyboardInterrupt can only arrive between calls, when
+the parameters are those of a completed step. Where a run starts and ends
+changes no result: batch b of an epoch is always the rows
+perm[b * batch_size:(b + 1) * batch_size].
+"""
+
+from collections import namedtuple
+import time
+
+import numpy as np
+
+from fastnn._validation import is_finite
+
+RUN_SECONDS = 0.1
+
+EpochOutcome = namedtuple("EpochOutcome", "failed_batch params_finite run")
+EpochOutcome.__doc__ = """How an epoch ended. failed_batch: None, or the batch whose loss
+or gradient was not finite (the parameters then hold the last finite step);
+params_finite: whether every parameter is finite at the end (an optimizer step
+can overflow them without a non-finite loss); run: the run length to start
+the next epoch with."""
+
+
+def batch_rows(n_samples, batch_size, drop_last=False):
+    """The rows of every batch of an epoch, as float64 (they weight the batch
+    losses in the epoch's mean); the last batch is smaller unless drop_last."""
+    n_batches = n_samples // batch_size if drop_last else -(-n_samples // batch_size)
+    rows = np.full(n_batches, batch_size, dtype=np.float64)
+    if not drop_last and n_samples % batch_size:
+        rows[-1] = n_samples % batch_size
+    return rows
+
+
+def next_run_length(run, elapsed):
+    """Batches for the next call, scaled so that it lasts about RUN_SECONDS, at
+    most 2 run + 64 so one fast call cannot make the next one very long."""
+    return int(min(max(run * RUN_SECONDS / max(elapsed, 1e-6), 1), 2 * run + 64))
+
+
+def run_epoch(net, params, X, Y, perm, batch_size, lrs, losses, nt, run=1,
+              before_batch=None, after_run=None):
+    """Every batch of one epoch (len(lrs) of them) through the engine `net`, in
+    calls of about RUN_SECONDS, starting with `run` batches per call.
+
+    lrs, losses : one entry per batch (the learning rate in, the batch's loss out)
+    params : the parameter arena, checked for finiteness at the end
+    before_batch : called with the batch index before each batch, which then
+        runs on its own (for a caller that needs the state before every batch)
+    after_run : called with (batches done, batches in this call) after each call
+
+    Returns an EpochOutcome; the epoch stops at the first non-finite batch."""
+    n_batches = lrs.shape[0]
+    first = 0
+    while first < n_batches:
+        n = 1 if before_batch is not None else min(run, n_batches - first)
+        if before_batch is not None:
+            before_batch(first)
+        started = time.perf_counter()
+        bad, done = net.train_batches(X, Y, perm, batch_size, first, n,
+                                      lrs[first:first + n], losses[first:first + n], nt)
+        if bad:
+            return EpochOutcome(first + done, is_finite(params, nt), run)
+        first += n
+        if n == run:  # a shorter final call says little about the speed
+            run = next_run_length(run, time.perf_counter() - started)
+        if after_run is not None:
+            after_run(first, n)
+    return EpochOutcome(None, is_finite(params, nt), run)
