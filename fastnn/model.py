@@ -16,7 +16,6 @@ from fastnn.optim import optimizer_from_config
 from fastnn.params import Arena
 
 
-
 class Sequential:
     """A feed-forward network: Dense layers, each optionally followed by Dropout.
 

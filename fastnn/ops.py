@@ -33,7 +33,6 @@ def _new_or(out, shape, dtype):
     return np.empty(shape, dtype=dtype) if out is None else out
 
 
-
 # --------------------------------------------------------------------------
 # Activations (spec section 3)
 # --------------------------------------------------------------------------

@@ -148,7 +148,8 @@ class _BaseMLP(BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         # fastnn's own
-        "dtype": [StrOptions(set(FLOAT_DTYPE_NAMES)), Options(type, {np.float32, np.float64}), None],
+        "dtype": [StrOptions(set(FLOAT_DTYPE_NAMES)), Options(type, {np.float32, np.float64}),
+                  None],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
         "n_threads": [Interval(Integral, 1, None, closed="left"),
@@ -358,6 +359,7 @@ class _BaseMLP(BaseEstimator):
         lrs = np.zeros(n_batches)
         sample_idx = np.arange(n_samples, dtype=np.int64)
         run = 1  # batches per call into C (see fastnn._epochs)
+
         def record_l2(b):  # the penalty of batch b needs the weights it starts from
             l2_sq[b] = _kernels.sumsq(arena.params[:arena.n_weights], nt)
         before_batch = record_l2 if l2_sq is not None else None

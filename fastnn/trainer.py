@@ -259,8 +259,8 @@ class _FitRun:
         model._begin_fit(data.loss, data.y_1d, optimizer, states, self.history)
         self.model, self.data, self.optimizer, self.states = model, data, optimizer, states
         self.rows, self.batch_size, self.shuffle = rows, batch_size, shuffle
-        self.diagnostics, self.on_nonfinite, self.verbose, self.nt = (diagnostics,
-                                                                       on_nonfinite, verbose, nt)
+        self.diagnostics, self.on_nonfinite = diagnostics, on_nonfinite
+        self.verbose, self.nt = verbose, nt
         self.callbacks = callbacks
         self.run_length = 1
         self.bar = None

@@ -51,8 +51,8 @@ def test_the_python_layers_use_the_exported_tables():
 
 
 @pytest.mark.parametrize("status, exc", [("einval", ValueError), ("enomem", MemoryError),
-                                          ("elabel", ValueError),
-                                          ("enonfinite", FloatingPointError)])
+                                         ("elabel", ValueError),
+                                         ("enonfinite", FloatingPointError)])
 def test_each_failure_status_raises_its_exception(status, exc):
     with pytest.raises(exc):
         _kernels.raise_for_status(_kernels.STATUS_CODES[status])

@@ -5,13 +5,18 @@ standard way (OMP_NUM_THREADS, set_num_threads, threadpoolctl)."""
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
+import threadpoolctl
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastnn
+import fastnn as fn
 from fastnn import ops
+
 
 # big enough that every kernel takes its threaded path
 M, N_IN, N_OUT = 512, 300, 257
@@ -153,3 +158,253 @@ def test_negative_n_threads_means_all_cores(dtype):
     assert resolve_n_threads(None) == fastnn.get_num_threads()
     X = np.ones((3, 2), dtype=dtype)
     np.testing.assert_array_equal(ops.activation_forward(X, "relu", n_threads=-1), X)
+
+
+# --------------------------------------------------------------------------
+# Concurrency: Python threads using fastnn at the same time. The kernels keep
+# no global mutable state and release the GIL for their whole run, so two
+# models trained in two threads at once end bitwise where they end trained one
+# after the other; one model predicts from several threads at once; changing
+# the default thread count while another thread trains disturbs neither; and
+# another Python thread keeps running during a long kernel call.
+# --------------------------------------------------------------------------
+
+def _main_thread_controls_blas():
+    """Put threadpoolctl's OpenBLAS control where a program that used fastnn in
+    its main thread first has it: with the main thread. (threadpoolctl lets one
+    thread at a time set a pthreads OpenBLAS's thread count; a test that let a
+    worker thread take control would silently unpin the BLAS for every later
+    test.)"""
+    controller = getattr(threadpoolctl, "OpenBLASController", None)
+    if controller is not None and hasattr(controller, "clear_controlling_thread"):
+        controller.clear_controlling_thread(force=True)
+    assert threading.current_thread() is threading.main_thread()
+    ops.dense_forward(np.ones((2, 2)), np.ones((2, 2)), None, "relu")
+
+
+@pytest.fixture(params=["blas-held-to-one-thread", "blas-default"])
+def blas(request):
+    """Whether SciPy's BLAS is held to one thread for the whole process (so the
+    kernels alone are under test) or left as fastnn finds it."""
+    _main_thread_controls_blas()
+    try:
+        if request.param == "blas-held-to-one-thread":
+            with threadpool_limits(limits=1, user_api="blas"):
+                yield request.param
+        else:
+            yield request.param
+    finally:
+        _main_thread_controls_blas()
+
+
+def _job(kind):
+    """(make model, X, y, fit kwargs): two deliberately different trainings."""
+    rng = np.random.default_rng({"a": 1, "b": 2}[kind])
+    if kind == "a":
+        X = rng.standard_normal((3000, 24)).astype(np.float32)
+        y = (X[:, 0] * X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 0.5)
+        make = lambda: fn.Sequential([fn.Dense(96, activation="relu"), fn.Dropout(0.2),  # noqa
+                                      fn.Dense(48, activation="tanh"),
+                                      fn.Dense(3, activation="softmax")],
+                                     input_dim=24, dtype="float32", seed=11)
+        kwargs = dict(optimizer=fn.optim.Adam(lr=3e-3), batch_size=16, epochs=6, l2=1e-4,
+                      validation_split=0.1)
+    else:
+        X = rng.standard_normal((2500, 40))
+        y = np.sin(X[:, :3].sum(axis=1))
+        make = lambda: fn.Sequential([fn.Dense(128, activation="softplus"),  # noqa
+                                      fn.Dense(1, activation="identity")],
+                                     input_dim=40, dtype="float64", seed=12)
+        kwargs = dict(loss="mse", optimizer=fn.optim.Nesterov(lr=1e-3, momentum=0.9),
+                      batch_size=32, epochs=6, clip_norm=5.0)
+    return make, X, y, kwargs
+
+
+def _train(kind, **extra):
+    make, X, y, kwargs = _job(kind)
+    model = make()
+    history = model.fit(X, y, **kwargs, **extra)
+    return model, history
+
+
+def _result(model, history):
+    return (model.get_params_flat(), [s.copy() for s in model.optimizer_state_], model.t_,
+            history["loss"], history.history.get("val_loss"))
+
+
+def _assert_same(got, want):
+    np.testing.assert_array_equal(got[0], want[0])
+    for a, b in zip(got[1], want[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert got[2:] == want[2:]
+
+
+@pytest.fixture(scope="module")
+def sequential():
+    """Each training run alone, one after the other."""
+    _main_thread_controls_blas()
+    return {kind: _result(*_train(kind)) for kind in ("a", "b")}
+
+
+def _in_threads(*targets):
+    """Run the callables in threads started together; re-raise their errors."""
+    barrier = threading.Barrier(len(targets))
+    results, errors = [None] * len(targets), []
+
+    def run(i, target):
+        try:
+            barrier.wait()
+            results[i] = target()
+        except BaseException as exc:  # noqa: B902 - reported in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, t)) for i, t in enumerate(targets)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+        assert not t.is_alive(), "a thread did not finish"
+    if errors:
+        raise errors[0]
+    return results
+
+
+@pytest.mark.parametrize("n_threads", [None, 1, 2])
+def test_two_models_trained_in_two_threads_at_once_equal_sequential_training(sequential,
+                                                                            n_threads, blas):
+    results = _in_threads(lambda: _result(*_train("a", n_threads=n_threads)),
+                          lambda: _result(*_train("b", n_threads=n_threads)))
+    _assert_same(results[0], sequential["a"])
+    _assert_same(results[1], sequential["b"])
+
+
+def test_same_architecture_trained_in_four_threads_at_once_equals_sequential(sequential,
+                                                                             blas):
+    results = _in_threads(*[lambda: _result(*_train("a")) for _ in range(4)])
+    for r in results:
+        _assert_same(r, sequential["a"])
+
+
+def test_predicting_from_one_model_in_several_threads_at_once(blas):
+    model, _ = _train("a")
+    rng = np.random.default_rng(5)
+    batches = [rng.standard_normal((m, 24)).astype(np.float32) for m in (1, 7, 500, 5000)]
+    want = [(model.predict_proba(X, n_threads=1), model.predict(X, n_threads=1))
+            for X in batches]
+    params = model.get_params_flat()
+
+    def predict_many(n_threads):
+        for _ in range(15):
+            for X, (proba, labels) in zip(batches, want):
+                np.testing.assert_array_equal(model.predict_proba(X, n_threads=n_threads),
+                                              proba)
+                np.testing.assert_array_equal(model.predict(X, n_threads=n_threads), labels)
+        return True
+
+    assert all(_in_threads(*[lambda nt=nt: predict_many(nt) for nt in (None, 1, 2, 2)]))
+    np.testing.assert_array_equal(model.get_params_flat(), params)
+    X, y = _job("a")[1:3]
+    scores = _in_threads(*[lambda: model.evaluate(X, y) for _ in range(3)])
+    assert scores[0] == scores[1] == scores[2] == model.evaluate(X, y)
+
+
+def test_set_num_threads_while_another_thread_trains(sequential, blas):
+    done = threading.Event()
+    seen = []
+
+    def train():
+        try:
+            return _result(*_train("a"))
+        finally:
+            done.set()
+
+    def toggle():
+        n = 0
+        while not done.is_set():
+            fn.set_num_threads(1 + n % 2)
+            seen.append(fn.get_num_threads())
+            n += 1
+            time.sleep(0.0005)
+        fn.set_num_threads(2)
+        return fn.get_num_threads()
+
+    trained, last = _in_threads(train, toggle)
+    _assert_same(trained, sequential["a"])
+    assert last == 2 and len(seen) > 10 and set(seen) <= {1, 2}
+
+
+def test_training_in_the_main_thread_while_another_thread_sets_num_threads(sequential):
+    stop = threading.Event()
+
+    def toggle():
+        n = 0
+        while not stop.is_set():
+            fn.set_num_threads(1 + n % 2)
+            n += 1
+            time.sleep(0.0005)
+
+    before = fn.get_num_threads()
+    thread = threading.Thread(target=toggle)
+    thread.start()
+    try:
+        trained = _result(*_train("b"))
+    finally:
+        stop.set()
+        thread.join()
+    _assert_same(trained, sequential["b"])
+    assert fn.get_num_threads() == before  # a thread's setting is its own
+
+
+def _seen_mid_call(call, prepare, mid_call, attempts=20):
+    """Whether this thread, polling while call() runs in another thread, finds
+    mid_call() true: the call's output part written. Seeing that proves this
+    thread ran during the call, since a call holding the GIL keeps every other
+    Python thread waiting until it returns. When this thread gets to run
+    depends on the machine's load, so nothing is timed: the call is repeated
+    (prepare() resets its output) until this thread has seen one in progress."""
+    for _ in range(attempts):
+        prepare()
+        thread = threading.Thread(target=call)
+        thread.start()
+        seen = False
+        while thread.is_alive() and not seen:
+            seen = mid_call()
+            time.sleep(0)  # lets the call's thread take the GIL when it needs it
+        thread.join()
+        if seen:
+            return True
+    return False
+
+
+def test_a_long_kernel_call_releases_the_gil():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1600, 1600)).astype(np.float32)
+    W = rng.standard_normal((1600, 1600)).astype(np.float32)
+    out = np.empty((1600, 1600), np.float32)
+    # the product writes its output tile by tile: first row first, last row last
+    assert _seen_mid_call(lambda: ops.dense_forward(X, W, None, "tanh", out=out, n_threads=1),
+                          lambda: out.fill(np.nan),
+                          lambda: not np.isnan(out[0, 0]) and np.isnan(out[-1, -1]))
+    np.testing.assert_array_equal(out, ops.dense_forward(X, W, None, "tanh", n_threads=1))
+
+
+def test_training_releases_the_gil(monkeypatch):
+    from fastnn import _backends, _epochs
+    runs = []
+    original = _backends.FastNetwork.train_batches
+
+    def recorded(self, X, y, perm, batch_size, first, n, lrs, losses, nt):
+        runs.append(losses[:n])  # the C loop writes each batch's loss as it goes
+        return original(self, X, y, perm, batch_size, first, n, lrs, losses, nt)
+
+    monkeypatch.setattr(_backends.FastNetwork, "train_batches", recorded)
+    monkeypatch.setattr(_epochs, "RUN_SECONDS", 10.0)  # runs as long as whole epochs
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((8000, 64)).astype(np.float32)
+    y = rng.integers(0, 3, 8000)
+    model = fn.Sequential([fn.Dense(256, activation="relu"), fn.Dense(3, activation="softmax")],
+                          input_dim=64, seed=0)
+    # a run with its first losses written and its last not yet: inside the C loop
+    assert _seen_mid_call(lambda: model.fit(X, y, epochs=3, batch_size=4, n_threads=1),
+                          runs.clear,
+                          lambda: bool(runs) and runs[-1][0] > 0 and runs[-1][-1] == 0)
