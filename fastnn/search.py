@@ -19,9 +19,6 @@ one coordinate in [0, 1] (linear in the value, or in its logarithm with
 scaled by 1/sqrt(2), so two different categories lie at distance 1, the same
 as the two ends of a numeric range. Distances, Lipschitz slopes and LIPO's
 upper bound are all measured in these coordinates.
-
-``python -m fastnn.search`` runs :func:`compare_strategies` and prints the
-table in docs/search.md.
 """
 
 import csv
@@ -33,8 +30,7 @@ import time
 import numpy as np
 
 __all__ = ["Real", "Integer", "Categorical", "Space", "SearchResult", "search", "grid_search",
-           "random_search", "lipo_search", "model_objective", "sklearn_objective",
-           "compare_strategies", "STRATEGIES"]
+           "random_search", "lipo_search", "model_objective", "sklearn_objective", "STRATEGIES"]
 
 _SQRT_HALF = math.sqrt(0.5)
 _SIGMA_MIN = 0.03
@@ -814,108 +810,3 @@ def sklearn_objective(estimator, X, y, cv=3, scoring=None, n_jobs=None):
                           "python -m pip install scikit-learn") from e
     clone(estimator)  # fail now, not at the first trial, on a non-estimator
     return _SklearnObjective(estimator, X, y, cv, scoring, n_jobs)
-
-
-# ------------------------------------------------------------------ comparison
-
-
-def holder_table(params):
-    """Minus the Holder table function on [-10, 10]^2; the maximum is 19.2085 at
-    (+-8.05502, +-9.66459)."""
-    x, y = params["x"], params["y"]
-    return abs(math.sin(x) * math.cos(y) * math.exp(abs(1 - math.hypot(x, y) / math.pi)))
-
-
-HOLDER_SPACE = {"x": Real(-10.0, 10.0), "y": Real(-10.0, 10.0)}
-QUADRATIC_OPTIMUM = {"a": 3e-3, "b": 0.2}
-QUADRATIC_SPACE = {"a": Real(1e-5, 1.0, log=True), "b": Real(1e-3, 100.0, log=True)}
-
-
-def shifted_quadratic(params):
-    """Minus the squared distance, in decades, to (a, b) = (3e-3, 0.2): maximum 0."""
-    return -sum((math.log10(params[k]) - math.log10(v)) ** 2
-                for k, v in QUADRATIC_OPTIMUM.items())
-
-
-def _digits_problem(n_samples=700, epochs=5):
-    from sklearn.datasets import load_digits
-    X, y = load_digits(return_X_y=True)
-    rng = np.random.default_rng(0)
-    idx = rng.permutation(len(X))[:n_samples]
-    space = {"lr": Real(1e-4, 1.0, log=True), "l2": Real(1e-4, 10.0, log=True),
-             "width": Integer(4, 128, log=True)}
-    objective = model_objective(
-        _DigitsBuilder(), X[idx].astype(np.float64), y[idx], validation_split=0.3, seed=0,
-        epochs=epochs, batch_size=32, on_nonfinite="warn", n_threads=1)
-    return objective, space
-
-
-class _DigitsBuilder:
-    def __call__(self, params):
-        import fastnn as fn
-        model = fn.Sequential([fn.Dense(params["width"], activation="relu"),
-                               fn.Dense(10, activation="softmax")], input_dim=64, seed=0)
-        return model, {"optimizer": fn.optim.Adam(lr=params["lr"]), "l2": params["l2"]}
-
-
-def compare_strategies(problems=("holder", "quadratic", "digits"), n_trials=30,
-                       seeds=(0, 1, 2, 3, 4)):
-    """Best score after `n_trials` for grid, random and LIPO on each problem.
-
-    Grid search is deterministic, so it runs once; random and LIPO run once
-    per seed. Problems: "holder" (Holder table, maximum 19.2085), "quadratic"
-    (:func:`shifted_quadratic`, maximum 0), "digits" (validation accuracy of
-    a Dense(width, relu) -> softmax network on 700 of scikit-learn's digits,
-    5 epochs of Adam, over learning rate, L2 lambda and width).
-
-    Returns
-    -------
-    list of dict
-        One per (problem, strategy): the best scores per seed and their
-        median, minimum and maximum.
-    """
-    import warnings
-    rows = []
-    for name in problems:
-        if name == "holder":
-            fn, space = holder_table, HOLDER_SPACE
-        elif name == "quadratic":
-            fn, space = shifted_quadratic, QUADRATIC_SPACE
-        elif name == "digits":
-            fn, space = _digits_problem()
-        else:
-            raise ValueError("unknown problem %r" % (name,))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # diverging trials warn; they score 0
-            grid = grid_search(fn, space, budget=n_trials)
-            runs = {"grid (%d points)" % len(grid.trials): [grid.best_score]}
-            runs["random"] = [random_search(fn, space, n_trials, seed=s).best_score
-                              for s in seeds]
-            runs["lipo"] = [lipo_search(fn, space, n_trials, seed=s).best_score for s in seeds]
-        for strategy, best in runs.items():
-            rows.append({"problem": name, "strategy": strategy, "best": best,
-                         "median": float(np.median(best)), "min": float(np.min(best)),
-                         "max": float(np.max(best))})
-    return rows
-
-
-def format_comparison(rows):
-    """The rows of :func:`compare_strategies` as a Markdown table."""
-    lines = ["| problem | strategy | median best | min | max | per seed |",
-             "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append("| %s | %s | %.4g | %.4g | %.4g | %s |" % (
-            r["problem"], r["strategy"], r["median"], r["min"], r["max"],
-            ", ".join("%.4g" % v for v in r["best"])))
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    import argparse
-    parser = argparse.ArgumentParser(description="grid, random and LIPO search compared")
-    parser.add_argument("--trials", type=int, default=30)
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--problems", default="holder,quadratic,digits")
-    args = parser.parse_args()
-    print(format_comparison(compare_strategies(args.problems.split(","), args.trials,
-                                               tuple(range(args.seeds)))))

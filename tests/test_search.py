@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from fastnn.search import (Categorical, Integer, Real, SearchResult, Space, grid_points,
-                           grid_search, holder_table, lipo_search, model_objective,
-                           random_search, search, shifted_quadratic, sklearn_objective,
-                           upper_bound, HOLDER_SPACE, QUADRATIC_OPTIMUM, QUADRATIC_SPACE)
+                           grid_search, lipo_search, model_objective, random_search, search,
+                           sklearn_objective, upper_bound)
+from fastnn.studies.search_strategies import (holder_table, shifted_quadratic, HOLDER_SPACE,
+                                              QUADRATIC_OPTIMUM, QUADRATIC_SPACE)
 
 
 def _sphere(params):

@@ -192,3 +192,26 @@ def test_command_line(tmp_path, capsys):
     assert info.value.code == 0
     help_text = capsys.readouterr().out
     assert "standardization" in help_text and "--quick" in help_text
+    assert "search_strategies" in help_text
+
+
+def test_search_strategies_command(tmp_path, capsys):
+    assert main(["search_strategies", "--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    with open(tmp_path / "search_strategies.json") as f:
+        r = json.load(f)
+    assert r["table"] in out and r["table"].startswith("| problem | strategy | median best |")
+    assert (tmp_path / "search_strategies.png").exists()
+    with open(tmp_path / "search_strategies.csv") as f:
+        assert f.readline().strip() == "problem,strategy,seed,trial,best_so_far"
+    n_seeds = len(r["seeds"])
+    for problem, ceiling in (("holder", 19.2086), ("quadratic", 0.0), ("digits", 1.0)):
+        best = r["best"][problem]
+        assert sorted(best) == ["grid", "lipo", "random"]
+        assert len(best["grid"]["best"]) == 1 and r["grid_points"][problem] <= r["n_trials"]
+        for strategy in ("random", "lipo"):
+            runs = best[strategy]["best"]
+            assert len(runs) == n_seeds and best[strategy]["median"] == np.median(runs)
+        assert all(b <= ceiling for s in best.values() for b in s["best"]), problem
+    # not a lesson of the specification: "all" leaves it out
+    assert "search_strategies" not in studies.STUDIES
