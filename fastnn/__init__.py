@@ -9,7 +9,7 @@ Low-level kernels live in :mod:`fastnn.ops` (C and OpenMP) with NumPy twins in
 :mod:`fastnn.reference`; :func:`show_config` reports how this copy was built.
 """
 
-__version__ = "0.1.0"
+from fastnn._version import __version__  # noqa: E402,F401
 
 from fastnn import _isa  # noqa: E402,F401  (chooses the instruction set before any kernel runs)
 from fastnn import losses, ops, optim, reference, schedules, search  # noqa: E402

@@ -3,12 +3,12 @@
 import sys
 
 from fastnn import _isa, _kernels, _openmp
-from fastnn._threads import _scipy_blas_controllers, get_num_threads
+from fastnn._threads import scipy_blas_controllers, get_num_threads
+from fastnn._version import __version__
 
 
 def config_info():
     """The facts show_config() prints, as a dict."""
-    from fastnn import __version__
     import numpy
     import scipy
     import threadpoolctl
@@ -32,7 +32,7 @@ def config_info():
     info["blas"] = ", ".join("%s %s, %s, %d threads (%s)"
                              % (lib.internal_api, lib.version, getattr(lib, "threading_layer", "?"),
                                 lib.num_threads, lib.filepath)
-                             for lib in _scipy_blas_controllers()) or "not found"
+                             for lib in scipy_blas_controllers()) or "not found"
     return info
 
 

@@ -51,7 +51,7 @@ _blas_lock = threading.Lock()
 _blas_libs = None
 
 
-def _scipy_blas_controllers():
+def scipy_blas_controllers():
     """threadpoolctl controllers of the BLAS that scipy.linalg.cython_blas calls
     (found once; NumPy's own BLAS copy is left alone)."""
     global _blas_libs
@@ -102,7 +102,7 @@ def blas_single_thread():
     with _single_lock:
         if _single_depth == 0:
             _single_saved.clear()
-            for lib in _scipy_blas_controllers():
+            for lib in scipy_blas_controllers():
                 get, put = _thread_count_functions(lib)
                 try:
                     current = get()

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-from fastnn import io
+from fastnn import io, trainer
 from fastnn._inference import forward_in_chunks
 from fastnn._threads import resolve_n_threads
 from fastnn._validation import (FLOAT_DTYPE_NAMES, FLOAT_DTYPES, as_float_array,
@@ -148,8 +148,7 @@ class Sequential:
 
     def fit(self, X, y, **kwargs):
         """Train the model; see fastnn.trainer.fit for every option. Returns a History."""
-        from fastnn.trainer import fit
-        return fit(self, X, y, **kwargs)
+        return trainer.fit(self, X, y, **kwargs)
 
     def _begin_fit(self, loss, y_1d, optimizer, states, history):
         """Record what a fit starting now trains with; the trainer calls this once
@@ -226,8 +225,7 @@ class Sequential:
     def evaluate(self, X, y, n_threads=None):
         """A dict of the loss (without the L2 term) and a metric: accuracy for
         classification, r2 and mse for regression."""
-        from fastnn.trainer import evaluate
-        return evaluate(self, X, y, n_threads=n_threads)
+        return trainer.evaluate(self, X, y, n_threads=n_threads)
 
     # ------------------------------------------------------------------ persistence
 

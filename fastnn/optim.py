@@ -19,7 +19,7 @@ Which convention matches which library:
 
 from fastnn._kernels import OPTIMIZER_IDS
 from fastnn._validation import check_scalar
-from fastnn.schedules import as_schedule
+from fastnn.schedules import SCHEDULES, as_schedule
 
 
 
@@ -167,7 +167,6 @@ def get_optimizer(optimizer):
 
 
 def optimizer_from_config(config):
-    from fastnn.schedules import SCHEDULES
     cfg = dict(config)
     cls = {c.__name__: c for c in (SGD, Momentum, ClassicalMomentum, Nesterov, RMSProp, Adam,
                                    AdamW, AdamFolded)}.get(cfg.pop("type", None))

@@ -309,35 +309,10 @@ class _BaseMLP(BaseEstimator):
     def _fit_stochastic(self, X, y, layer_units, incremental, dtype, nt):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        early_stopping = self.early_stopping
-        if early_stopping:
-            # don't stratify in multilabel classification
-            should_stratify = is_classifier(self) and self.n_outputs_ == 1
-            stratify = y if should_stratify else None
-            X_train, X_val, y_train, y_val = train_test_split(
-                X, y, random_state=self._random_state, test_size=self.validation_fraction,
-                stratify=stratify)
-            if X_val.shape[0] < 2:
-                raise ValueError("The validation set is too small. Increase "
-                                 "'validation_fraction' or the size of your dataset.")
-            if is_classifier(self):
-                y_val = self._label_binarizer.inverse_transform(y_val)
-            X_train = np.ascontiguousarray(X_train)
-        else:
-            X_train, y_train = X, y
-            X_val = y_val = None
-
+        X_train, y_train, X_val, y_val = self._split_validation(X, y)
         n_samples = X_train.shape[0]
-        if self.batch_size == "auto":
-            batch_size = min(200, n_samples)
-        else:
-            if self.batch_size > n_samples:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
-                              "going to be clipped")
-            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+        batch_size = self._stochastic_batch_size(n_samples)
         rows = batch_rows(n_samples, batch_size)
-        n_batches = len(rows)
-
         # dropout masks are keyed by a seed; draw it only when needed, so the
         # RandomState stream stays scikit-learn's without dropout
         seed = int(self._random_state.randint(np.iinfo(np.int32).max)) if self.dropout > 0 else 0
@@ -351,18 +326,14 @@ class _BaseMLP(BaseEstimator):
         # from here on coefs_ and intercepts_ are views into the arena the C loop updates
         self.coefs_, self.intercepts_ = list(arena.W), list(arena.b)
         Y_train = self._targets(y_train, dtype)
-
-        k = self._loss_divisor()
         # with k > 1 and an L2 term the reported loss needs each batch's ||W||^2
-        l2_sq = np.zeros(n_batches) if (k > 1 and self.alpha > 0) else None
-        losses = np.zeros(n_batches)
-        lrs = np.zeros(n_batches)
+        l2_sq = np.zeros(len(rows)) if (self._loss_divisor() > 1 and self.alpha > 0) else None
+        losses, lrs = np.zeros(len(rows)), np.zeros(len(rows))
         sample_idx = np.arange(n_samples, dtype=np.int64)
         run = 1  # batches per call into C (see fastnn._epochs)
 
         def record_l2(b):  # the penalty of batch b needs the weights it starts from
             l2_sq[b] = _kernels.sumsq(arena.params[:arena.n_weights], nt)
-        before_batch = record_l2 if l2_sq is not None else None
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -373,52 +344,91 @@ class _BaseMLP(BaseEstimator):
                 lrs.fill(state["learning_rate"])
                 start_params = arena.params.copy()
                 outcome = run_epoch(net, arena.params, X_train, Y_train, sample_idx,
-                                    batch_size, lrs, losses, nt, run, before_batch)
+                                    batch_size, lrs, losses, nt, run,
+                                    record_l2 if l2_sq is not None else None)
                 run = outcome.run
                 state["t"] = net.t
                 if outcome.failed_batch is not None or not outcome.params_finite:
                     self._diverged(arena, start_params, outcome)
-                if l2_sq is None:
-                    accumulated = float(losses @ rows) / k
-                else:
-                    penalty = 0.5 * self.alpha * l2_sq  # rows * (alpha / (2 m_b)) ||W||^2
-                    accumulated = (float(losses @ rows) - penalty.sum()) / k + penalty.sum()
-                self.n_iter_ += 1
-                self.loss_ = accumulated / n_samples
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-                self._update_no_improvement_count(early_stopping, X_val, y_val)
-                # the learning rate that changes at the end of an iteration
-                if self.solver == "sgd" and self.learning_rate == "invscaling":
-                    state["learning_rate"] = (float(self.learning_rate_init)
-                                              / (self.t_ + 1) ** self.power_t)
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if early_stopping:
-                        msg = ("Validation score did not improve more than tol=%f for %d "
-                               "consecutive epochs." % (self.tol, self.n_iter_no_change))
-                    else:
-                        msg = ("Training loss did not improve more than tol=%f for %d "
-                               "consecutive epochs." % (self.tol, self.n_iter_no_change))
-                    if self._trigger_stopping(msg, state):
-                        break
-                    self._no_improvement_count = 0
-                if incremental:
+                if self._end_iteration(self._epoch_loss(losses, rows, l2_sq), n_samples, state,
+                                       X_val, y_val, incremental):
                     break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and "
-                                  "the optimization hasn't converged yet." % self.max_iter,
-                                  ConvergenceWarning)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         finally:
             state["t"] = net.t
-        if early_stopping:  # restore the best weights
+        if self.early_stopping:  # restore the best weights
             for W, b, best_W, best_b in zip(arena.W, arena.b, self._best_coefs,
                                             self._best_intercepts):
                 W[...] = best_W
                 b[...] = best_b
+
+    def _split_validation(self, X, y):
+        """(X_train, y_train, X_val, y_val): scikit-learn's held-out split for
+        early stopping (stratified for single-output classification), or all
+        rows for training and no validation."""
+        if not self.early_stopping:
+            return X, y, None, None
+        # don't stratify in multilabel classification
+        should_stratify = is_classifier(self) and self.n_outputs_ == 1
+        stratify = y if should_stratify else None
+        X_train, X_val, y_train, y_val = train_test_split(
+            X, y, random_state=self._random_state, test_size=self.validation_fraction,
+            stratify=stratify)
+        if X_val.shape[0] < 2:
+            raise ValueError("The validation set is too small. Increase "
+                             "'validation_fraction' or the size of your dataset.")
+        if is_classifier(self):
+            y_val = self._label_binarizer.inverse_transform(y_val)
+        return np.ascontiguousarray(X_train), y_train, X_val, y_val
+
+    def _stochastic_batch_size(self, n_samples):
+        """scikit-learn's batch size: 'auto' is min(200, n), others are clipped to [1, n]."""
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                          "going to be clipped")
+        return int(np.clip(self.batch_size, 1, n_samples))
+
+    def _epoch_loss(self, losses, rows, l2_sq):
+        """The iteration's summed loss as scikit-learn accumulates it: batch
+        losses weighted by their rows, the data term divided by the loss
+        divisor, the L2 term (from each batch's ||W||^2 when needed) not."""
+        k = self._loss_divisor()
+        if l2_sq is None:
+            return float(losses @ rows) / k
+        penalty = 0.5 * self.alpha * l2_sq  # rows * (alpha / (2 m_b)) ||W||^2
+        return (float(losses @ rows) - penalty.sum()) / k + penalty.sum()
+
+    def _end_iteration(self, accumulated, n_samples, state, X_val, y_val, incremental):
+        """Record an iteration as scikit-learn does (loss curve, validation
+        score, learning-rate update, convergence check); True stops training."""
+        self.n_iter_ += 1
+        self.loss_ = accumulated / n_samples
+        self.t_ += n_samples
+        self.loss_curve_.append(self.loss_)
+        if self.verbose:
+            print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+        self._update_no_improvement_count(self.early_stopping, X_val, y_val)
+        # the learning rate that changes at the end of an iteration
+        if self.solver == "sgd" and self.learning_rate == "invscaling":
+            state["learning_rate"] = (float(self.learning_rate_init)
+                                      / (self.t_ + 1) ** self.power_t)
+        if self._no_improvement_count > self.n_iter_no_change:
+            msg = ("%s did not improve more than tol=%f for %d consecutive epochs."
+                   % ("Validation score" if self.early_stopping else "Training loss",
+                      self.tol, self.n_iter_no_change))
+            if self._trigger_stopping(msg, state):
+                return True
+            self._no_improvement_count = 0
+        if incremental:
+            return True
+        if self.n_iter_ == self.max_iter:
+            warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and "
+                          "the optimization hasn't converged yet." % self.max_iter,
+                          ConvergenceWarning)
+        return False
 
     def _diverged(self, arena, start_params, outcome):
         """Raise scikit-learn's ValueError for non-finite weights, keeping

@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from fastnn import ops
+from fastnn import reference as ref
 from fastnn._backends import TrainingSetup, make_network
 from fastnn._epochs import batch_rows, run_epoch
 from fastnn._threads import blas_threads, resolve_n_threads
@@ -429,7 +430,6 @@ def _diagnostics(setup, n_batches):
 def _locate_non_finite(model, setup, X, Y, perm, batch_size, batch, step):
     """Where a failed batch first went non-finite: a layer's activations, the
     loss, or (from the output back) a layer's gradients."""
-    from fastnn import reference as ref
     rows = perm[batch * batch_size:(batch + 1) * batch_size]
     with np.errstate(all="ignore"):
         outs = ref.network_forward(setup.layers, X[rows], training=True,

@@ -131,8 +131,8 @@ def test_threadpoolctl_sees_and_limits_fastnn_openmp():
 
 
 def test_blas_threads_restored_after_call():
-    from fastnn._threads import _scipy_blas_controllers
-    libs = _scipy_blas_controllers()
+    from fastnn._threads import scipy_blas_controllers
+    libs = scipy_blas_controllers()
     before = [lib.get_num_threads() for lib in libs]
     rng = np.random.default_rng(0)
     ops.dense_forward(rng.standard_normal((64, 64)), rng.standard_normal((64, 64)), None,
