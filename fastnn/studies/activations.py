@@ -88,7 +88,10 @@ def _mean(values):
 def run(out="studies_out", quick=False, seed=0, n_threads=1):
     """Train every activation with SGD and with Adam at each learning rate, over
     several seeds; returns the key numbers (also written to activations.json)
-    and a summary."""
+    and a summary.
+
+    One recipe read top to bottom (data, runs, key numbers, figure, summary),
+    so it is kept in one piece rather than split into steps used once."""
     n_train, epochs, adam_epochs, n_seeds, adam_lrs = \
         (400, 12, 10, 1, (3e-3, 3e-2)) if quick else (1300, 30, 20, 3, ADAM_LRS)
     study = c.Study(NAME, out, quick, seed, ["optimizer", "lr", "activation", "seed", "epoch",
@@ -165,6 +168,8 @@ def run(out="studies_out", quick=False, seed=0, n_threads=1):
 
 
 def _plot(runs, numbers, seeds, adam_lrs, n_train):
+    """The study's figure, panel after panel (one piece: each panel is a few
+    plotting calls used nowhere else)."""
     fig, axes = c.new_figure(2, 2, 13, 9)
     fig.suptitle("Activations on digits (%d training samples, 4 hidden layers of 64), "
                  "%d seed(s)" % (n_train, len(seeds)), fontsize="large")

@@ -35,7 +35,10 @@ def _model(seed):
 def run(out="studies_out", quick=False, seed=0, n_threads=1):
     """Train without clipping, with clip_norm at each threshold, and at a small
     learning rate without clipping; returns the key numbers (also written to
-    clipping.json) and a summary."""
+    clipping.json) and a summary.
+
+    One recipe read top to bottom (data, runs, key numbers, figure, summary),
+    so it is kept in one piece rather than split into steps used once."""
     steps, thresholds = (60, (1.0, 10.0)) if quick else (300, THRESHOLDS)
     study = c.Study(NAME, out, quick, seed, ["run", "step", "grad_norm", "loss"])
     X, y = c.diabetes(seed)
@@ -104,6 +107,8 @@ def _colors(settings):
 
 
 def _plot(recs, settings, numbers, steps):
+    """The study's figure, panel after panel (one piece: each panel is a few
+    plotting calls used nowhere else)."""
     fig, (ax1, ax2, ax3) = c.new_figure(1, 3, 16, 4.9)
     fig.suptitle("Gradient clipping: diabetes, 8 hidden relu layers of 64, SGD lr %g, "
                  "batches of %d" % (LR, BATCH), fontsize="large")

@@ -63,7 +63,10 @@ def _ratio(values):
 
 def run(out="studies_out", quick=False, seed=0, n_threads=1):
     """Probe, train and probe again every (activation, initializer) pair;
-    returns the key numbers (also written to initialization.json) and a summary."""
+    returns the key numbers (also written to initialization.json) and a summary.
+
+    One recipe read top to bottom (data, runs, key numbers, figure, summary),
+    so it is kept in one piece rather than split into steps used once."""
     depth, epochs, n, lr = (10, 6, 600, 0.02) if quick else (20, 20, None, 0.02)
     study = c.Study(NAME, out, quick, seed,
                     ["activation", "init", "when", "layer", "act_var", "grad_norm", "epoch",

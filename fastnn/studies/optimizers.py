@@ -60,7 +60,10 @@ def _score(rec):
 
 def run(out="studies_out", quick=False, seed=0, n_threads=1):
     """Run every optimizer at every learning rate of its grid; returns the key
-    numbers (also written to optimizers.json) and a summary."""
+    numbers (also written to optimizers.json) and a summary.
+
+    One recipe read top to bottom (data, runs, key numbers, figure, summary),
+    so it is kept in one piece rather than split into steps used once."""
     n_train, steps = (500, 120) if quick else (1300, 600)
     grids = {name: (cls, lrs[1:3] if quick else lrs) for name, cls, lrs in OPTIMIZERS}
     study = c.Study(NAME, out, quick, seed, ["optimizer", "lr", "best", "step", "seconds",

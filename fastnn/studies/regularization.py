@@ -58,7 +58,10 @@ def _train(data, l2, rate, epochs, seed):
 
 def run(out="studies_out", quick=False, seed=0, n_threads=1):
     """Train every configuration on several data sets; returns the key numbers
-    (also written to regularization.json) and a summary."""
+    (also written to regularization.json) and a summary.
+
+    One recipe read top to bottom (data, runs, key numbers, figure, summary),
+    so it is kept in one piece rather than split into steps used once."""
     n_train, n_val, epochs, n_seeds = (120, 400, 60, 1) if quick else (120, 1000, 150, 3)
     study = c.Study(NAME, out, quick, seed, ["config", "epoch", "train_loss", "val_loss",
                                               "train_accuracy", "val_accuracy"])
@@ -126,6 +129,8 @@ def run(out="studies_out", quick=False, seed=0, n_threads=1):
 
 
 def _plot(mean, cfgs, numbers, epochs, n_train, n_seeds):
+    """The study's figure, panel after panel (one piece: each panel is a few
+    plotting calls used nowhere else)."""
     fig, (ax1, ax2, ax3) = c.new_figure(1, 3, 16, 4.9)
     fig.suptitle("Regularization: %d training samples, two hidden relu layers of 256, "
                  "mean of %d seed(s); solid = validation, dashed = training"
