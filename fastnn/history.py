@@ -15,7 +15,10 @@ class History:
         "act_mean", "act_var" (batch means of the activations' mean and
         variance), "grad_norm" (batch mean of the layer's gradient L2 norm,
         before clipping) and "dead_fraction" (units with no positive output in
-        the whole epoch), each a list over epochs.
+        the whole epoch), each a list over epochs. With a fused loss
+        (cross_entropy, binary_cross_entropy) the output layer's statistics are
+        those of its logits: the training loop never forms its softmax or
+        sigmoid outputs, the loss kernel works from the logits.
     epochs : list of epoch numbers (counting across fits of the same model)
     stopped : None, or why training ended early ("early_stopping", "callback",
         "interrupted", "non_finite")
