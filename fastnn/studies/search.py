@@ -7,11 +7,16 @@ Dense(64, relu) -> softmax with Adam at its learning rate and L2 lambda, then
 scores validation accuracy. The search space is lr in [1e-4, 1] and lambda in
 [1e-4, 10], both on a log scale:
 
-- grid search with k values per parameter (k * k trials) uses the centres of k
-  equal cells of each log range, so a grid never wastes trials on the edges;
-- random search draws both parameters log-uniformly, one seed per repetition;
+- grid search (fastnn.search.grid_search) with k values per parameter (k * k
+  trials) uses the centres of k equal cells of each log range, so a grid never
+  wastes trials on the edges;
+- random search (fastnn.search.random_search) draws both parameters
+  log-uniformly, one seed per repetition;
 - LIPO (fastnn.search.lipo_search) chooses each trial from the ones before,
   with the same budget and seeds.
+
+All three are the library's own strategies, run on the same objective, so the
+study measures what a user of fastnn.search gets.
 
 The best configuration of each search is scored once on the test set. The
 lesson: with the same budget, a k x k grid tries only k distinct values of each
@@ -24,22 +29,13 @@ import math
 import numpy as np
 
 import fastnn as fn
+from fastnn.search import Real, grid_search, lipo_search, random_search
 from fastnn.studies import _common as c
 
 NAME = "search"
 LR_RANGE = (1e-4, 1.0)
 L2_RANGE = (1e-4, 10.0)
-
-
-def grid_values(lo, hi, k):
-    """Centres of k equal cells of [lo, hi] on a log scale."""
-    a, b = math.log(lo), math.log(hi)
-    return [math.exp(a + (b - a) * (i + 0.5) / k) for i in range(k)]
-
-
-def random_values(rng, lo, hi, n):
-    """n values drawn log-uniformly from [lo, hi]."""
-    return np.exp(rng.uniform(math.log(lo), math.log(hi), n)).tolist()
+SPACE = {"lr": Real(*LR_RANGE, log=True), "l2": Real(*L2_RANGE, log=True)}
 
 
 class Trials:
@@ -62,23 +58,30 @@ class Trials:
         return {"lr": lr, "l2": l2, "val_accuracy": scores["accuracy"],
                 "val_loss": scores["loss"], "model": model}
 
-    def search(self, configs):
-        """Run the configurations in order; returns the trials (without models),
-        the best-so-far validation accuracy after each, and the best trial with
-        its test accuracy (the test set is used this once)."""
-        return self._summarize(self(lr, l2) for lr, l2 in configs)
+    def grid(self, k):
+        """grid_search with k values per parameter (lr outer, l2 inner). Returns
+        the trials (without models), the best-so-far validation accuracy after
+        each, and the best trial with its test accuracy (the test set is used
+        this once)."""
+        return self._search(grid_search, n_points_per_dim=k)
+
+    def random(self, budget, seed):
+        """random_search with `budget` trials; returns what grid returns."""
+        return self._search(random_search, budget, seed=seed)
 
     def lipo(self, budget, seed):
-        """LIPO search over the log ranges, maximizing validation accuracy;
-        returns what search returns."""
-        from fastnn.search import Real, lipo_search
+        """lipo_search with `budget` trials; returns what grid returns."""
+        return self._search(lipo_search, budget, seed=seed)
+
+    def _search(self, strategy, *args, **kwargs):
+        """Run a fastnn.search strategy maximizing validation accuracy; the
+        trials keep their models here, which the search's own record does not."""
         done = []
 
         def objective(params):
             done.append(self(params["lr"], params["l2"]))
             return done[-1]["val_accuracy"]
-        lipo_search(objective, {"lr": Real(*LR_RANGE, log=True),
-                                "l2": Real(*L2_RANGE, log=True)}, budget, seed=seed)
+        strategy(objective, SPACE, *args, **kwargs)
         return self._summarize(done)
 
     def _summarize(self, results):
@@ -113,17 +116,9 @@ def run(out="studies_out", quick=False, seed=0, n_threads=1):
     study = c.Study(NAME, out, quick, seed, ["search", "seed", "trial", "lr", "l2",
                                              "val_accuracy", "val_loss", "best_so_far"])
     trials = Trials(c.digits(sizes, seed), epochs, seed)
-    grids, random = {}, {}
     with c.fastnn_threads(n_threads):
-        for k in range(2, k_max + 1):
-            configs = [(lr, l2) for lr in grid_values(*LR_RANGE, k)
-                       for l2 in grid_values(*L2_RANGE, k)]
-            grids[k] = trials.search(configs)
-        for s in range(n_seeds):
-            rng = np.random.default_rng([seed, 31, s])
-            configs = list(zip(random_values(rng, *LR_RANGE, budget),
-                               random_values(rng, *L2_RANGE, budget)))
-            random[s] = trials.search(configs)
+        grids = {k: trials.grid(k) for k in range(2, k_max + 1)}
+        random = {s: trials.random(budget, [seed, 31, s]) for s in range(n_seeds)}
         lipo = {s: trials.lipo(budget, [seed, 37, s]) for s in range(n_seeds)}
     named = [("grid %dx%d" % (k, k), None, g) for k, g in grids.items()]
     named += [("random", s, r) for s, r in random.items()]
