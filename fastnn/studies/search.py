@@ -164,9 +164,15 @@ def run(out="studies_out", quick=False, seed=0, n_threads=1):
         "grid_mean_accuracy_by_l2": _main_effect(grids[k_max][0], "l2"),
     }
     fig = _plot(grids, random, k_max, budget, study.numbers, lipo)
+    return study.finish(fig, _summary(study.numbers, k_max))
 
-    n = study.numbers
-    summary = (
+
+def _summary(n, k_max):
+    """The study's paragraph, from its key numbers."""
+    budget, n_seeds = n["budget"], n["random_seeds"]
+    grid_best = n["grid_best"]["%dx%d" % (k_max, k_max)]
+    random_test = n["random_test_accuracy"]
+    return (
         "Digits, %d trials per search (lr in [1e-4, 1], L2 lambda in [1e-4, 10], log "
         "scales). The %dx%d grid tried %d learning rates and found validation accuracy %.4f "
         "(lr %.2g, lambda %.2g; test accuracy %.4f, measured once). Random search tried %d "
@@ -187,7 +193,6 @@ def run(out="studies_out", quick=False, seed=0, n_threads=1):
            min(n["grid_mean_accuracy_by_l2"].values()),
            max(n["grid_mean_accuracy_by_l2"].values()), budget, k_max,
            n["lipo_best_median"], n["lipo_best_min"], n["lipo_best_max"]))
-    return study.finish(fig, summary)
 
 
 def _main_effect(trials, key):
