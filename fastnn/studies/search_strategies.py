@@ -209,5 +209,5 @@ def _plot(rows, n_trials, n_seeds):
         ax.set_yscale("log")
         c.label_axes(ax, titles[problem], "trials", ylabels[problem])
         c.integer_ticks(ax)
-        ax.legend(fontsize="small", loc="upper right")
+        ax.legend(fontsize="small", loc="best")
     return fig
