@@ -29,6 +29,9 @@ import time
 
 import numpy as np
 
+from fastnn.preprocessing import Standardizer
+from fastnn.trainer import NonFiniteError
+
 __all__ = ["Real", "Integer", "Categorical", "Space", "SearchResult", "search", "grid_search",
            "random_search", "lipo_search", "model_objective", "sklearn_objective", "STRATEGIES"]
 
@@ -711,19 +714,17 @@ class _ModelObjective:
             X_val, y_val = X[perm[:n_val]], y[perm[:n_val]]
             X, y = X[perm[n_val:]], y[perm[n_val:]]
         if standardize:
-            import fastnn as fn
-            scaler = fn.Standardizer().fit(X)
+            scaler = Standardizer().fit(X)
             X, X_val = scaler.transform(X), scaler.transform(X_val)
         self.X, self.y, self.X_val, self.y_val = X, y, X_val, y_val
 
     def __call__(self, params):
-        import fastnn as fn
         built = self.build_fn(dict(params))
         model, kwargs = built if isinstance(built, tuple) else (built, {})
         kwargs = {**self.fit_kwargs, **(kwargs or {})}
         try:
             history = model.fit(self.X, self.y, **kwargs)
-        except fn.NonFiniteError:
+        except NonFiniteError:
             return self._failure()
         if getattr(history, "stopped", None) == "non_finite":
             return self._failure()

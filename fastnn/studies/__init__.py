@@ -22,6 +22,11 @@ and returns the key numbers with a one-paragraph summary::
 | clipping | a run that overflows without gradient clipping and trains with it (9) |
 | search | grid against random search over learning rate and L2 (11) |
 
+``python -m fastnn.studies search_strategies`` compares grid, random and LIPO
+search on standard test functions and on digits
+(:mod:`fastnn.studies.search_strategies`); it measures the library rather than
+a lesson of the specification, so ``all`` does not run it.
+
 The studies need matplotlib (``pip install 'fastnn[plot]'``) and, except for
 standardization, scikit-learn's bundled data sets (``fastnn[sklearn]``).
 """
