@@ -262,23 +262,36 @@ class Sequential:
     def from_state_dict(cls, state):
         """The model a state_dict() describes (as fastnn.io.read_state returns
         it: every field present and checked, arrays of the right shapes)."""
-        config, arrays = state["config"], state["arrays"]
+        config = state["config"]
         model = cls([layer_from_config(c) for c in config["layers"]], dtype=config["dtype"],
                     seed=config["seed"])
-        model.seed_ = config["seed_"]
-        with warnings.catch_warnings():  # the initial weights are replaced by the file's
+        with warnings.catch_warnings():  # the initial weights are replaced by the state's
             warnings.filterwarnings("ignore", "zero initialization", UserWarning)
             model.build(config["input_dim"])
-        for i, (W, b) in enumerate(model.weights):
+        return model.load_state_dict(state)
+
+    def load_state_dict(self, state):
+        """Take the weights and training state of a state_dict() of a model with
+        the same architecture (built, same layer shapes and dtype); returns self."""
+        self._check_built()
+        config, arrays = state["config"], state["arrays"]
+        layers = [layer_from_config(c).get_config() for c in config["layers"]]
+        if layers != [layer.get_config() for layer in self.layers] or \
+                config["input_dim"] != self.input_dim or config["dtype"] != self.dtype.name:
+            raise ValueError("the state describes another architecture than this model's")
+        for i, (W, b) in enumerate(self.weights):
             W[...], b[...] = arrays["W%d" % i], arrays["b%d" % i]
-        model.loss_, model.y_1d_ = config["loss"], config["y_1d"]
-        model.epochs_trained_, model.t_ = config["epochs_trained"], config["t"]
-        model.centers_ = arrays.get("centers")
+        self.seed_ = config["seed_"]
+        self.loss_, self.y_1d_ = config["loss"], config["y_1d"]
+        self.epochs_trained_, self.t_ = config["epochs_trained"], config["t"]
+        centers = arrays.get("centers")
+        self.centers_ = None if centers is None else np.array(centers, dtype=self.dtype)
+        self.optimizer_ = self.optimizer_state_ = None
         if config["optimizer"] is not None:
-            model.optimizer_ = optimizer_from_config(config["optimizer"])
-            model.optimizer_state_ = [arrays["opt_state%d" % i]
-                                      for i in range(model.optimizer_.n_states)]
-        return model
+            self.optimizer_ = optimizer_from_config(config["optimizer"])
+            self.optimizer_state_ = [np.array(arrays["opt_state%d" % i], dtype=self.dtype)
+                                     for i in range(self.optimizer_.n_states)]
+        return self
 
     def get_config(self):
         return {"layers": [layer.get_config() for layer in self.layers],

@@ -64,3 +64,27 @@ def test_state_dict_without_the_optimizer():
     state = model.state_dict(include_optimizer=False)
     assert state["config"]["optimizer"] is None
     assert not any(k.startswith("opt_state") or k == "centers" for k in state["arrays"])
+
+
+def test_load_state_dict_into_a_model_of_the_same_architecture():
+    model = _model()
+    X, y = _data()
+    model.fit(X, y, epochs=2, batch_size=16, optimizer=optim.Adam(lr=0.01))
+    other = _model(seed=5).build(5)
+    assert not np.array_equal(other.get_params_flat(), model.get_params_flat())
+    assert other.load_state_dict(model.state_dict()) is other
+    np.testing.assert_array_equal(other.get_params_flat(), model.get_params_flat())
+    assert other.t_ == model.t_ and other.seed_ == model.seed_
+    # its own arrays, not the source's: training one leaves the other alone
+    before = model.get_params_flat()
+    other.fit(X, y, epochs=1, batch_size=16)
+    np.testing.assert_array_equal(model.get_params_flat(), before)
+
+
+def test_load_state_dict_refuses_another_architecture():
+    model = _model().build(5)
+    wide = fn.Sequential([fn.Dense(9, activation="tanh"), fn.Dense(3, activation="softmax")],
+                         dtype="float64", seed=0).build(5)
+    import pytest
+    with pytest.raises(ValueError, match="another architecture"):
+        wide.load_state_dict(model.state_dict())
