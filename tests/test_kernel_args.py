@@ -222,13 +222,18 @@ def _shifted(kw, w, other, shift):
     return kw, buf
 
 
+def _valid_call_with_buffers(name, seed):
+    """(the table entry, float64 arguments of a valid call with a buffer for
+    every out_* argument)."""
+    kernel = KERNELS[name]
+    kw = kernel.build(np.random.default_rng(seed), np.float64)
+    return kernel, _with_buffers(kernel, name, kw, np.float64)
+
+
 @pytest.mark.parametrize("name", sorted(KERNELS))
 @pytest.mark.parametrize("module", MODULES, ids=["ops", "reference"])
 def test_partially_overlapping_buffers_are_refused(module, name):
-    kernel = KERNELS[name]
-    rng = np.random.default_rng(0)
-    dtype = np.float64
-    kw = _with_buffers(kernel, name, kernel.build(rng, dtype), dtype)
+    kernel, kw = _valid_call_with_buffers(name, seed=0)
     pairs = _overlap_pairs(kernel, name, kw)
     if not kernel.writes:
         assert pairs == []
@@ -250,10 +255,8 @@ def test_partially_overlapping_buffers_are_refused(module, name):
 @pytest.mark.parametrize("name", sorted(KERNELS))
 @pytest.mark.parametrize("module", MODULES, ids=["ops", "reference"])
 def test_exact_aliasing_only_where_the_kernel_runs_in_place(module, name):
-    kernel = KERNELS[name]
-    rng = np.random.default_rng(1)
+    kernel, kw = _valid_call_with_buffers(name, seed=1)
     dtype = np.float64
-    kw = _with_buffers(kernel, name, kernel.build(rng, dtype), dtype)
     for w, other in _overlap_pairs(kernel, name, kw):
         if _get(kw, w).shape != _get(kw, other).shape:
             continue  # exact aliasing needs equal shapes
