@@ -561,6 +561,10 @@ def lipo_search(fn, space, n_trials, seed=None, minimize=False, n_jobs=1, p_expl
     the round in parallel. Non-finite scores rank last and are left out of k
     and U.
 
+    The loop is one function because its steps above share the state of the
+    search (the points, their scores, k, the incumbent) and each runs once per
+    round; the helpers it calls (upper_bound and the local step) are separate.
+
     Each trial records ``lipschitz`` (k when it was proposed), ``upper_bound``
     (its U, for bound steps) and ``best_before`` (F* as the objective reports
     it, before the trial); ``result.lipschitz`` is k after each trial.
