@@ -33,9 +33,9 @@ Where the estimators differ from scikit-learn's:
   losses are unweighted); pass none, or use scikit-learn's estimators.
 - ``MLPRegressor(loss='poisson')`` raises NotImplementedError (fastnn has no
   exponential output layer).
-- ``dtype`` (default 'float64') fixes the precision: scikit-learn trains
-  float32 input in float32; here that takes ``dtype='float32'`` or
-  ``dtype=None`` (the input's precision, scikit-learn's rule).
+- ``dtype`` overrides the precision; by default (None) it follows
+  scikit-learn's rule: float32 input trains in float32, anything else in
+  float64.
 - The log-losses are computed exactly from the output layer's logits;
   scikit-learn clips each probability to [eps, 1 - eps] of the dtype before
   its log. The steps are the same; the reported loss (loss_curve_, and so
@@ -257,6 +257,9 @@ class _BaseMLP(BaseEstimator):
         if self.solver == "lbfgs" and self.dropout > 0:
             raise ValueError("dropout needs a stochastic solver ('sgd' or 'adam'); L-BFGS "
                              "minimizes a deterministic objective")
+        if self.solver == "lbfgs" and self.clip_norm is not None:
+            raise ValueError("clip_norm needs a stochastic solver ('sgd' or 'adam'); L-BFGS "
+                             "takes whole-gradient steps with its own line search")
         hidden = self._hidden_sizes()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
@@ -661,7 +664,7 @@ _PARAMS_DOC = """
     max_fun : int, default=15000
         Maximum number of loss evaluations of solver='lbfgs'.
 
-    dtype : {'float64', 'float32'} or None, default='float64'
+    dtype : {'float64', 'float32'} or None, default=None
         Precision of the training and of the fitted weights (fastnn). None
         follows scikit-learn: float32 input in float32, anything else in
         float64.
@@ -671,7 +674,8 @@ _PARAMS_DOC = """
         (fastnn; 'sgd' and 'adam' only).
 
     clip_norm : float or None, default=None
-        Clip each step's gradient to this global L2 norm (fastnn).
+        Clip each step's gradient to this global L2 norm (fastnn; 'sgd' and
+        'adam' only).
 
     n_threads : int or None, default=None
         OpenMP threads of fastnn's kernels; None reads the current limit at
@@ -763,7 +767,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float64", dropout=0.0, clip_norm=None, n_threads=None):
+                 dtype=None, dropout=0.0, clip_norm=None, n_threads=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -963,7 +967,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float64", dropout=0.0, clip_norm=None, n_threads=None):
+                 dtype=None, dropout=0.0, clip_norm=None, n_threads=None):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation

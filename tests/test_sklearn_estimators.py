@@ -33,7 +33,7 @@ from fastnn.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 from .tolerances import assert_close  # noqa: E402
 
 FASTNN = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}
-EXTRA_PARAMS = {"dtype": "float64", "dropout": 0.0, "clip_norm": None, "n_threads": None}
+EXTRA_PARAMS = {"dtype": None, "dropout": 0.0, "clip_norm": None, "n_threads": None}
 
 # ---------------------------------------------------------------- estimator checks
 
@@ -432,12 +432,12 @@ def test_string_labels(iris):
 def test_dtype_float32_and_none(digits):
     X, y = digits
     X32 = X.astype(np.float32)
-    f64 = _quiet_fit(MLPClassifier(max_iter=10, random_state=0), X32, y)
+    f64 = _quiet_fit(MLPClassifier(max_iter=10, random_state=0, dtype="float64"), X32, y)
     assert f64.coefs_[0].dtype == np.float64
     f32 = _quiet_fit(MLPClassifier(max_iter=10, random_state=0, dtype="float32"), X, y)
     assert f32.coefs_[0].dtype == np.float32 and f32.predict_proba(X).dtype == np.float32
-    # dtype=None is scikit-learn's rule: float32 input trains in float32
-    ours = _quiet_fit(MLPClassifier(max_iter=3, random_state=0, dtype=None), X32, y)
+    # the default, dtype=None, is scikit-learn's rule: float32 input trains in float32
+    ours = _quiet_fit(MLPClassifier(max_iter=3, random_state=0), X32, y)
     theirs = _quiet_fit(sk.MLPClassifier(max_iter=3, random_state=0), X32, y)
     assert ours.coefs_[0].dtype == theirs.coefs_[0].dtype == np.float32
     for mine, ref in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
@@ -597,6 +597,8 @@ def test_errors(iris, diabetes):
         MLPClassifier(hidden_layer_sizes=(5, 0)).fit(X, y)
     with pytest.raises(ValueError, match="dropout needs a stochastic solver"):
         MLPClassifier(solver="lbfgs", dropout=0.5).fit(X, y)
+    with pytest.raises(ValueError, match="clip_norm needs a stochastic solver"):
+        MLPRegressor(solver="lbfgs", clip_norm=1.0).fit(X, y.astype(float))
     with pytest.raises(TypeError, match="sample_weight"):
         MLPClassifier().fit(X, y, sample_weight=np.ones(len(y)))
     lbfgs = MLPClassifier(solver="lbfgs")
