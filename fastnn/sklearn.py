@@ -120,6 +120,22 @@ def _dense(X, dtype):
     return np.ascontiguousarray(X, dtype=dtype)
 
 
+class _SolverState:
+    """A view of a stochastic fit's optimizer state, named as scikit-learn's
+    optimizers name it."""
+
+    def __init__(self, state):
+        self._state = state
+
+    @property
+    def learning_rate(self):
+        return self._state["learning_rate"]
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._state["learning_rate"] = float(value)
+
+
 class _BaseMLP(BaseEstimator):
     """Shared machinery of MLPClassifier and MLPRegressor (not public)."""
 
@@ -292,6 +308,19 @@ class _BaseMLP(BaseEstimator):
                               beta2=self.beta_2, eps=self.epsilon)
         return ClassicalMomentum(lr=self.learning_rate_init, momentum=self.momentum,
                                  nesterov=self.nesterovs_momentum)
+
+    @property
+    def _optimizer(self):
+        """The stochastic solver's state as scikit-learn exposes it: an object
+        whose ``learning_rate`` is the current learning rate (changed by
+        'invscaling' and 'adaptive' as training goes; writing it sets the rate
+        the next iteration uses). Absent before a stochastic fit, as in
+        scikit-learn."""
+        state = self.__dict__.get("_optimizer_state")
+        if state is None:
+            raise AttributeError("'%s' object has no attribute '_optimizer'"
+                                 % type(self).__name__)
+        return _SolverState(state)
 
     def _optimizer_for(self, n_params, dtype, incremental):
         """The optimizer state (moments or velocities, step count, current

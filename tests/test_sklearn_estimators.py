@@ -652,3 +652,30 @@ def test_lbfgs_on_overflowing_data_stops_like_sklearn(diabetes):
     # the weights stay the initial ones, in both
     for mine, ref in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         np.testing.assert_array_equal(mine, ref)
+
+
+@pytest.mark.parametrize("learning_rate", ["constant", "invscaling", "adaptive"])
+def test_optimizer_learning_rate_is_scikit_learns(learning_rate):
+    """_optimizer.learning_rate holds the current learning rate, as in
+    scikit-learn: after the same iterations both estimators report the same."""
+    X = np.array([[3, 2], [1, 6], [5, 6], [-2, -4]], dtype=float)
+    y = np.array([1, 1, 1, 0])
+    kw = dict(solver="sgd", hidden_layer_sizes=(4,), learning_rate=learning_rate, max_iter=30,
+              power_t=0.25, warm_start=True, random_state=0, n_iter_no_change=2, tol=10.0,
+              momentum=0.0)
+    ours, theirs = MLPClassifier(**kw), sk.MLPClassifier(**kw)
+    assert not hasattr(ours, "_optimizer")
+    for _ in range(2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ours.fit(X, y)
+            theirs.fit(X, y)
+        assert ours._optimizer.learning_rate == theirs._optimizer.learning_rate
+    if learning_rate == "invscaling":
+        assert ours._optimizer.learning_rate == 0.001 / (ours.t_ + 1) ** 0.25
+    # the rate written is the rate the next partial_fit trains with
+    ours._optimizer.learning_rate = 0.0
+    before = [c.copy() for c in ours.coefs_]
+    ours.partial_fit(X, y)
+    for b, c in zip(before, ours.coefs_):
+        np.testing.assert_array_equal(b, c)
