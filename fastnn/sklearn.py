@@ -46,6 +46,13 @@ Where the estimators differ from scikit-learn's:
   dense rows), predict converts 4096 rows at a time.
 - ``partial_fit`` is available for the stochastic solvers only, in both
   classes (scikit-learn's MLPRegressor also offers it for 'lbfgs').
+- A fit whose loss, gradient or weights become NaN or infinite behaves as
+  scikit-learn's: with ``early_stopping=True`` it records NaN losses and
+  validation scores up to ``max_iter`` and ends with the best weights; without
+  it, it raises scikit-learn's ValueError. The C loop stops at the first
+  non-finite batch, so the estimator's weights are then those of the last
+  finite step (or of the iteration's start when an update overflowed them),
+  where scikit-learn's would be NaN.
 
 Threads: fastnn's kernels use ``n_threads`` OpenMP threads, by default the
 OpenMP limit read at each call (``OMP_NUM_THREADS``, ``fastnn.set_num_threads``,
@@ -380,8 +387,13 @@ class _BaseMLP(BaseEstimator):
                                     record_l2 if l2_sq is not None else None)
                 run = outcome.run
                 state["t"] = net.t
-                if outcome.failed_batch is not None or not outcome.params_finite:
+                diverged = outcome.failed_batch is not None or not outcome.params_finite
+                if diverged and not self.early_stopping:
                     self._diverged(arena, start_params, outcome)
+                if diverged:  # scikit-learn goes on with NaN weights; early stopping restores
+                    self._record_diverged_iterations(
+                        self._diverged_epoch_loss(losses, rows, outcome), n_samples, state)
+                    break
                 if self._end_iteration(self._epoch_loss(losses, rows, l2_sq), n_samples, state,
                                        X_val, y_val, incremental):
                     break
@@ -433,16 +445,42 @@ class _BaseMLP(BaseEstimator):
         penalty = 0.5 * self.alpha * l2_sq  # rows * (alpha / (2 m_b)) ||W||^2
         return (float(losses @ rows) - penalty.sum()) / k + penalty.sum()
 
-    def _end_iteration(self, accumulated, n_samples, state, X_val, y_val, incremental):
+    @staticmethod
+    def _diverged_epoch_loss(losses, rows, outcome):
+        """The summed loss scikit-learn records for the iteration that went
+        non-finite: the batches before, the failing batch's own loss, and NaN
+        when batches followed it (they ran on non-finite weights there)."""
+        b = outcome.failed_batch
+        if b is None:  # the weights overflowed without a non-finite loss
+            return float("nan")
+        total = float(losses[:b + 1] @ rows[:b + 1])
+        return total if b == len(rows) - 1 else float("nan")
+
+    def _record_diverged_iterations(self, accumulated, n_samples, state):
+        """With early stopping, a diverged fit goes on as scikit-learn's does:
+        every remaining iteration records a NaN loss and a NaN validation score
+        (a NaN never counts as no improvement, so only max_iter ends it), and
+        the best weights are restored at the end. The weights would stay NaN,
+        so no batch needs to run."""
+        while True:
+            stop = self._end_iteration(accumulated, n_samples, state, None, None, False,
+                                       diverged=True)
+            accumulated = float("nan")
+            if stop or self.n_iter_ >= self.max_iter:
+                return
+
+    def _end_iteration(self, accumulated, n_samples, state, X_val, y_val, incremental,
+                       diverged=False):
         """Record an iteration as scikit-learn does (loss curve, validation
-        score, learning-rate update, convergence check); True stops training."""
+        score, learning-rate update, convergence check); True stops training.
+        diverged: the weights are non-finite, so is the validation score."""
         self.n_iter_ += 1
         self.loss_ = accumulated / n_samples
         self.t_ += n_samples
         self.loss_curve_.append(self.loss_)
         if self.verbose:
             print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-        self._update_no_improvement_count(self.early_stopping, X_val, y_val)
+        self._update_no_improvement_count(self.early_stopping, X_val, y_val, diverged)
         # the learning rate that changes at the end of an iteration
         if self.solver == "sgd" and self.learning_rate == "invscaling":
             state["learning_rate"] = (float(self.learning_rate_init)
@@ -496,10 +534,10 @@ class _BaseMLP(BaseEstimator):
             print(msg + " Setting learning rate to %f" % state["learning_rate"])
         return False
 
-    def _update_no_improvement_count(self, early_stopping, X_val, y_val):
+    def _update_no_improvement_count(self, early_stopping, X_val, y_val, diverged=False):
         if early_stopping:
             # the validation score (can be NaN) decides
-            val_score = self._score(X_val, y_val)
+            val_score = float("nan") if diverged else self._score(X_val, y_val)
             self.validation_scores_.append(val_score)
             if self.verbose:
                 print("Validation score: %f" % self.validation_scores_[-1])

@@ -679,3 +679,26 @@ def test_optimizer_learning_rate_is_scikit_learns(learning_rate):
     ours.partial_fit(X, y)
     for b, c in zip(before, ours.coefs_):
         np.testing.assert_array_equal(b, c)
+
+
+def test_diverging_fit_with_early_stopping_goes_on_as_scikit_learns(iris):
+    """With early_stopping=True a diverging fit does not raise: like
+    scikit-learn's it records NaN losses and validation scores up to max_iter
+    and ends with the best weights."""
+    X, y = iris
+    kw = dict(hidden_layer_sizes=100, activation="identity", solver="sgd", alpha=0.0001,
+              learning_rate="constant", learning_rate_init=1, max_iter=20, early_stopping=True,
+              n_iter_no_change=10, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPRegressor(**kw).fit(X, y.astype(float))
+        theirs = sk.MLPRegressor(**kw).fit(X, y.astype(float))
+    assert np.isnan(ours.loss_curve_[-1]) and np.isnan(ours.validation_scores_[-1])
+    assert isinstance(ours.validation_scores_[-1], float)
+    assert ours.n_iter_ == theirs.n_iter_ == 20 and ours.t_ == theirs.t_
+    np.testing.assert_array_equal(np.isnan(ours.loss_curve_), np.isnan(theirs.loss_curve_))
+    np.testing.assert_array_equal(np.isnan(ours.validation_scores_),
+                                  np.isnan(theirs.validation_scores_))
+    assert_close(ours.best_validation_score_, theirs.best_validation_score_, "training")
+    assert_close(ours.predict(X), theirs.predict(X), "training", scale=1.0)
