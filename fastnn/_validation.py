@@ -132,10 +132,11 @@ def check_no_overlap(writes, reads, in_place=()):
                                  "be separate buffers" % (name, other))
 
 
-def out_buffer(out, name, shape, dtype):
-    """A new output array, or the caller's buffer when it fits exactly."""
+def out_buffer_or_none(out, name, shape, dtype):
+    """The caller's output buffer, checked to fit exactly (a kernel cannot write
+    into a copy), or None when there is none."""
     if out is None:
-        return np.empty(shape, dtype=dtype)
+        return None
     if not isinstance(out, np.ndarray):
         raise TypeError("%s must be a numpy.ndarray, got %s" % (name, type(out).__name__))
     if out.dtype != dtype:
@@ -146,11 +147,6 @@ def out_buffer(out, name, shape, dtype):
     if not out.flags.writeable:
         raise ValueError("%s is read-only" % name)
     return out
-
-
-def out_buffer_or_none(out, name, shape, dtype):
-    """The caller's output buffer when it fits exactly, None when there is none."""
-    return None if out is None else out_buffer(out, name, shape, dtype)
 
 
 def inplace_array(x, name, dtype=None, shape=None):

@@ -1,6 +1,5 @@
 """Sequential.fit end to end: real data, the spec's lessons, faults, and the API."""
 
-import warnings
 
 import numpy as np
 import pytest
