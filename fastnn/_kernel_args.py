@@ -151,24 +151,25 @@ def bias_grad(dZ, out, n_threads):
 # Losses
 # --------------------------------------------------------------------------
 
-def labels(y, m, k):
-    """Class labels as int64 of shape (m,), each in [0, k)."""
+def labels(y, m, k, name="y"):
+    """Class labels as int64 of shape (m,), each in [0, k); name: what y is
+    called in messages."""
     y = np.asarray(y)
     if y.dtype.kind == "f":
         if not np.all(np.isfinite(y)):
-            raise ValueError("y contains NaN or infinity")
+            raise ValueError("%s contains NaN or infinity" % name)
         if not np.all(y == np.round(y)):
-            raise ValueError("y holds class labels and must contain whole numbers")
+            raise ValueError("%s holds class labels and must contain whole numbers" % name)
     elif y.dtype.kind not in "iu":
-        raise TypeError("y must hold integer class labels, got dtype %s" % y.dtype)
+        raise TypeError("%s must hold integer class labels, got dtype %s" % (name, y.dtype))
     if y.shape != (m,):
-        raise ValueError("y must have shape (%d,) to match the %d rows, got %s"
-                         % (m, m, y.shape))
+        raise ValueError("%s must have shape (%d,) to match the %d rows, got %s"
+                         % (name, m, m, y.shape))
     out = np.ascontiguousarray(y, dtype=np.int64)
     lo, hi = int(out.min()), int(out.max())
     if lo < 0 or hi >= k:
-        raise ValueError("class labels must lie in [0, %d) for %d classes; found labels "
-                         "from %d to %d" % (k, k, lo, hi))
+        raise ValueError("class labels must lie in [0, %d) for %d classes (output units); "
+                         "%s has labels from %d to %d" % (k, k, name, lo, hi))
     return out
 
 

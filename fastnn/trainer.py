@@ -18,6 +18,7 @@ from fastnn import ops
 from fastnn import reference as ref
 from fastnn._backends import TrainingSetup, make_network
 from fastnn._epochs import batch_rows, run_epoch
+from fastnn._kernel_args import labels as class_labels
 from fastnn._threads import blas_threads, resolve_n_threads
 from fastnn._validation import as_float_array, check_finite, check_int, check_scalar
 from fastnn.callbacks import EarlyStopping
@@ -66,14 +67,7 @@ def prepare_targets(model, y, loss, m, name="y"):
                              "one-hot (m, %d), got shape %s" % (name, k, y_arr.shape))
         if y_arr.dtype.kind == "b":
             raise TypeError("%s holds booleans; class labels must be integers" % name)
-        if y_arr.dtype.kind == "f" and not np.all(y_arr == np.round(y_arr)):
-            raise ValueError("%s holds class labels and must contain whole numbers" % name)
-        labels = np.ascontiguousarray(y_arr, dtype=np.int64)
-        lo, hi = int(labels.min()), int(labels.max())
-        if lo < 0 or hi >= k:
-            raise ValueError("class labels must lie in [0, %d) for an output layer of %d "
-                             "units; %s has labels from %d to %d" % (k, k, name, lo, hi))
-        return labels
+        return class_labels(y_arr, m, k, name)
     if y_arr.dtype.kind == "b":
         y_arr = y_arr.astype(model.dtype)
     Y = as_float_array(y_arr, name, model.dtype, convert_floats=True)
