@@ -16,6 +16,7 @@ from fastnn.losses import LOSS_IDS
 
 XENT = LOSS_IDS["cross_entropy"]
 _NON_FINITE = _kernels.STATUS_CODES["enonfinite"]
+_ZERO_WEIGHT = _kernels.STATUS_CODES["ezeroweight"]
 _OPTIMIZER_NAMES = {kind: name for name, kind in _kernels.OPTIMIZER_IDS.items()}
 
 
@@ -23,7 +24,7 @@ class TrainingSetup:
     """Everything one fit needs besides the data: buffers sized for m_max rows."""
 
     def __init__(self, model, loss, optimizer, states, m_max, l2, clip_norm, clip_value,
-                 diagnostics, center_lambda=0.0, center_alpha=0.0):
+                 diagnostics, center_lambda=0.0, center_alpha=0.0, weighted=False):
         arena = model.arena_
         dtype = arena.dtype
         dense = model.dense_layers_
@@ -54,6 +55,8 @@ class TrainingSetup:
         k = widths[-1]
         self.ybuf = (np.zeros(m_max, np.int64) if LOSS_IDS[loss] == XENT
                      else np.zeros((m_max, k), dtype))
+        # a batch's sample weights, gathered with its rows
+        self.swbuf = np.zeros(m_max, dtype) if weighted else None
         self.gbuf1 = np.zeros((m_max, max(widths)), dtype)
         self.gbuf2 = np.zeros((m_max, max(widths)), dtype)
         # class centers of the center loss persist on the model between fits
@@ -89,7 +92,7 @@ class FastNetwork:
             arena.grads, arena.n_weights, setup.l2, setup.clip_norm, setup.clip_value,
             model.seed_ % 2**64, setup.m_max, setup.xbuf, setup.ybuf, setup.gbuf1, setup.gbuf2,
             kind, beta1, beta2, eps, wd, s[0], s[1], t, setup.center_lambda, setup.center_alpha,
-            setup.centers, setup.center_scratch)
+            setup.centers, setup.center_scratch, setup.swbuf)
 
     @property
     def t(self):
@@ -98,8 +101,10 @@ class FastNetwork:
     def set_t(self, t):
         self._net.set_t(t)
 
-    def train_batches(self, X, y, perm, batch_size, first, n, lrs, losses, nt):
-        st, done = self._net.train_batches(X, y, perm, batch_size, first, n, lrs, losses, nt)
+    def train_batches(self, X, y, perm, batch_size, first, n, lrs, losses, nt, sw=None):
+        st, done = self._net.train_batches(X, y, perm, batch_size, first, n, lrs, losses, nt, sw)
+        if st == _ZERO_WEIGHT:
+            raise zero_weight_error(first + done)
         return st == _NON_FINITE, done
 
 
@@ -117,18 +122,23 @@ class ReferenceNetwork:
     def set_t(self, t):
         self.t = t
 
-    def train_batches(self, X, y, perm, batch_size, first, n, lrs, losses, nt):
+    def train_batches(self, X, y, perm, batch_size, first, n, lrs, losses, nt, sw=None):
         s = self.setup
         arena = s.model.arena_
         for i in range(n):
             rows = perm[(first + i) * batch_size:(first + i + 1) * batch_size]
-            with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected below
-                J, finite = ref.train_step(s.layers, arena.params, arena.grads,
-                                           arena.n_weights, X[rows], y[rows], s.loss, l2=s.l2,
-                                           clip_norm=s.clip_norm, clip_value=s.clip_value,
-                                           seed=s.model.seed_ % 2**64, step=self.t,
-                                           centers=s.centers, center_lambda=s.center_lambda,
-                                           center_alpha=s.center_alpha)
+            try:
+                with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected below
+                    J, finite = ref.train_step(s.layers, arena.params, arena.grads,
+                                               arena.n_weights, X[rows], y[rows], s.loss,
+                                               l2=s.l2, clip_norm=s.clip_norm,
+                                               clip_value=s.clip_value,
+                                               seed=s.model.seed_ % 2**64, step=self.t,
+                                               centers=s.centers, center_lambda=s.center_lambda,
+                                               center_alpha=s.center_alpha,
+                                               sw=None if sw is None else sw[rows])
+            except ZeroDivisionError:
+                raise zero_weight_error(first + i) from None
             losses[i] = J
             if not finite:
                 return True, i
@@ -136,6 +146,14 @@ class ReferenceNetwork:
                                  arena.n_weights, self.t + 1, float(lrs[i]), self.hyper)
             self.t += 1
         return False, n
+
+
+def zero_weight_error(batch):
+    """The error of a batch whose sample weights sum to zero (no step was taken
+    for it; the parameters are those of the previous step)."""
+    return ZeroDivisionError(
+        "the sample weights of batch %d of the epoch sum to zero, so its weighted mean loss "
+        "is undefined; the parameters are those of the step before it" % batch)
 
 
 def make_network(setup, backend, t):

@@ -43,7 +43,7 @@ def next_run_length(run, elapsed):
 
 
 def run_epoch(net, params, X, Y, perm, batch_size, lrs, losses, nt, run=1,
-              before_batch=None, after_run=None):
+              before_batch=None, after_run=None, sample_weight=None):
     """Every batch of one epoch (len(lrs) of them) through the engine `net`, in
     calls of about RUN_SECONDS, starting with `run` batches per call.
 
@@ -52,6 +52,9 @@ def run_epoch(net, params, X, Y, perm, batch_size, lrs, losses, nt, run=1,
     before_batch : called with the batch index before each batch, which then
         runs on its own (for a caller that needs the state before every batch)
     after_run : called with (batches done, batches in this call) after each call
+    sample_weight : None, or the (n_rows,) weights of X's rows (a batch whose
+        weights sum to zero raises ZeroDivisionError, the parameters those of
+        the step before it)
 
     Returns an EpochOutcome; the epoch stops at the first non-finite batch."""
     n_batches = lrs.shape[0]
@@ -62,7 +65,8 @@ def run_epoch(net, params, X, Y, perm, batch_size, lrs, losses, nt, run=1,
             before_batch(first)
         started = time.perf_counter()
         bad, done = net.train_batches(X, Y, perm, batch_size, first, n,
-                                      lrs[first:first + n], losses[first:first + n], nt)
+                                      lrs[first:first + n], losses[first:first + n], nt,
+                                      sample_weight)
         if bad:
             return EpochOutcome(first + done, is_finite(params, nt), run)
         first += n

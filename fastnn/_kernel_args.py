@@ -184,34 +184,58 @@ def _targets(y, name, shape, dtype, low=None, high=None):
     return Y
 
 
-def _loss_input(Z, name, y, y_name, out, n_threads):
+def sample_weights(sample_weight, m, dtype, name="sample_weight"):
+    """None, or the (m,) weights of the rows as a C-contiguous array of dtype:
+    finite, of any sign, not summing to zero (a weighted mean divides by the
+    sum)."""
+    if sample_weight is None:
+        return None
+    sw = as_float_array(sample_weight, name, dtype, ndim=1, convert_floats=True)
+    check_shape(sw, name, (m,))
+    check_finite(sw, name)
+    if float(np.sum(sw, dtype=np.float64)) == 0.0:
+        raise ZeroDivisionError("%s sums to zero, so the weighted mean loss is undefined"
+                                % name)
+    return sw
+
+
+def _loss_input(Z, name, y, y_name, sample_weight, out, n_threads):
     Z_in = Z
     Z = as_float_array(Z, name, compute_dtype(Z), ndim=2)
     nt = resolve_n_threads(n_threads)
+    sw = sample_weights(sample_weight, Z.shape[0], Z.dtype)
     out = out_buffer_or_none(out, "out", Z.shape, Z.dtype)
-    check_no_overlap([("out", out)], [(name, Z_in), (y_name, y)], in_place=[("out", name)])
-    return Z, out, nt
+    check_no_overlap([("out", out)],
+                     [(name, Z_in), (y_name, y), ("sample_weight", sample_weight)],
+                     in_place=[("out", name)])
+    return Z, sw, out, nt
 
 
-def softmax_cross_entropy(Z, y, out, n_threads):
-    """(Z, labels or None, targets or None, out or None, n_threads)."""
-    Z, out, nt = _loss_input(Z, "Z", y, "y", out, n_threads)
+def softmax_cross_entropy(Z, y, sample_weight, out, n_threads):
+    """(Z, labels or None, targets or None, weights or None, out or None, n_threads)."""
+    Z, sw, out, nt = _loss_input(Z, "Z", y, "y", sample_weight, out, n_threads)
     m, k = Z.shape
     if np.ndim(y) == 1:
-        return Z, labels(y, m, k), None, out, nt
-    return Z, None, _targets(y, "y", (m, k), Z.dtype, low=0.0, high=1.0), out, nt
+        return Z, labels(y, m, k), None, sw, out, nt
+    return Z, None, _targets(y, "y", (m, k), Z.dtype, low=0.0, high=1.0), sw, out, nt
 
 
-def sigmoid_binary_cross_entropy(Z, y, out, n_threads):
-    """(Z, targets of Z's shape, out or None, n_threads)."""
-    Z, out, nt = _loss_input(Z, "Z", y, "y", out, n_threads)
-    return Z, _targets(y, "y", Z.shape, Z.dtype, low=0.0, high=1.0), out, nt
+def sigmoid_binary_cross_entropy(Z, y, sample_weight, out, n_threads):
+    """(Z, targets of Z's shape, weights or None, out or None, n_threads)."""
+    Z, sw, out, nt = _loss_input(Z, "Z", y, "y", sample_weight, out, n_threads)
+    return Z, _targets(y, "y", Z.shape, Z.dtype, low=0.0, high=1.0), sw, out, nt
 
 
-def mse(A, Y, out, n_threads):
-    """(A, targets of A's shape, out or None, n_threads)."""
-    A, out, nt = _loss_input(A, "A", Y, "Y", out, n_threads)
-    return A, _targets(Y, "Y", A.shape, A.dtype), out, nt
+def mse(A, Y, sample_weight, out, n_threads):
+    """(A, targets of A's shape, weights or None, out or None, n_threads)."""
+    A, sw, out, nt = _loss_input(A, "A", Y, "Y", sample_weight, out, n_threads)
+    return A, _targets(Y, "Y", A.shape, A.dtype), sw, out, nt
+
+
+def poisson_loss(Z, Y, sample_weight, out, n_threads):
+    """(Z, counts of Z's shape (>= 0), weights or None, out or None, n_threads)."""
+    Z, sw, out, nt = _loss_input(Z, "Z", Y, "Y", sample_weight, out, n_threads)
+    return Z, _targets(Y, "Y", Z.shape, Z.dtype, low=0.0, high=np.inf), sw, out, nt
 
 
 # --------------------------------------------------------------------------

@@ -9,6 +9,7 @@ cdef extern from "fnn.h" nogil:
         FNN_ENOMEM
         FNN_ELABEL
         FNN_ENONFINITE
+        FNN_EZEROWEIGHT
         FNN_ACT_IDENTITY
         FNN_ACT_SIGMOID
         FNN_ACT_TANH
@@ -16,10 +17,12 @@ cdef extern from "fnn.h" nogil:
         FNN_ACT_LEAKY_RELU
         FNN_ACT_SOFTPLUS
         FNN_ACT_SOFTMAX
+        FNN_ACT_EXP
         FNN_ACT_COUNT
         FNN_LOSS_MSE
         FNN_LOSS_BINARY_CROSS_ENTROPY
         FNN_LOSS_CROSS_ENTROPY
+        FNN_LOSS_POISSON
         FNN_LOSS_COUNT
         FNN_OPT_SGD
         FNN_OPT_MOMENTUM
@@ -70,6 +73,7 @@ cdef extern from "fnn.h" nogil:
         int64_t m_max
         void *xbuf
         void *ybuf
+        void *swbuf
         void *gbuf1
         void *gbuf2
         void *gemm_work
@@ -112,9 +116,10 @@ cdef extern from "fnn.h" nogil:
     int fnn_dense_fwd_f32(int64_t m, int64_t n_in, int64_t n_out, const float *x, const float *w, const float *b, int act, double alpha, float *a, int nt, const fnn_blas *blas) noexcept
     int fnn_dense_bwd_f32(int64_t m, int64_t n_in, int64_t n_out, const float *x, const float *w, const float *a, const float *da, int act, double alpha, double l2, float *dz, float *dx, float *dw, float *db, int nt, const fnn_blas *blas) noexcept
     int fnn_col_sum_f32(int64_t m, int64_t n, const float *x, float *out, int nt) noexcept
-    int fnn_softmax_xent_f32(int64_t m, int64_t k, const float *z, const int64_t *labels, const float *y, float *dz, double *loss, int nt) noexcept
-    int fnn_sigmoid_bce_f32(int64_t m, int64_t n, const float *z, const float *y, float *dz, double *loss, int nt) noexcept
-    int fnn_mse_f32(int64_t m, int64_t n, const float *a, const float *y, float *da, double *loss, int nt) noexcept
+    int fnn_softmax_xent_f32(int64_t m, int64_t k, const float *z, const int64_t *labels, const float *y, const float *sw, float *dz, double *loss, int nt) noexcept
+    int fnn_sigmoid_bce_f32(int64_t m, int64_t n, const float *z, const float *y, const float *sw, float *dz, double *loss, int nt) noexcept
+    int fnn_mse_f32(int64_t m, int64_t n, const float *a, const float *y, const float *sw, float *da, double *loss, int nt) noexcept
+    int fnn_poisson_f32(int64_t m, int64_t n, const float *z, const float *y, const float *sw, float *dz, double *loss, int nt) noexcept
     int fnn_sgd_step_f32(int64_t n, float *p, const float *g, double lr, int nt) noexcept
     int fnn_momentum_step_f32(int64_t n, float *p, const float *g, float *v, double lr, double beta, int nt) noexcept
     int fnn_classical_momentum_step_f32(int64_t n, float *p, const float *g, float *v, double lr, double momentum, int nesterov, int nt) noexcept
@@ -135,9 +140,10 @@ cdef extern from "fnn.h" nogil:
     int fnn_dense_fwd_f64(int64_t m, int64_t n_in, int64_t n_out, const double *x, const double *w, const double *b, int act, double alpha, double *a, int nt, const fnn_blas *blas) noexcept
     int fnn_dense_bwd_f64(int64_t m, int64_t n_in, int64_t n_out, const double *x, const double *w, const double *a, const double *da, int act, double alpha, double l2, double *dz, double *dx, double *dw, double *db, int nt, const fnn_blas *blas) noexcept
     int fnn_col_sum_f64(int64_t m, int64_t n, const double *x, double *out, int nt) noexcept
-    int fnn_softmax_xent_f64(int64_t m, int64_t k, const double *z, const int64_t *labels, const double *y, double *dz, double *loss, int nt) noexcept
-    int fnn_sigmoid_bce_f64(int64_t m, int64_t n, const double *z, const double *y, double *dz, double *loss, int nt) noexcept
-    int fnn_mse_f64(int64_t m, int64_t n, const double *a, const double *y, double *da, double *loss, int nt) noexcept
+    int fnn_softmax_xent_f64(int64_t m, int64_t k, const double *z, const int64_t *labels, const double *y, const double *sw, double *dz, double *loss, int nt) noexcept
+    int fnn_sigmoid_bce_f64(int64_t m, int64_t n, const double *z, const double *y, const double *sw, double *dz, double *loss, int nt) noexcept
+    int fnn_mse_f64(int64_t m, int64_t n, const double *a, const double *y, const double *sw, double *da, double *loss, int nt) noexcept
+    int fnn_poisson_f64(int64_t m, int64_t n, const double *z, const double *y, const double *sw, double *dz, double *loss, int nt) noexcept
     int fnn_sgd_step_f64(int64_t n, double *p, const double *g, double lr, int nt) noexcept
     int fnn_momentum_step_f64(int64_t n, double *p, const double *g, double *v, double lr, double beta, int nt) noexcept
     int fnn_classical_momentum_step_f64(int64_t n, double *p, const double *g, double *v, double lr, double momentum, int nesterov, int nt) noexcept
@@ -161,8 +167,8 @@ cdef extern from "fnn.h" nogil:
     int fnn_gemm_path_in_use() noexcept
     int fnn_gemm_f32(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc, int nt, const fnn_blas *blas) noexcept
     int fnn_gemm_f64(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda, const double *B, int64_t ldb, int accumulate, double *C, int64_t ldc, int nt, const fnn_blas *blas) noexcept
-    int fnn_train_batches_f32(fnn_net *net, fnn_optim *opt, const float *x, const void *y, const int64_t *perm, int64_t n_rows, int64_t batch_size, int64_t first_batch, int64_t n_batches, const double *lrs, double *batch_loss, int64_t *done, int nt, const fnn_blas *blas) noexcept
-    int fnn_train_batches_f64(fnn_net *net, fnn_optim *opt, const double *x, const void *y, const int64_t *perm, int64_t n_rows, int64_t batch_size, int64_t first_batch, int64_t n_batches, const double *lrs, double *batch_loss, int64_t *done, int nt, const fnn_blas *blas) noexcept
+    int fnn_train_batches_f32(fnn_net *net, fnn_optim *opt, const float *x, const void *y, const float *sw, const int64_t *perm, int64_t n_rows, int64_t batch_size, int64_t first_batch, int64_t n_batches, const double *lrs, double *batch_loss, int64_t *done, int nt, const fnn_blas *blas) noexcept
+    int fnn_train_batches_f64(fnn_net *net, fnn_optim *opt, const double *x, const void *y, const double *sw, const int64_t *perm, int64_t n_rows, int64_t batch_size, int64_t first_batch, int64_t n_batches, const double *lrs, double *batch_loss, int64_t *done, int nt, const fnn_blas *blas) noexcept
     int fnn_center_loss_f32(int64_t m, int64_t d, int64_t k, const float *x, const int64_t *labels, const float *centers, double lam, float *dx, double *loss, int nt) noexcept
     int fnn_center_update_f32(int64_t m, int64_t d, int64_t k, const float *x, const int64_t *labels, float *centers, double alpha, double *scratch) noexcept
     int fnn_center_loss_f64(int64_t m, int64_t d, int64_t k, const double *x, const int64_t *labels, const double *centers, double lam, double *dx, double *loss, int nt) noexcept

@@ -21,16 +21,17 @@ _BLAS.dgemm = <fnn_dgemm_fn>dgemm
 ACTIVATION_IDS = {
     "identity": FNN_ACT_IDENTITY, "sigmoid": FNN_ACT_SIGMOID, "tanh": FNN_ACT_TANH,
     "relu": FNN_ACT_RELU, "leaky_relu": FNN_ACT_LEAKY_RELU, "softplus": FNN_ACT_SOFTPLUS,
-    "softmax": FNN_ACT_SOFTMAX}
+    "softmax": FNN_ACT_SOFTMAX, "exp": FNN_ACT_EXP}
 LOSS_IDS = {"mse": FNN_LOSS_MSE, "binary_cross_entropy": FNN_LOSS_BINARY_CROSS_ENTROPY,
-            "cross_entropy": FNN_LOSS_CROSS_ENTROPY}
+            "cross_entropy": FNN_LOSS_CROSS_ENTROPY, "poisson": FNN_LOSS_POISSON}
 OPTIMIZER_IDS = {
     "sgd": FNN_OPT_SGD, "momentum": FNN_OPT_MOMENTUM,
     "classical_momentum": FNN_OPT_CLASSICAL_MOMENTUM, "nesterov": FNN_OPT_NESTEROV,
     "rmsprop": FNN_OPT_RMSPROP, "adam": FNN_OPT_ADAM, "adam_folded": FNN_OPT_ADAM_FOLDED}
 ENUM_COUNTS = {"ACT": FNN_ACT_COUNT, "LOSS": FNN_LOSS_COUNT, "OPT": FNN_OPT_COUNT}
 STATUS_CODES = {"ok": FNN_OK, "einval": FNN_EINVAL, "enomem": FNN_ENOMEM,
-                "elabel": FNN_ELABEL, "enonfinite": FNN_ENONFINITE}
+                "elabel": FNN_ELABEL, "enonfinite": FNN_ENONFINITE,
+                "ezeroweight": FNN_EZEROWEIGHT}
 
 # The exception each failure status becomes once the GIL is back.
 _STATUS_ERRORS = {
@@ -38,6 +39,8 @@ _STATUS_ERRORS = {
     FNN_ENOMEM: (MemoryError, "a kernel could not allocate its scratch memory"),
     FNN_ELABEL: (ValueError, "a class label is outside [0, n_classes) for the output layer"),
     FNN_ENONFINITE: (FloatingPointError, "a loss or gradient became NaN or infinite"),
+    FNN_EZEROWEIGHT: (ZeroDivisionError, "the sample weights sum to zero, so their weighted "
+                      "mean loss is undefined"),
 }
 
 
@@ -235,57 +238,64 @@ def col_sum(const floating[:, ::1] x, floating[::1] out, int nt):
 
 
 def softmax_xent(const floating[:, ::1] z, const int64_t[::1] labels,
-                 const floating[:, ::1] y, floating[:, ::1] dz, int nt):
-    """Fused softmax cross-entropy; exactly one of labels and y is given; dz may be None."""
+                 const floating[:, ::1] y, const floating[::1] sw, floating[:, ::1] dz, int nt):
+    """Fused softmax cross-entropy; exactly one of labels and y is given; sw
+    (sample weights) and dz may be None."""
     cdef int st
     cdef double loss = 0.0
     cdef const int64_t *lp = NULL
     cdef const floating *yp = NULL
+    cdef const floating *swp = NULL
     cdef floating *dzp = NULL
     if labels is not None:
         lp = &labels[0]
     if y is not None:
         yp = &y[0, 0]
+    if sw is not None:
+        swp = &sw[0]
     if dz is not None:
         dzp = &dz[0, 0]
     with nogil:
         if floating is float:
-            st = fnn_softmax_xent_f32(z.shape[0], z.shape[1], &z[0, 0], lp, yp, dzp, &loss, nt)
+            st = fnn_softmax_xent_f32(z.shape[0], z.shape[1], &z[0, 0], lp, yp, swp, dzp, &loss,
+                                      nt)
         else:
-            st = fnn_softmax_xent_f64(z.shape[0], z.shape[1], &z[0, 0], lp, yp, dzp, &loss, nt)
+            st = fnn_softmax_xent_f64(z.shape[0], z.shape[1], &z[0, 0], lp, yp, swp, dzp, &loss,
+                                      nt)
     _check(st)
     return loss
 
 
-def sigmoid_bce(const floating[:, ::1] z, const floating[:, ::1] y, floating[:, ::1] dz,
-                int nt):
-    """Fused sigmoid binary cross-entropy; dz may be None."""
+def elementwise_loss(int loss_id, const floating[:, ::1] z, const floating[:, ::1] y,
+                     const floating[::1] sw, floating[:, ::1] dz, int nt):
+    """One of the elementwise losses, by id (FNN_LOSS_BINARY_CROSS_ENTROPY,
+    FNN_LOSS_MSE, FNN_LOSS_POISSON); sw (sample weights) and dz may be None."""
     cdef int st
     cdef double loss = 0.0
+    cdef const floating *swp = NULL
     cdef floating *dzp = NULL
+    cdef int64_t m = z.shape[0], n = z.shape[1]
+    if sw is not None:
+        swp = &sw[0]
     if dz is not None:
         dzp = &dz[0, 0]
+    if loss_id not in (FNN_LOSS_BINARY_CROSS_ENTROPY, FNN_LOSS_MSE, FNN_LOSS_POISSON):
+        raise ValueError("elementwise_loss: loss id %d is not elementwise" % loss_id)
     with nogil:
         if floating is float:
-            st = fnn_sigmoid_bce_f32(z.shape[0], z.shape[1], &z[0, 0], &y[0, 0], dzp, &loss, nt)
+            if loss_id == FNN_LOSS_BINARY_CROSS_ENTROPY:
+                st = fnn_sigmoid_bce_f32(m, n, &z[0, 0], &y[0, 0], swp, dzp, &loss, nt)
+            elif loss_id == FNN_LOSS_POISSON:
+                st = fnn_poisson_f32(m, n, &z[0, 0], &y[0, 0], swp, dzp, &loss, nt)
+            else:
+                st = fnn_mse_f32(m, n, &z[0, 0], &y[0, 0], swp, dzp, &loss, nt)
         else:
-            st = fnn_sigmoid_bce_f64(z.shape[0], z.shape[1], &z[0, 0], &y[0, 0], dzp, &loss, nt)
-    _check(st)
-    return loss
-
-
-def mse(const floating[:, ::1] a, const floating[:, ::1] y, floating[:, ::1] da, int nt):
-    """Mean squared error; da may be None."""
-    cdef int st
-    cdef double loss = 0.0
-    cdef floating *dap = NULL
-    if da is not None:
-        dap = &da[0, 0]
-    with nogil:
-        if floating is float:
-            st = fnn_mse_f32(a.shape[0], a.shape[1], &a[0, 0], &y[0, 0], dap, &loss, nt)
-        else:
-            st = fnn_mse_f64(a.shape[0], a.shape[1], &a[0, 0], &y[0, 0], dap, &loss, nt)
+            if loss_id == FNN_LOSS_BINARY_CROSS_ENTROPY:
+                st = fnn_sigmoid_bce_f64(m, n, &z[0, 0], &y[0, 0], swp, dzp, &loss, nt)
+            elif loss_id == FNN_LOSS_POISSON:
+                st = fnn_poisson_f64(m, n, &z[0, 0], &y[0, 0], swp, dzp, &loss, nt)
+            else:
+                st = fnn_mse_f64(m, n, &z[0, 0], &y[0, 0], swp, dzp, &loss, nt)
     _check(st)
     return loss
 

@@ -65,13 +65,13 @@ cdef class Net:
                  double l2, double clip_norm, double clip_value, uint64_t seed, int64_t m_max,
                  xbuf, ybuf, gbuf1, gbuf2, int opt_kind, double beta1, double beta2,
                  double eps, double weight_decay, s1, s2, int64_t t, double center_lambda=0.0,
-                 double center_alpha=0.0, centers=None, center_scratch=None):
+                 double center_alpha=0.0, centers=None, center_scratch=None, swbuf=None):
         cdef int i
         cdef int64_t work_len = 0
         self.single = single
         self.real = b"f" if single else b"d"
         self.keep = [layers, params, grads, xbuf, ybuf, gbuf1, gbuf2, s1, s2, centers,
-                     center_scratch]
+                     center_scratch, swbuf]
         self.layers = <fnn_layer *>calloc(len(layers), sizeof(fnn_layer))
         if self.layers == NULL:
             raise MemoryError("cannot allocate the network description")
@@ -111,6 +111,7 @@ cdef class Net:
         self.net.m_max = m_max
         self.net.xbuf = _data(xbuf, self.real)
         self.net.ybuf = _data(ybuf, b"q" if loss == FNN_LOSS_CROSS_ENTROPY else self.real)
+        self.net.swbuf = _data(swbuf, self.real)
         self.net.gbuf1 = _data(gbuf1, self.real)
         self.net.gbuf2 = _data(gbuf2, self.real)
         self.net.gemm_work = self.gemm_work
@@ -137,27 +138,33 @@ cdef class Net:
 
     def train_batches(self, X, y, const int64_t[::1] perm, int64_t batch_size,
                       int64_t first_batch, int64_t n_batches, const double[::1] lrs,
-                      double[::1] batch_loss, int nt):
-        """Run n_batches steps; returns (status, batches done). X (n_rows, n_in)
-        and y (labels, or targets of the output's width) are C-contiguous in the
-        network's dtype; perm holds the rows of every batch, lrs and batch_loss
-        one entry per batch."""
+                      double[::1] batch_loss, int nt, sw=None):
+        """Run n_batches steps; returns (status, batches done): FNN_OK,
+        FNN_ENONFINITE or FNN_EZEROWEIGHT (other statuses raise). X (n_rows,
+        n_in), y (labels, or targets of the output's width) and sw (n_rows,
+        sample weights, or None) are C-contiguous in the network's dtype; perm
+        holds the rows of every batch, lrs and batch_loss one entry per batch."""
         cdef int st
         cdef int64_t done = 0
         cdef int64_t n_rows = X.shape[0]
         cdef void *xp = _data(X, self.real)
         cdef void *yp = _data(y, b"q" if self.net.loss == FNN_LOSS_CROSS_ENTROPY else self.real)
+        cdef void *swp = _data(sw, self.real)
         if perm.shape[0] < n_rows or lrs.shape[0] < n_batches or batch_loss.shape[0] < n_batches:
             raise ValueError("train_batches: perm, lrs or batch_loss is too short")
+        if sw is not None and sw.shape[0] != n_rows:
+            raise ValueError("train_batches: sw has %d rows, X has %d" % (sw.shape[0], n_rows))
         with nogil:
             if self.single:
-                st = fnn_train_batches_f32(&self.net, &self.opt, <float *>xp, yp, &perm[0],
+                st = fnn_train_batches_f32(&self.net, &self.opt, <float *>xp, yp, <float *>swp,
+                                           &perm[0],
                                            n_rows, batch_size, first_batch, n_batches, &lrs[0],
                                            &batch_loss[0], &done, nt, &_BLAS)
             else:
-                st = fnn_train_batches_f64(&self.net, &self.opt, <double *>xp, yp, &perm[0],
+                st = fnn_train_batches_f64(&self.net, &self.opt, <double *>xp, yp, <double *>swp,
+                                           &perm[0],
                                            n_rows, batch_size, first_batch, n_batches, &lrs[0],
                                            &batch_loss[0], &done, nt, &_BLAS)
-        if st != FNN_OK and st != FNN_ENONFINITE:
+        if st != FNN_OK and st != FNN_ENONFINITE and st != FNN_EZEROWEIGHT:
             _check(st)
         return st, done

@@ -6,7 +6,8 @@ from fastnn._validation import check_scalar
 LOSSES = tuple(LOSS_IDS)
 
 # fused losses: the output activation they are fused with
-REQUIRED_OUTPUT = {"binary_cross_entropy": "sigmoid", "cross_entropy": "softmax"}
+REQUIRED_OUTPUT = {"binary_cross_entropy": "sigmoid", "cross_entropy": "softmax",
+                   "poisson": "exp"}
 
 
 def check_loss(loss, output_activation):
@@ -15,7 +16,7 @@ def check_loss(loss, output_activation):
         raise ValueError("unknown loss %r; valid losses are: %s" % (loss, ", ".join(LOSSES)))
     needed = REQUIRED_OUTPUT.get(loss)
     if needed is not None and output_activation != needed:
-        raise ValueError("loss %r needs a %s output layer (it is fused with it), but the "
+        raise ValueError("loss %r needs the output activation %r (it is fused with it), but the "
                          "last Dense layer has activation %r" % (loss, needed, output_activation))
     return LOSS_IDS[loss]
 

@@ -16,10 +16,12 @@ from fastnn import _kernels
 from fastnn._threads import blas_threads
 from fastnn.activations import DEFAULT_LEAKY_ALPHA
 
+_LOSS = _kernels.LOSS_IDS
+
 __all__ = [
     "activation_forward", "bias_activation", "activation_backward",
     "dense_forward", "dense_backward", "linear_backward", "bias_grad",
-    "softmax_cross_entropy", "sigmoid_binary_cross_entropy", "mse",
+    "softmax_cross_entropy", "sigmoid_binary_cross_entropy", "mse", "poisson_loss",
     "sgd_step", "momentum_step", "classical_momentum_step", "rmsprop_step", "adam_step",
     "adam_folded_step",
     "global_norm", "clip_grad_norm", "clip_grad_value", "l2_penalty",
@@ -150,7 +152,7 @@ def bias_grad(dZ, *, out=None, n_threads=None):
 # Losses (spec section 4)
 # --------------------------------------------------------------------------
 
-def softmax_cross_entropy(Z, y, *, out=None, n_threads=None):
+def softmax_cross_entropy(Z, y, *, sample_weight=None, out=None, n_threads=None):
     """Fused softmax + categorical cross-entropy.
 
     Parameters
@@ -158,35 +160,56 @@ def softmax_cross_entropy(Z, y, *, out=None, n_threads=None):
     Z : array of shape (m, k), the logits of the output layer
     y : integer labels of shape (m,), or targets of shape (m, k) (one-hot or
         probabilities)
+    sample_weight : None, or (m,) weights of the rows (any sign, not summing
+        to zero): the loss becomes sum_i w_i l_i / sum_i w_i and row i of dZ
+        is scaled by w_i m / sum_i w_i
 
     Returns
     -------
     (loss, dZ): the batch-mean loss and dZ = (P - Y) / m, shape (m, k);
     ``out=Z`` overwrites the logits with dZ.
     """
-    Z, labels, Y, out, nt = args.softmax_cross_entropy(Z, y, out, n_threads)
+    Z, labels, Y, sw, out, nt = args.softmax_cross_entropy(Z, y, sample_weight, out, n_threads)
     dZ = _new_or(out, Z.shape, Z.dtype)
-    return _kernels.softmax_xent(Z, labels, Y, dZ, nt), dZ
+    return _kernels.softmax_xent(Z, labels, Y, sw, dZ, nt), dZ
 
 
-def sigmoid_binary_cross_entropy(Z, y, *, out=None, n_threads=None):
+def sigmoid_binary_cross_entropy(Z, y, *, sample_weight=None, out=None, n_threads=None):
     """Fused sigmoid + binary cross-entropy.
 
     Z : array of shape (m, n) of logits (n = 1 for one binary target)
     y : 0/1 (or probability) targets of Z's shape, or (m,) when n = 1
+    sample_weight : None, or (m,) row weights, as for softmax_cross_entropy
 
     Returns (loss, dZ) with dZ = (sigmoid(Z) - y) / m; ``out=Z`` runs in place."""
-    Z, Y, out, nt = args.sigmoid_binary_cross_entropy(Z, y, out, n_threads)
+    Z, Y, sw, out, nt = args.sigmoid_binary_cross_entropy(Z, y, sample_weight, out, n_threads)
     dZ = _new_or(out, Z.shape, Z.dtype)
-    return _kernels.sigmoid_bce(Z, Y, dZ, nt), dZ
+    return _kernels.elementwise_loss(_LOSS["binary_cross_entropy"], Z, Y, sw, dZ, nt), dZ
 
 
-def mse(A, Y, *, out=None, n_threads=None):
+def mse(A, Y, *, sample_weight=None, out=None, n_threads=None):
     """Quadratic cost J = 1/(2m) sum (A - Y)^2; returns (J, dA = (A - Y) / m).
-    Y has A's shape, or (m,) when A is (m, 1). ``out=A`` runs in place."""
-    A, Y, out, nt = args.mse(A, Y, out, n_threads)
+    Y has A's shape, or (m,) when A is (m, 1). sample_weight: None, or (m,)
+    row weights, as for softmax_cross_entropy. ``out=A`` runs in place."""
+    A, Y, sw, out, nt = args.mse(A, Y, sample_weight, out, n_threads)
     dA = _new_or(out, A.shape, A.dtype)
-    return _kernels.mse(A, Y, dA, nt), dA
+    return _kernels.elementwise_loss(_LOSS["mse"], A, Y, sw, dA, nt), dA
+
+
+def poisson_loss(Z, Y, *, sample_weight=None, out=None, n_threads=None):
+    """Fused exp + half Poisson deviance: Poisson regression with the log link.
+
+    Z : array of shape (m, n), the log of the predicted means (the output
+        layer before its "exp" activation)
+    Y : counts (any values >= 0) of Z's shape, or (m,) when n = 1
+    sample_weight : None, or (m,) row weights, as for softmax_cross_entropy
+
+    Returns (loss, dZ): loss = 1/m sum_ij [y log(y / mu) - y + mu] with
+    mu = exp(z) (y log y is 0 at y = 0), and dZ = (exp(Z) - Y) / m; ``out=Z``
+    runs in place."""
+    Z, Y, sw, out, nt = args.poisson_loss(Z, Y, sample_weight, out, n_threads)
+    dZ = _new_or(out, Z.shape, Z.dtype)
+    return _kernels.elementwise_loss(_LOSS["poisson"], Z, Y, sw, dZ, nt), dZ
 
 
 # --------------------------------------------------------------------------

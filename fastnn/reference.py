@@ -27,7 +27,7 @@ from fastnn.activations import DEFAULT_LEAKY_ALPHA
 __all__ = [
     "activation_forward", "bias_activation", "activation_backward",
     "dense_forward", "dense_backward", "linear_backward", "bias_grad",
-    "softmax_cross_entropy", "sigmoid_binary_cross_entropy", "mse",
+    "softmax_cross_entropy", "sigmoid_binary_cross_entropy", "mse", "poisson_loss",
     "sgd_step", "momentum_step", "classical_momentum_step", "rmsprop_step", "adam_step",
     "adam_folded_step",
     "global_norm", "clip_grad_norm", "clip_grad_value", "l2_penalty",
@@ -71,6 +71,9 @@ def _activate(z, activation, alpha):
         return np.where(z > 0, z, z.dtype.type(alpha) * z)
     if activation == "softplus":
         return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+    if activation == "exp":
+        with np.errstate(over="ignore"):  # exp overflows to inf, as the kernel's does
+            return np.exp(z)
     # softmax, row-wise, max-subtracted; normalizer summed in float64
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return (e / e.sum(axis=1, keepdims=True, dtype=_F64)).astype(z.dtype)
@@ -109,6 +112,9 @@ def _activation_backward(A, dA, activation, alpha):
     elif activation == "softplus":
         # g'(z) = sigmoid(z) = 1 - exp(-a)
         dZ = dA * (-np.expm1(-A))
+    elif activation == "exp":
+        # g'(z) = exp(z) = a
+        dZ = dA * A
     else:
         # softmax: dz_j = a_j (da_j - sum_k da_k a_k)
         dot = np.sum(dA.astype(_F64) * A.astype(_F64), axis=1, keepdims=True)
@@ -182,19 +188,30 @@ def _dense_backward(X, W, A, dA, activation, need_dX, alpha, l2, out_dX=None, ou
 # Section 4: losses, each with the gradient it feeds the backward pass
 # --------------------------------------------------------------------------
 
-def softmax_cross_entropy(Z, y, *, out=None, n_threads=None):
+def _row_weights(sw, m):
+    """(w as a float64 column, the mean's denominator): rows, or the weights' sum."""
+    if sw is None:
+        return np.ones((m, 1)), float(m)
+    w = np.asarray(sw, dtype=_F64).reshape(m, 1)
+    return w, float(np.sum(w))
+
+
+def softmax_cross_entropy(Z, y, *, sample_weight=None, out=None, n_threads=None):
     """Softmax + categorical cross-entropy: (loss, dZ).
 
     y is either integer labels of shape (m,) or targets of shape (m, k), one-hot
     or probabilities. loss = 1/m sum_i sum_j y_ij (logsumexp(z_i) - z_ij);
-    dZ = (P * sum_j y_ij - Y) / m, which is (P - Y) / m for one-hot rows."""
-    Z, labels, Y, out, _ = args.softmax_cross_entropy(Z, y, out, n_threads)
-    loss, dZ = _softmax_cross_entropy(Z, Y if labels is None else labels)
+    dZ = (P * sum_j y_ij - Y) / m, which is (P - Y) / m for one-hot rows. With
+    sample weights w the loss is sum_i w_i l_i / sum_i w_i and row i of dZ is
+    scaled by w_i m / sum_i w_i."""
+    Z, labels, Y, sw, out, _ = args.softmax_cross_entropy(Z, y, sample_weight, out, n_threads)
+    loss, dZ = _softmax_cross_entropy(Z, Y if labels is None else labels, sw)
     return loss, _store(dZ, out)
 
 
-def _softmax_cross_entropy(Z, y):
+def _softmax_cross_entropy(Z, y, sw=None):
     m, k = Z.shape
+    w, denom = _row_weights(sw, m)
     if y.ndim == 1:
         Y = np.zeros((m, k), dtype=_F64)
         Y[np.arange(m), y.astype(np.int64)] = 1.0
@@ -206,45 +223,69 @@ def _softmax_cross_entropy(Z, y):
     ysum = Y.sum(axis=1, keepdims=True)
     # a class with no target mass adds nothing, even at a logit of -inf (0 * -inf is NaN)
     yz = np.where(Y != 0, Y * Z.astype(_F64), 0.0)
-    loss = float(np.sum(ysum * lse - np.sum(yz, axis=1, keepdims=True)) / m)
+    rows = ysum * lse - np.sum(yz, axis=1, keepdims=True)
+    loss = float(np.sum(w * rows) / denom)
     P = e / s
-    return loss, ((P * ysum - Y) * (1.0 / m)).astype(Z.dtype)
+    return loss, ((P * ysum - Y) * (w / denom)).astype(Z.dtype)
 
 
-def sigmoid_binary_cross_entropy(Z, y, *, out=None, n_threads=None):
+def sigmoid_binary_cross_entropy(Z, y, *, sample_weight=None, out=None, n_threads=None):
     """Sigmoid + binary cross-entropy: (loss, dZ).
 
     J = -1/m sum [y ln a + (1 - y) ln(1 - a)], computed from z as
     max(z, 0) - z y + ln(1 + e^-|z|); dZ = (sigmoid(z) - y) / m. y has Z's shape,
-    or shape (m,) when Z is (m, 1)."""
-    Z, Y, out, _ = args.sigmoid_binary_cross_entropy(Z, y, out, n_threads)
-    loss, dZ = _sigmoid_binary_cross_entropy(Z, Y)
+    or shape (m,) when Z is (m, 1). Sample weights as for softmax_cross_entropy."""
+    Z, Y, sw, out, _ = args.sigmoid_binary_cross_entropy(Z, y, sample_weight, out, n_threads)
+    loss, dZ = _sigmoid_binary_cross_entropy(Z, Y, sw)
     return loss, _store(dZ, out)
 
 
-def _sigmoid_binary_cross_entropy(Z, y):
-    m = Z.shape[0]
+def _sigmoid_binary_cross_entropy(Z, y, sw=None):
+    w, denom = _row_weights(sw, Z.shape[0])
     z = Z.astype(_F64)
     Y = np.asarray(y, dtype=_F64).reshape(Z.shape)
     e = np.exp(-np.abs(z))
-    loss = float(np.sum(np.maximum(z, 0) - z * Y + np.log1p(e)) / m)
+    loss = float(np.sum(w * (np.maximum(z, 0) - z * Y + np.log1p(e))) / denom)
     p = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
-    return loss, ((p - Y) * (1.0 / m)).astype(Z.dtype)
+    return loss, ((p - Y) * (w / denom)).astype(Z.dtype)
 
 
-def mse(A, Y, *, out=None, n_threads=None):
+def mse(A, Y, *, sample_weight=None, out=None, n_threads=None):
     """Quadratic cost: (J, dA) with J = 1/(2m) sum (a - y)^2 and dA = (A - Y) / m.
-    Y has A's shape, or shape (m,) when A is (m, 1)."""
-    A, Y, out, _ = args.mse(A, Y, out, n_threads)
-    loss, dA = _mse(A, Y)
+    Y has A's shape, or shape (m,) when A is (m, 1). Sample weights as for
+    softmax_cross_entropy."""
+    A, Y, sw, out, _ = args.mse(A, Y, sample_weight, out, n_threads)
+    loss, dA = _mse(A, Y, sw)
     return loss, _store(dA, out)
 
 
-def _mse(A, Y):
-    m = A.shape[0]
+def _mse(A, Y, sw=None):
+    w, denom = _row_weights(sw, A.shape[0])
     d = A.astype(_F64) - np.asarray(Y, dtype=_F64).reshape(A.shape)
-    loss = float(np.sum(d * d) / m * 0.5)
-    return loss, (d * (1.0 / m)).astype(A.dtype)
+    loss = float(np.sum(w * (d * d)) / denom * 0.5)
+    return loss, (d * (w / denom)).astype(A.dtype)
+
+
+def poisson_loss(Z, Y, *, sample_weight=None, out=None, n_threads=None):
+    """exp + half Poisson deviance (Poisson regression, log link): (loss, dZ).
+
+    With mu = exp(z): loss = 1/m sum_ij [y log(y / mu) - y + mu], y log y
+    taken as 0 at y = 0; dZ = (mu - Y) / m. Y (counts >= 0) has Z's shape, or
+    shape (m,) when Z is (m, 1). Sample weights as for softmax_cross_entropy."""
+    Z, Y, sw, out, _ = args.poisson_loss(Z, Y, sample_weight, out, n_threads)
+    loss, dZ = _poisson_loss(Z, Y, sw)
+    return loss, _store(dZ, out)
+
+
+def _poisson_loss(Z, y, sw=None):
+    w, denom = _row_weights(sw, Z.shape[0])
+    z = Z.astype(_F64)
+    Y = np.asarray(y, dtype=_F64).reshape(Z.shape)
+    with np.errstate(over="ignore"):  # exp overflows to inf, as the kernel's does
+        mu = np.exp(z)
+    ylogy = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1.0)), 0.0)
+    loss = float(np.sum(w * (ylogy - Y * z - Y + mu)) / denom)
+    return loss, ((mu - Y) * (w / denom)).astype(Z.dtype)
 
 
 # --------------------------------------------------------------------------
@@ -557,7 +598,7 @@ def optimizer_update(kind, params, grads, states, n_weights, t, lr, hyper):
 
 def train_step(layers, params, grads, n_weights, xb, yb, loss, *, l2=0.0, clip_norm=0.0,
                clip_value=0.0, seed=0, step=0, centers=None, center_lambda=0.0,
-               center_alpha=0.0):
+               center_alpha=0.0, sw=None):
     """Forward, loss, backward and clipping for one mini-batch.
 
     layers: dicts with W, b, dW, db (views into the params/grads arenas, all
@@ -566,23 +607,30 @@ def train_step(layers, params, grads, n_weights, xb, yb, loss, *, l2=0.0, clip_n
     loss and every gradient are finite. The caller then takes the optimizer
     step (optimizer_update) only when finite is True. With center_lambda > 0
     (cross-entropy only) the center loss on the features feeding the output
-    layer joins the loss and gradient, and the centers are updated in place."""
-    m = xb.shape[0]
+    layer joins the loss and gradient, and the centers are updated in place.
+    sw: None, or the batch's sample weights: the loss is their weighted mean
+    and the L2 term is divided by their sum instead of the rows (a
+    ZeroDivisionError when that sum is 0)."""
+    _, denom = _row_weights(sw, xb.shape[0])
+    if denom == 0.0:
+        raise ZeroDivisionError("the sample weights of the batch sum to zero")
     fused = loss != "mse"
     outs = network_forward(layers, xb, training=True, fused_loss=fused, seed=seed, step=step)
     out = outs[-1][1]
     if loss == "cross_entropy":
-        J, g = _softmax_cross_entropy(out, np.asarray(yb))
+        J, g = _softmax_cross_entropy(out, np.asarray(yb), sw)
     elif loss == "binary_cross_entropy":
-        J, g = _sigmoid_binary_cross_entropy(out, yb)
+        J, g = _sigmoid_binary_cross_entropy(out, yb, sw)
+    elif loss == "poisson":
+        J, g = _poisson_loss(out, yb, sw)
     else:
-        J, g = _mse(out, yb)
+        J, g = _mse(out, yb, sw)
     use_centers = center_lambda > 0 and centers is not None
     if use_centers:
         features = outs[-2][1]
         J += _center_loss(features, yb, centers, center_lambda)[0]
     if l2 > 0:
-        J += _l2_penalty([params[:n_weights]], l2, m)
+        J += _l2_penalty([params[:n_weights]], l2, denom)
     if not np.isfinite(J):
         return J, False
     for l in range(len(layers) - 1, -1, -1):
@@ -594,7 +642,7 @@ def train_step(layers, params, grads, n_weights, xb, yb, loss, *, l2=0.0, clip_n
             g = _dropout(g, layer["dropout"], seed, step, l + 1)
         act = "identity" if fused and l == len(layers) - 1 else layer["activation"]
         g, _, _ = _dense_backward(inp, layer["W"], outs[l][0], g, act, l > 0, layer["alpha"],
-                                  l2 / m, out_dW=layer["dW"], out_db=layer["db"])
+                                  l2 / denom, out_dW=layer["dW"], out_db=layer["db"])
     norm = _global_norm([grads])
     if not np.isfinite(norm):
         return J, False

@@ -39,8 +39,8 @@ class NonFiniteError(FloatingPointError):
 
 
 def default_loss(model):
-    return {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(
-        model.output_activation, "mse")
+    return {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy",
+            "exp": "poisson"}.get(model.output_activation, "mse")
 
 
 def prepare_targets(model, y, loss, m, name="y"):
@@ -78,6 +78,9 @@ def prepare_targets(model, y, loss, m, name="y"):
                          "units, got %s" % (name, m, m, k, k, Y.shape))
     if loss == "binary_cross_entropy" and (Y.min() < 0 or Y.max() > 1):
         raise ValueError("%s for binary_cross_entropy must lie in [0, 1]" % name)
+    if loss == "poisson" and Y.min() < 0:
+        raise ValueError("%s for poisson must be counts or rates >= 0; its smallest value is "
+                         "%g" % (name, Y.min()))
     return Y
 
 
@@ -120,7 +123,8 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
     y : class labels (m,) or one-hot (m, k) for cross_entropy; targets (m,) or
         (m, k) otherwise
     loss : "cross_entropy" (softmax output), "binary_cross_entropy" (sigmoid
-        output) or "mse"; None picks by the output activation
+        output), "poisson" (exp output: Poisson regression with the log link,
+        y counts or rates >= 0) or "mse"; None picks by the output activation
     optimizer : fastnn.optim.Optimizer or a name ("sgd", "momentum", "nesterov",
         "rmsprop", "adam", "adamw"); None continues the model's previous
         optimizer and its state, or starts Adam. Passing an optimizer with the
@@ -461,7 +465,7 @@ def _finish_non_finite(history, on_nonfinite, epoch, batch, where, advice):
 def _logits(model, X, nt, loss):
     """Outputs of the network with the output layer kept linear when the loss
     is fused with it (so the loss is computed from logits, stably)."""
-    fused = loss in ("cross_entropy", "binary_cross_entropy")
+    fused = loss in ("cross_entropy", "binary_cross_entropy", "poisson")
     return model._forward_layers(X, nt, linear_output=fused)
 
 
@@ -480,8 +484,14 @@ def evaluate(model, X, y, n_threads=None, _prepared=False):
     if loss == "binary_cross_entropy":
         value, _ = ops.sigmoid_binary_cross_entropy(out, y, n_threads=nt)
         return {"loss": value, "accuracy": float(np.mean((out >= 0) == (y >= 0.5)))}
-    value, _ = ops.mse(out, y, n_threads=nt)
-    resid = np.sum((out.astype(np.float64) - y) ** 2)
+    if loss == "poisson":
+        value, _ = ops.poisson_loss(out, y, n_threads=nt)
+        with np.errstate(over="ignore"):
+            pred = np.exp(out.astype(np.float64))  # the predicted means
+    else:
+        value, _ = ops.mse(out, y, n_threads=nt)
+        pred = out.astype(np.float64)
+    resid = np.sum((pred - y) ** 2)
     total = np.sum((y - y.mean(axis=0, dtype=np.float64)) ** 2)
-    return {"loss": value, "mse": float(2 * value / y.shape[1]),
+    return {"loss": value, "mse": float(resid / y.size),
             "r2": float(1 - resid / total) if total > 0 else float("nan")}

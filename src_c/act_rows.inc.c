@@ -38,6 +38,10 @@ static void FNN_SFX(act_fwd_row)(int64_t n, REAL *z, int act, REAL alpha)
         #pragma omp simd
         for (j = 0; j < n; j++) z[j] = FNN_SFX(vm_softplus)(z[j]);
         break;
+    case FNN_ACT_EXP:
+        #pragma omp simd
+        for (j = 0; j < n; j++) z[j] = FNN_SFX(vm_exp)(z[j]);
+        break;
     case FNN_ACT_SOFTMAX: {
         REAL zmax = z[0];
         double s = 0.0;
@@ -86,6 +90,11 @@ static void FNN_SFX(act_bwd_row)(int64_t n, const REAL *a, const REAL *da, REAL 
         /* g'(z) = sigmoid(z) = 1 - exp(-a), written with expm1 for small a */
         #pragma omp simd
         for (j = 0; j < n; j++) dz[j] = da[j] * FNN_SFX(vm_softplus_grad)(a[j]);
+        break;
+    case FNN_ACT_EXP:
+        /* g'(z) = exp(z) = a */
+        #pragma omp simd
+        for (j = 0; j < n; j++) dz[j] = da[j] * a[j];
         break;
     case FNN_ACT_SOFTMAX: {
         /* dz_j = a_j (da_j - sum_k da_k a_k); the dot is summed in double */

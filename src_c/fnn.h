@@ -25,6 +25,7 @@
 #define FNN_ENOMEM (-2)   /* scratch allocation failed */
 #define FNN_ELABEL (-3)   /* a class label is outside [0, k) */
 #define FNN_ENONFINITE (-4) /* a loss or gradient became NaN or infinite */
+#define FNN_EZEROWEIGHT (-5) /* the sample weights of a batch sum to zero */
 
 /* The enumerations below reach Python through fastnn/_kernels.pyx, which
  * exports them by name (FNN_ACT_TANH as ACTIVATION_IDS["tanh"], and so on);
@@ -38,7 +39,8 @@
 #define FNN_ACT_LEAKY_RELU 4
 #define FNN_ACT_SOFTPLUS 5
 #define FNN_ACT_SOFTMAX 6
-#define FNN_ACT_COUNT 7
+#define FNN_ACT_EXP 7 /* the inverse of the log link (Poisson regression's output) */
+#define FNN_ACT_COUNT 8
 
 /* Fortran BLAS GEMM, as exported by scipy.linalg.cython_blas. */
 typedef void (*fnn_sgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
@@ -59,7 +61,8 @@ typedef struct fnn_blas {
 #define FNN_LOSS_MSE 0                  /* any output activation */
 #define FNN_LOSS_BINARY_CROSS_ENTROPY 1 /* sigmoid output, fused: the output layer computes logits */
 #define FNN_LOSS_CROSS_ENTROPY 2        /* softmax output, fused; integer labels */
-#define FNN_LOSS_COUNT 3
+#define FNN_LOSS_POISSON 3              /* exp output, fused: half Poisson deviance */
+#define FNN_LOSS_COUNT 4
 
 #define FNN_OPT_SGD 0
 #define FNN_OPT_MOMENTUM 1    /* exponentially weighted */
@@ -94,13 +97,15 @@ typedef struct fnn_net {
     int64_t n_params;        /* parameter arena length: all weights, then all biases */
     int64_t n_weights;       /* length of the weights prefix (L2 and weight decay act on it) */
     void *params, *grads;    /* (n_params,) arenas */
-    double l2;               /* the spec's lambda; the gradient term is lambda / m_batch */
+    double l2;               /* the spec's lambda; the gradient term is lambda / m_batch
+                                (lambda / the batch's weight sum with sample weights) */
     double clip_norm;        /* global-norm clipping threshold, 0 for none */
     double clip_value;       /* element clipping bound, 0 for none */
     uint64_t seed;           /* dropout stream seed */
     int64_t m_max;           /* rows the buffers hold */
     void *xbuf;              /* (m_max, n_in of layer 0) gathered batch */
     void *ybuf;              /* (m_max,) int64 labels for XENT, else (m_max, n_out) REAL */
+    void *swbuf;             /* (m_max,) REAL gathered sample weights, NULL when unweighted */
     void *gbuf1, *gbuf2;     /* (m_max, widest layer) gradient scratch */
     void *gemm_work;         /* the GEMM's packing workspace, sized for every product */
     double center_lambda;    /* center loss weight (FNN_LOSS_CROSS_ENTROPY, >= 2 layers), 0 for none */
@@ -160,11 +165,13 @@ int fnn_openmp_enabled(void);
                      R *C, int64_t ldc, int nt, const fnn_blas *blas);                  \
     int fnn_col_sum_##S(int64_t m, int64_t n, const R *x, R *out, int nt);             \
     int fnn_softmax_xent_##S(int64_t m, int64_t k, const R *z, const int64_t *labels,  \
-                             const R *y, R *dz, double *loss, int nt);                 \
-    int fnn_sigmoid_bce_##S(int64_t m, int64_t n, const R *z, const R *y, R *dz,       \
-                            double *loss, int nt);                                     \
-    int fnn_mse_##S(int64_t m, int64_t n, const R *a, const R *y, R *da,               \
+                             const R *y, const R *sw, R *dz, double *loss, int nt);    \
+    int fnn_sigmoid_bce_##S(int64_t m, int64_t n, const R *z, const R *y, const R *sw, \
+                            R *dz, double *loss, int nt);                              \
+    int fnn_mse_##S(int64_t m, int64_t n, const R *a, const R *y, const R *sw, R *da,  \
                     double *loss, int nt);                                             \
+    int fnn_poisson_##S(int64_t m, int64_t n, const R *z, const R *y, const R *sw,     \
+                        R *dz, double *loss, int nt);                                  \
     int fnn_sgd_step_##S(int64_t n, R *p, const R *g, double lr, int nt);              \
     int fnn_momentum_step_##S(int64_t n, R *p, const R *g, R *v, double lr,            \
                               double beta, int nt);                                    \
@@ -196,7 +203,8 @@ int fnn_openmp_enabled(void);
                               const int64_t *labels, R *centers, double alpha,          \
                               double *scratch);                                         \
     int fnn_train_batches_##S(fnn_net *net, fnn_optim *opt, const R *x, const void *y,  \
-                              const int64_t *perm, int64_t n_rows, int64_t batch_size,   \
+                              const R *sw, const int64_t *perm, int64_t n_rows,          \
+                              int64_t batch_size,                                        \
                               int64_t first_batch, int64_t n_batches, const double *lrs, \
                               double *batch_loss, int64_t *done, int nt,                 \
                               const fnn_blas *blas);

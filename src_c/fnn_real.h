@@ -67,7 +67,7 @@ static inline int fnn_use_threads_costly(int nt, int64_t work)
 static inline int fnn_act_is_costly(int act)
 {
     return act == FNN_ACT_SIGMOID || act == FNN_ACT_TANH || act == FNN_ACT_SOFTPLUS ||
-           act == FNN_ACT_SOFTMAX;
+           act == FNN_ACT_SOFTMAX || act == FNN_ACT_EXP;
 }
 
 #endif /* FNN_REAL_H */

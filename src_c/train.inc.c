@@ -15,7 +15,8 @@
 
 static int FNN_SFX(train_act)(const fnn_net *net, int l)
 {
-    /* a fused loss takes the logits: the output layer runs its GEMM only */
+    /* a fused loss takes the logits (log of the mean for Poisson): the output
+     * layer runs its GEMM only */
     if (l == net->n_layers - 1 && net->loss != FNN_LOSS_MSE) return FNN_ACT_IDENTITY;
     return net->layers[l].act;
 }
@@ -50,7 +51,7 @@ static const REAL *FNN_SFX(features)(const fnn_net *net)
     return (const REAL *)(prev->a_drop ? prev->a_drop : prev->a);
 }
 
-static void FNN_SFX(gather)(const fnn_net *net, const REAL *x, const void *y,
+static void FNN_SFX(gather)(const fnn_net *net, const REAL *x, const void *y, const REAL *sw,
                             const int64_t *rows, int64_t m, int nt)
 {
     const int64_t n0 = net->layers[0].n_in, k = net->layers[net->n_layers - 1].n_out;
@@ -75,6 +76,10 @@ static void FNN_SFX(gather)(const fnn_net *net, const REAL *x, const void *y,
             int64_t j;
             for (j = 0; j < k; j++) yd[i * k + j] = ys[rows[i] * k + j];
         }
+    }
+    if (sw) {
+        REAL *wd = (REAL *)net->swbuf;
+        for (i = 0; i < m; i++) wd[i] = sw[rows[i]];
     }
 }
 
@@ -137,14 +142,19 @@ static void FNN_SFX(diagnose)(fnn_net *net, int64_t m, int nt)
 /* Runs batches first_batch .. first_batch + n_batches - 1 of an epoch.
  * x          IN  (n_rows, n_in) training inputs
  * y          IN  (n_rows,) int64 labels for FNN_LOSS_CROSS_ENTROPY, else (n_rows, n_out) REAL
+ * sw         IN  (n_rows,) sample weights, or NULL; needs net->swbuf. Each batch's
+ *                loss is its weighted mean, and the L2 term is divided by the
+ *                batch's weight sum instead of its rows (scikit-learn's form)
  * perm       IN  (n_rows,) the epoch's row order; batch b is perm[b*B, (b+1)*B)
  * lrs        IN  (n_batches,) learning rate of each batch's step
  * batch_loss OUT (n_batches,) loss of each batch (with the L2 term), before its step
  * done       OUT batches completed (== n_batches unless a status is returned)
  * Returns FNN_ENONFINITE when a loss or gradient is not finite (no step taken
- * for that batch; the gradient arena holds its gradients for diagnosis). */
+ * for that batch; the gradient arena holds its gradients for diagnosis), and
+ * FNN_EZEROWEIGHT, before any work on it, for a batch whose weights sum to 0. */
 int FNN_SFX(fnn_train_batches)(fnn_net *net, fnn_optim *opt, const REAL *x, const void *y,
-                               const int64_t *perm, int64_t n_rows, int64_t batch_size,
+                               const REAL *sw, const int64_t *perm, int64_t n_rows,
+                               int64_t batch_size,
                                int64_t first_batch, int64_t n_batches, const double *lrs,
                                double *batch_loss, int64_t *done, int nt,
                                const fnn_blas *blas)
@@ -155,30 +165,42 @@ int FNN_SFX(fnn_train_batches)(fnn_net *net, fnn_optim *opt, const REAL *x, cons
     *done = 0;
     if (L < 1 || batch_size < 1 || batch_size > net->m_max) return FNN_EINVAL;
     if (net->center_lambda > 0 && (L < 2 || net->loss != FNN_LOSS_CROSS_ENTROPY ||
-                                   !net->centers || !net->center_scratch))
+                                   !net->centers || !net->center_scratch || sw))
         return FNN_EINVAL;
+    if (sw && !net->swbuf) return FNN_EINVAL;
     for (bi = 0; bi < n_batches; bi++) {
         const int64_t r0 = (first_batch + bi) * batch_size;
         const int64_t m = r0 + batch_size <= n_rows ? batch_size : n_rows - r0;
         const uint64_t step = (uint64_t)opt->t;
         const REAL *out;
         REAL *g = (REAL *)net->gbuf1, *other = (REAL *)net->gbuf2, *tmp;
-        double loss = 0.0, gsq = 0.0;
+        const REAL *wb = sw ? (const REAL *)net->swbuf : NULL;
+        const REAL *yb = (const REAL *)net->ybuf;
+        double loss = 0.0, gsq = 0.0, denom;
         int st, l;
         if (m <= 0) return FNN_EINVAL;
 
-        FNN_SFX(gather)(net, x, y, perm + r0, m, nt);
+        FNN_SFX(gather)(net, x, y, sw, perm + r0, m, nt);
+        /* the mean's denominator: rows, or the batch's weight sum */
+        st = FNN_SFX(weight_denominator)(m, wb, &denom);
+        if (st != FNN_OK) return st;
         out = FNN_SFX(net_fwd)(net, (const REAL *)net->xbuf, m, step, nt, blas);
 
         /* loss and the gradient it feeds the output layer */
-        if (net->loss == FNN_LOSS_CROSS_ENTROPY)
+        switch (net->loss) {
+        case FNN_LOSS_CROSS_ENTROPY:
             st = FNN_SFX(fnn_softmax_xent)(m, last->n_out, out, (const int64_t *)net->ybuf,
-                                           NULL, g, &loss, nt);
-        else if (net->loss == FNN_LOSS_BINARY_CROSS_ENTROPY)
-            st = FNN_SFX(fnn_sigmoid_bce)(m, last->n_out, out, (const REAL *)net->ybuf, g,
-                                          &loss, nt);
-        else
-            st = FNN_SFX(fnn_mse)(m, last->n_out, out, (const REAL *)net->ybuf, g, &loss, nt);
+                                           NULL, wb, g, &loss, nt);
+            break;
+        case FNN_LOSS_BINARY_CROSS_ENTROPY:
+            st = FNN_SFX(fnn_sigmoid_bce)(m, last->n_out, out, yb, wb, g, &loss, nt);
+            break;
+        case FNN_LOSS_POISSON:
+            st = FNN_SFX(fnn_poisson)(m, last->n_out, out, yb, wb, g, &loss, nt);
+            break;
+        default:
+            st = FNN_SFX(fnn_mse)(m, last->n_out, out, yb, wb, g, &loss, nt);
+        }
         if (st != FNN_OK) return st;
         if (net->center_lambda > 0) {
             double lc = 0.0;
@@ -192,7 +214,7 @@ int FNN_SFX(fnn_train_batches)(fnn_net *net, fnn_optim *opt, const REAL *x, cons
         if (net->l2 > 0) {
             double wsq = 0.0;
             FNN_SFX(fnn_sumsq)(net->n_weights, (const REAL *)net->params, &wsq, nt);
-            loss += net->l2 / (2.0 * (double)m) * wsq;
+            loss += net->l2 / (2.0 * denom) * wsq;
         }
         batch_loss[bi] = loss;
         if (!isfinite(loss)) return FNN_ENONFINITE;
@@ -218,7 +240,7 @@ int FNN_SFX(fnn_train_batches)(fnn_net *net, fnn_optim *opt, const REAL *x, cons
                                            nt);
             st = FNN_SFX(dense_bwd)(m, Ly->n_in, Ly->n_out, in, (const REAL *)Ly->w,
                                     (const REAL *)Ly->a, g, FNN_SFX(train_act)(net, l),
-                                    Ly->alpha, net->l2 / (double)m, g, l > 0 ? other : NULL,
+                                    Ly->alpha, net->l2 / denom, g, l > 0 ? other : NULL,
                                     (REAL *)Ly->dw, (REAL *)Ly->db, nt,
                                     (REAL *)net->gemm_work, blas);
             if (st != FNN_OK) return st;

@@ -117,6 +117,41 @@ def test_mse(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS, ids=["reference", "fast"])
+def test_poisson_loss(backend):
+    rng = np.random.default_rng(10)
+    Z = rng.standard_normal((6, 2))
+    Y = rng.poisson(1.5, (6, 2)).astype(float)  # zeros included: y log y is 0 there
+    _, dZ = backend.poisson_loss(Z, Y)
+    check(dZ, lambda: backend.poisson_loss(Z, Y)[0], Z)
+
+
+# the weighted forms: mixed signs and a zero weight; their sum is not zero
+WEIGHTS = np.array([0.5, 2.0, 0.0, -0.3, 1.0, 3.0])
+
+
+def _weighted_case(name, rng):
+    m = WEIGHTS.size
+    Z = rng.standard_normal((m, 3)) * 2
+    if name == "softmax_cross_entropy":
+        return Z, rng.integers(0, 3, m)
+    if name == "sigmoid_binary_cross_entropy":
+        return Z, rng.integers(0, 2, (m, 3)).astype(float)
+    if name == "poisson_loss":
+        return Z, rng.poisson(1.5, (m, 3)).astype(float)
+    return Z, rng.standard_normal((m, 3))
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["reference", "fast"])
+@pytest.mark.parametrize("name", ["softmax_cross_entropy", "sigmoid_binary_cross_entropy",
+                                  "mse", "poisson_loss"])
+def test_weighted_losses(name, backend):
+    Z, y = _weighted_case(name, np.random.default_rng(11))
+    loss = getattr(backend, name)
+    _, dZ = loss(Z, y, sample_weight=WEIGHTS)
+    check(dZ, lambda: loss(Z, y, sample_weight=WEIGHTS)[0], Z)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=["reference", "fast"])
 @pytest.mark.parametrize("hidden", ["tanh", "sigmoid", "softplus", "leaky_relu"])
 def test_two_layer_network_end_to_end(hidden, backend):
     """forward -> fused loss -> backward through two layers, every parameter."""

@@ -119,3 +119,94 @@ def test_loss_gradient_can_overwrite_logits(dtype, rng):
     loss, dZ = ops.softmax_cross_entropy(Z, y, out=Z)
     assert dZ is Z
     _check((loss, dZ), (rloss, rdZ), 6, 4, dtype)
+
+
+# --------------------------------------------------------------------------
+# Poisson regression's loss and the weighted forms of every loss
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_poisson_loss(shape, dtype, n_threads, rng, isa):
+    m, k = shape
+    Z = (rng.standard_normal(shape) * 2).astype(dtype)
+    Y = rng.poisson(2.0, shape).astype(dtype)
+    loss, dZ = ops.poisson_loss(Z, Y, n_threads=n_threads)
+    rloss, rdZ = ref.poisson_loss(Z, Y)
+    assert_close(loss, rloss, "gemm", scale=abs(rloss) + 1.0, k=m * k, dtype=dtype)
+    assert_close(dZ, rdZ, "elementwise", scale=(np.exp(np.abs(Z).max()) + Y.max()) / m)
+
+
+def test_poisson_loss_is_half_the_mean_poisson_deviance(rng):
+    """An independent definition: scikit-learn's mean Poisson deviance of the
+    means exp(Z), halved; dZ is the mean's residual."""
+    metrics = pytest.importorskip("sklearn.metrics")
+    Z = rng.standard_normal((40, 1))
+    Y = rng.poisson(np.exp(Z[:, 0])).astype(float)
+    Y[0] = 0.0  # a zero count takes the y log y = 0 branch
+    loss, dZ = ops.poisson_loss(Z, Y)
+    np.testing.assert_allclose(loss, 0.5 * metrics.mean_poisson_deviance(Y, np.exp(Z[:, 0])),
+                               rtol=1e-12)
+    np.testing.assert_allclose(dZ[:, 0], (np.exp(Z[:, 0]) - Y) / 40, rtol=1e-12)
+
+
+def _loss_case(name, rng, m, k, dtype):
+    Z = (rng.standard_normal((m, k)) * 2).astype(dtype)
+    if name == "softmax_cross_entropy":
+        return Z, rng.integers(0, k, m)
+    if name == "sigmoid_binary_cross_entropy":
+        return Z, rng.integers(0, 2, (m, k)).astype(dtype)
+    if name == "poisson_loss":
+        return Z, rng.poisson(2.0, (m, k)).astype(dtype)
+    return Z, rng.standard_normal((m, k)).astype(dtype)
+
+
+LOSSES = ["softmax_cross_entropy", "sigmoid_binary_cross_entropy", "mse", "poisson_loss"]
+
+
+@pytest.mark.parametrize("name", LOSSES)
+@pytest.mark.parametrize("shape", [(1, 2), (2, 1), (7, 3), (257, 130)], ids=str)
+def test_weighted_losses_match_reference(name, shape, dtype, n_threads, rng, isa):
+    m, k = shape
+    if name == "softmax_cross_entropy" and k == 1:
+        k = 2
+    Z, y = _loss_case(name, rng, m, k, dtype)
+    sw = rng.uniform(-0.5, 2.0, m)
+    sw[0] = 1.0 + abs(sw.sum())  # keeps the sum away from zero
+    loss, dZ = getattr(ops, name)(Z, y, sample_weight=sw, n_threads=n_threads)
+    rloss, rdZ = getattr(ref, name)(Z, y, sample_weight=sw)
+    assert_close(loss, rloss, "gemm", scale=abs(rloss) + 1.0, k=m * k, dtype=dtype)
+    assert_close(dZ, rdZ, "elementwise",
+                 scale=(np.abs(rdZ).max() + np.finfo(dtype).tiny) * 4)
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_integer_weights_repeat_rows(name, rng):
+    """A weight of 2 is the row twice, 0 is the row left out: the weighted mean
+    and its gradient are those of the repeated batch."""
+    w = np.array([2, 0, 1, 3, 1])
+    Z, y = _loss_case(name, rng, 5, 3, np.float64)
+    loss, dZ = getattr(ops, name)(Z, y, sample_weight=w)
+    rows = np.repeat(np.arange(5), w)
+    rep_loss, rep_dZ = getattr(ops, name)(Z[rows], y[rows])
+    np.testing.assert_allclose(loss, rep_loss, rtol=1e-13)
+    # the repeated rows' gradients, added back per original row
+    summed = np.zeros_like(dZ)
+    np.add.at(summed, rows, rep_dZ)
+    np.testing.assert_allclose(dZ, summed, rtol=1e-12, atol=1e-16)
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_unit_weights_change_nothing(name, dtype, rng):
+    Z, y = _loss_case(name, rng, 9, 3, dtype)
+    loss, dZ = getattr(ops, name)(Z, y)
+    wloss, wdZ = getattr(ops, name)(Z, y, sample_weight=np.ones(9))
+    assert wloss == loss
+    np.testing.assert_array_equal(wdZ, dZ)
+
+
+@pytest.mark.parametrize("module", [ops, ref], ids=["ops", "reference"])
+@pytest.mark.parametrize("name", LOSSES)
+def test_weights_summing_to_zero_are_refused(name, module, rng):
+    Z, y = _loss_case(name, rng, 4, 3, np.float64)
+    with pytest.raises(ZeroDivisionError, match="sample_weight sums to zero"):
+        getattr(module, name)(Z, y, sample_weight=[1.0, -1.0, 0.0, 0.0])

@@ -69,7 +69,7 @@ def _case(id, call, exc, pattern):
     return pytest.param(call, exc, pattern, id=id)
 
 
-VALID_ACTIVATIONS = r"identity, sigmoid, tanh, relu, leaky_relu, softplus, softmax"
+VALID_ACTIVATIONS = r"identity, sigmoid, tanh, relu, leaky_relu, softplus, softmax, exp"
 VALID_INITS = r"zeros, normal, xavier, he, glorot"
 VALID_LOSSES = r"mse, binary_cross_entropy, cross_entropy"
 VALID_OPTIMIZERS = r"sgd, momentum, .*nesterov, rmsprop, adam, adamw"
@@ -163,7 +163,7 @@ FIT_CASES = [
           r"unknown loss 'hinge'; valid losses are: " + VALID_LOSSES),
     _case("fit-loss-needs-other-output", lambda c: c.clf.fit(c.X, c.y,
                                                              loss="binary_cross_entropy"),
-          ValueError, r"binary_cross_entropy.*needs a sigmoid output"),
+          ValueError, r"binary_cross_entropy.*needs the output activation 'sigmoid'"),
     _case("fit-unknown-optimizer", lambda c: c.clf.fit(c.X, c.y, optimizer="adamax"),
           ValueError, r"unknown optimizer 'adamax'; valid optimizers are: " + VALID_OPTIMIZERS),
     _case("fit-optimizer-wrong-type", lambda c: c.clf.fit(c.X, c.y, optimizer=3), ValueError,

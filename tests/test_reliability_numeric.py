@@ -18,7 +18,10 @@ from fastnn import reference as ref
 
 from .tolerances import assert_close
 
-ACTS = list(fn.ACTIVATIONS)
+# exp(z) overflows to inf past z = 88.7 (float32) / 709.8 (float64), which is its right
+# value there, and inf * 0 is NaN in its derivative: the finiteness properties below hold
+# for the other activations; test_parity_activations.py checks exp's overflow itself
+ACTS = [a for a in fn.ACTIVATIONS if a != "exp"]
 
 
 def _extreme_z(dtype, rng, rows=6):

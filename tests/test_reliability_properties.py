@@ -34,7 +34,10 @@ SETTINGS = settings(max_examples=int(os.environ.get("FASTNN_PROPERTY_EXAMPLES", 
                                            HealthCheck.differing_executors])
 DTYPES = st.sampled_from([np.float32, np.float64])
 LAYOUTS = st.sampled_from(["C", "F", "strided", "reversed", "read-only"])
-ACTS = list(fn.ACTIVATIONS)
+# exp(z) overflows to inf past z = 88.7 (float32) / 709.8 (float64), which is its right
+# value there, and inf * 0 is NaN in its derivative: the finiteness properties below hold
+# for the other activations; test_parity_activations.py checks exp's overflow itself
+ACTS = [a for a in fn.ACTIVATIONS if a != "exp"]
 
 
 def _values(dtype, bound=None):

@@ -393,9 +393,9 @@ def test_training_releases_the_gil(monkeypatch):
     runs = []
     original = _backends.FastNetwork.train_batches
 
-    def recorded(self, X, y, perm, batch_size, first, n, lrs, losses, nt):
+    def recorded(self, X, y, perm, batch_size, first, n, lrs, losses, nt, sw=None):
         runs.append(losses[:n])  # the C loop writes each batch's loss as it goes
-        return original(self, X, y, perm, batch_size, first, n, lrs, losses, nt)
+        return original(self, X, y, perm, batch_size, first, n, lrs, losses, nt, sw)
 
     monkeypatch.setattr(_backends.FastNetwork, "train_batches", recorded)
     monkeypatch.setattr(_epochs, "RUN_SECONDS", 10.0)  # runs as long as whole epochs

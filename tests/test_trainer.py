@@ -64,6 +64,38 @@ def test_binary_classification():
     assert set(np.unique(model.predict(X[1500:]))) <= {0, 1}
 
 
+def test_poisson_regression_learns_the_glm():
+    """An exp output with the Poisson loss is Poisson regression with the log
+    link: without a hidden layer it converges to scikit-learn's GLM, and
+    predict returns the means."""
+    from sklearn.linear_model import PoissonRegressor
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 3))
+    y = rng.poisson(np.exp(0.4 + X @ np.array([0.5, -0.3, 0.2])))
+    model = fn.Sequential([fn.Dense(1, activation="exp")], input_dim=3, dtype="float64", seed=0)
+    history = model.fit(X, y, optimizer=fn.optim.Adam(lr=0.05), batch_size=400, epochs=400)
+    assert model.loss_ == "poisson"  # chosen from the output activation
+    glm = PoissonRegressor(alpha=0, tol=1e-10, max_iter=1000).fit(X, y)
+    np.testing.assert_allclose(model.predict(X), glm.predict(X), rtol=1e-3)
+    W, b = model.weights[0]
+    np.testing.assert_allclose(W[:, 0], glm.coef_, atol=1e-3)
+    # evaluate's loss is the half Poisson deviance of the means, as trained
+    half_deviance = np.mean(np.where(y > 0, y * np.log(np.maximum(y, 1) / glm.predict(X)), 0)
+                            - y + glm.predict(X))
+    np.testing.assert_allclose(model.evaluate(X, y)["loss"], half_deviance, rtol=1e-4)
+    np.testing.assert_allclose(history["loss"][-1], model.evaluate(X, y)["loss"], rtol=1e-4)
+
+
+def test_poisson_needs_an_exp_output_and_counts():
+    X = np.ones((4, 2))
+    model = fn.Sequential([fn.Dense(1, activation="identity")], input_dim=2)
+    with pytest.raises(ValueError, match="loss 'poisson' needs the output activation 'exp'"):
+        model.fit(X, [0, 1, 2, 3], loss="poisson")
+    model = fn.Sequential([fn.Dense(1, activation="exp")], input_dim=2)
+    with pytest.raises(ValueError, match="poisson must be counts or rates >= 0"):
+        model.fit(X, [0, 1, -2, 3])
+
+
 # ---------------------------------------------------------------- the spec's lessons
 
 def test_zero_init_keeps_units_identical():

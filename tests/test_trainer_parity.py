@@ -32,6 +32,8 @@ def _data(task, rng, m=90, n=7):
         return X, rng.integers(0, 4, m), 4, "softmax"
     if task == "binary_cross_entropy":
         return X, rng.integers(0, 2, (m, 2)), 2, "sigmoid"
+    if task == "poisson":
+        return X, rng.poisson(1.5, (m, 3)), 3, "exp"
     return X, rng.standard_normal((m, 3)), 3, "identity"
 
 
@@ -68,7 +70,7 @@ def test_each_optimizer_matches_reference(optimizer, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("task", ["cross_entropy", "binary_cross_entropy", "mse"])
+@pytest.mark.parametrize("task", ["cross_entropy", "binary_cross_entropy", "mse", "poisson"])
 @pytest.mark.parametrize("hidden", ["sigmoid", "relu", "leaky_relu", "softplus"])
 def test_each_loss_and_activation_matches_reference(task, hidden, dtype):
     opt = fn.optim.Adam(lr=0.01)
@@ -135,3 +137,68 @@ def test_center_loss_training_matches_reference(dtype):
     np.testing.assert_allclose(fast.centers_, ref.centers_, rtol=0,
                                atol=bound * np.abs(ref.centers_).max())
     assert np.abs(fast.centers_).max() > 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("task", ["cross_entropy", "binary_cross_entropy", "mse", "poisson"])
+def test_weighted_training_matches_reference(task, dtype):
+    """The C loop with sample weights (gathered with each batch's rows, the
+    loss their weighted mean, the L2 term divided by their sum) against the
+    reference loop, for two epochs of shuffled batches."""
+    from fastnn._backends import TrainingSetup, make_network
+    from fastnn._epochs import batch_rows, run_epoch
+    from fastnn.trainer import prepare_targets
+
+    def run(backend):
+        rng = np.random.default_rng(9)
+        X, y, k, out_act = _data(task, rng)
+        sw = rng.uniform(-0.2, 3.0, X.shape[0]).astype(dtype)
+        model = fn.Sequential([fn.Dense(11, activation="tanh"), fn.Dropout(0.25),
+                               fn.Dense(k, activation=out_act)],
+                              input_dim=X.shape[1], dtype=dtype, seed=7)
+        opt = fn.optim.Adam(lr=0.01)
+        arena = model.arena_
+        states = [np.zeros(arena.n_params, dtype) for _ in range(opt.n_states)]
+        setup = TrainingSetup(model, task, opt, states, 32, 0.05, 1.0, 0.0, False,
+                              weighted=True)
+        net = make_network(setup, backend, 0)
+        X = np.ascontiguousarray(X, dtype=dtype)
+        Y = prepare_targets(model, y, task, X.shape[0])
+        losses = []
+        for epoch in range(2):
+            perm = np.random.default_rng(epoch).permutation(X.shape[0]).astype(np.int64)
+            n_batches = len(batch_rows(X.shape[0], 32))
+            lrs, out = np.full(n_batches, 0.01), np.zeros(n_batches)
+            outcome = run_epoch(net, arena.params, X, Y, perm, 32, lrs, out, 1,
+                                sample_weight=sw)
+            assert outcome.failed_batch is None
+            losses.append(out)
+        return arena.params.copy(), np.concatenate(losses)
+
+    (fast, fast_loss), (ref, ref_loss) = run("fast"), run("reference")
+    bound = 5e-6 if dtype == "float32" else 1e-13
+    np.testing.assert_allclose(fast, ref, rtol=0, atol=bound * np.abs(ref).max())
+    np.testing.assert_allclose(fast_loss, ref_loss, rtol=bound)
+
+
+@pytest.mark.parametrize("backend", ["fast", "reference"])
+def test_a_batch_whose_weights_sum_to_zero_stops_before_its_step(backend):
+    from fastnn._backends import TrainingSetup, make_network
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((8, 3))
+    Y = rng.standard_normal((8, 1))
+    sw = np.array([1.0, 2.0, 1.0, -1.0, 0.5, 0.5, 1.0, 1.0])  # batch 1 (rows 2, 3) sums to 0
+    model = fn.Sequential([fn.Dense(1, activation="identity")], input_dim=3, seed=0,
+                          dtype="float64")
+    arena = model.arena_
+    setup = TrainingSetup(model, "mse", fn.optim.SGD(lr=0.1), [], 2, 0.0, 0.0, 0.0, False,
+                          weighted=True)
+    net = make_network(setup, backend, 0)
+    perm = np.arange(8, dtype=np.int64)
+    lrs, out = np.full(4, 0.1), np.zeros(4)
+    net.train_batches(X, Y, perm, 2, 0, 1, lrs[:1], out[:1], 1, sw)
+    after_first = arena.params.copy()
+    with pytest.raises(ZeroDivisionError, match="batch 1 .* sum to zero"):
+        net.train_batches(X, Y, perm, 2, 1, 3, lrs[1:], out[1:], 1, sw)
+    np.testing.assert_array_equal(arena.params, after_first)
+    assert net.t == 1
