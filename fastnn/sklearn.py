@@ -6,8 +6,9 @@
 The constructor parameters (names, defaults, meaning), the fitted attributes
 and the methods are those of scikit-learn's classes (1.9), and so are the
 numerics: Glorot-uniform initialization of weights and biases, the L2 term
-0.5 * alpha * ||W||^2 / batch size on the weights only, the losses and how they
-are reported, Adam with the bias correction folded into the step size,
+0.5 * alpha * ||W||^2 / batch size (or / the batch's sample-weight sum) on the
+weights only, the losses (squared error, Poisson with the log link, log-loss),
+their sample weighting and how they are reported, Adam with the bias correction folded into the step size,
 momentum and Nesterov's momentum in scikit-learn's form, the 'invscaling' and
 'adaptive' schedules, batch_size='auto', stopping on the training loss or on
 the validation score. The estimators pass scikit-learn's estimator checks and
@@ -27,12 +28,18 @@ floating-point rounding. solver='lbfgs' minimizes the same objective with
 SciPy's L-BFGS-B, as scikit-learn does, with each loss and gradient computed
 by one full-batch pass of the C loop.
 
+Sample weights (``fit(X, y, sample_weight)``, ``partial_fit``) are
+scikit-learn's: zero and negative weights are accepted, each batch's loss is
+its weighted mean, the L2 term is divided by the batch's weight sum, the
+early-stopping split carries the weights and the validation score is
+weighted. A batch whose weights sum to zero (possible only with zero or
+negative weights) has no weighted mean: the fit raises ZeroDivisionError, as
+scikit-learn's does, and keeps the weights of the step before that batch.
+
 Where the estimators differ from scikit-learn's:
 
-- ``fit`` and ``partial_fit`` take no ``sample_weight`` (fastnn's fused
-  losses are unweighted); pass none, or use scikit-learn's estimators.
-- ``MLPRegressor(loss='poisson')`` raises NotImplementedError (fastnn has no
-  exponential output layer).
+- ``MLPRegressor(loss='poisson')`` refuses negative targets with a
+  ValueError; scikit-learn fits them with a NaN loss.
 - ``dtype`` overrides the precision; by default (None) it follows
   scikit-learn's rule: float32 input trains in float32, anything else in
   float64.
@@ -80,7 +87,7 @@ try:
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_target,
                                           unique_labels)
-    from sklearn.utils.validation import check_is_fitted, validate_data
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("fastnn.sklearn needs scikit-learn >= 1.6: pip install 'fastnn[sklearn]'"
                       " (%s)" % exc) from exc
@@ -105,7 +112,8 @@ _HIDDEN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "t
 # out_activation_ -> (fastnn output activation, fastnn loss)
 _OUTPUTS = {"softmax": ("softmax", "cross_entropy"),
             "logistic": ("sigmoid", "binary_cross_entropy"),
-            "identity": ("identity", "mse")}
+            "identity": ("identity", "mse"),
+            "exp": ("exp", "poisson")}
 
 _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain "
                "large values and need to be preprocessed.")
@@ -203,7 +211,7 @@ class _BaseMLP(BaseEstimator):
         self.n_outputs_ = y.shape[1]
         self.n_layers_ = len(layer_units)
         if not is_classifier(self):
-            self.out_activation_ = "identity"
+            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
         elif self._label_binarizer.y_type_ == "multiclass":
             self.out_activation_ = "softmax"
         else:  # binary and multilabel
@@ -271,12 +279,13 @@ class _BaseMLP(BaseEstimator):
     def _loss_divisor(self):
         """scikit-learn reports squared_loss as the mean over samples AND outputs
         (its gradient is that of the mean over samples): fastnn's mse loss is
-        divided by n_outputs_ for the reported loss."""
-        return 1 if is_classifier(self) else self.n_outputs_
+        divided by n_outputs_ for the reported loss. The other losses are summed
+        over outputs in both."""
+        return self.n_outputs_ if self.out_activation_ == "identity" else 1
 
     # ------------------------------------------------------------------ fit
 
-    def _fit(self, X, y, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False):
         if self.solver == "lbfgs" and self.dropout > 0:
             raise ValueError("dropout needs a stochastic solver ('sgd' or 'adam'); L-BFGS "
                              "minimizes a deterministic objective")
@@ -288,6 +297,10 @@ class _BaseMLP(BaseEstimator):
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         dtype = np.dtype(X.dtype)
         X = _dense(X, dtype)
+        if sample_weight is not None:
+            # in the training dtype: the C loop reads the weights with the rows
+            sample_weight = np.ascontiguousarray(_check_sample_weight(sample_weight, X),
+                                                 dtype=dtype)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         self.n_outputs_ = y.shape[1]
@@ -301,9 +314,9 @@ class _BaseMLP(BaseEstimator):
         self.n_threads_ = nt
         with blas_threads(1):  # fastnn's OpenMP threads make every BLAS call
             if self.solver in _STOCHASTIC_SOLVERS:
-                self._fit_stochastic(X, y, layer_units, incremental, dtype, nt)
+                self._fit_stochastic(X, y, sample_weight, layer_units, incremental, dtype, nt)
             else:
-                self._fit_lbfgs(X, y, layer_units, dtype, nt)
+                self._fit_lbfgs(X, y, sample_weight, layer_units, dtype, nt)
         for w in self.coefs_ + self.intercepts_:
             if not np.all(np.isfinite(w)):
                 raise ValueError(_NON_FINITE)
@@ -345,10 +358,11 @@ class _BaseMLP(BaseEstimator):
         self._optimizer_state = state
         return opt, state
 
-    def _fit_stochastic(self, X, y, layer_units, incremental, dtype, nt):
+    def _fit_stochastic(self, X, y, sample_weight, layer_units, incremental, dtype, nt):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        X_train, y_train, X_val, y_val = self._split_validation(X, y)
+        X_train, y_train, sw_train, X_val, y_val, sw_val = self._split_validation(
+            X, y, sample_weight)
         n_samples = X_train.shape[0]
         batch_size = self._stochastic_batch_size(n_samples)
         rows = batch_rows(n_samples, batch_size)
@@ -360,7 +374,8 @@ class _BaseMLP(BaseEstimator):
         opt, state = self._optimizer_for(arena.n_params, dtype, incremental)
         loss_name = _OUTPUTS[self.out_activation_][1]
         setup = TrainingSetup(model, loss_name, opt, state["states"], batch_size,
-                              float(self.alpha), float(self.clip_norm or 0.0), 0.0, False)
+                              float(self.alpha), float(self.clip_norm or 0.0), 0.0, False,
+                              weighted=sw_train is not None)
         net = make_network(setup, "fast", state["t"])
         # from here on coefs_ and intercepts_ are views into the arena the C loop updates
         self.coefs_, self.intercepts_ = list(arena.W), list(arena.b)
@@ -384,7 +399,8 @@ class _BaseMLP(BaseEstimator):
                 start_params = arena.params.copy()
                 outcome = run_epoch(net, arena.params, X_train, Y_train, sample_idx,
                                     batch_size, lrs, losses, nt, run,
-                                    record_l2 if l2_sq is not None else None)
+                                    record_l2 if l2_sq is not None else None,
+                                    sample_weight=sw_train)
                 run = outcome.run
                 state["t"] = net.t
                 diverged = outcome.failed_batch is not None or not outcome.params_finite
@@ -394,8 +410,10 @@ class _BaseMLP(BaseEstimator):
                     self._record_diverged_iterations(
                         self._diverged_epoch_loss(losses, rows, outcome), n_samples, state)
                     break
-                if self._end_iteration(self._epoch_loss(losses, rows, l2_sq), n_samples, state,
-                                       X_val, y_val, incremental):
+                epoch_loss = self._epoch_loss(losses, rows, l2_sq,
+                                              _batch_sums(sw_train, sample_idx, batch_size))
+                if self._end_iteration(epoch_loss, n_samples, state, X_val, y_val, sw_val,
+                                       incremental):
                     break
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
@@ -407,24 +425,29 @@ class _BaseMLP(BaseEstimator):
                 W[...] = best_W
                 b[...] = best_b
 
-    def _split_validation(self, X, y):
-        """(X_train, y_train, X_val, y_val): scikit-learn's held-out split for
-        early stopping (stratified for single-output classification), or all
-        rows for training and no validation."""
+    def _split_validation(self, X, y, sample_weight):
+        """(X_train, y_train, sw_train, X_val, y_val, sw_val): scikit-learn's
+        held-out split for early stopping (stratified for single-output
+        classification; the sample weights split with their rows), or all rows
+        for training and no validation."""
         if not self.early_stopping:
-            return X, y, None, None
+            return X, y, sample_weight, None, None, None
         # don't stratify in multilabel classification
         should_stratify = is_classifier(self) and self.n_outputs_ == 1
         stratify = y if should_stratify else None
-        X_train, X_val, y_train, y_val = train_test_split(
-            X, y, random_state=self._random_state, test_size=self.validation_fraction,
-            stratify=stratify)
+        arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
+        parts = train_test_split(*arrays, random_state=self._random_state,
+                                 test_size=self.validation_fraction, stratify=stratify)
+        X_train, X_val, y_train, y_val = parts[:4]
+        sw_train, sw_val = (None, None) if sample_weight is None else parts[4:]
         if X_val.shape[0] < 2:
             raise ValueError("The validation set is too small. Increase "
                              "'validation_fraction' or the size of your dataset.")
         if is_classifier(self):
             y_val = self._label_binarizer.inverse_transform(y_val)
-        return np.ascontiguousarray(X_train), y_train, X_val, y_val
+        if sw_train is not None:
+            sw_train = np.ascontiguousarray(sw_train)
+        return np.ascontiguousarray(X_train), y_train, sw_train, X_val, y_val, sw_val
 
     def _stochastic_batch_size(self, n_samples):
         """scikit-learn's batch size: 'auto' is min(200, n), others are clipped to [1, n]."""
@@ -435,14 +458,19 @@ class _BaseMLP(BaseEstimator):
                           "going to be clipped")
         return int(np.clip(self.batch_size, 1, n_samples))
 
-    def _epoch_loss(self, losses, rows, l2_sq):
+    def _epoch_loss(self, losses, rows, l2_sq, weight_sums=None):
         """The iteration's summed loss as scikit-learn accumulates it: batch
         losses weighted by their rows, the data term divided by the loss
-        divisor, the L2 term (from each batch's ||W||^2 when needed) not."""
+        divisor, the L2 term (from each batch's ||W||^2 when needed) not.
+        weight_sums: each batch's sample-weight sum (the L2 term's divisor),
+        None when it is the batch's rows."""
         k = self._loss_divisor()
         if l2_sq is None:
             return float(losses @ rows) / k
-        penalty = 0.5 * self.alpha * l2_sq  # rows * (alpha / (2 m_b)) ||W||^2
+        # rows * (alpha / (2 * the batch's divisor)) ||W||^2
+        penalty = 0.5 * self.alpha * l2_sq
+        if weight_sums is not None:
+            penalty = penalty * rows / weight_sums
         return (float(losses @ rows) - penalty.sum()) / k + penalty.sum()
 
     @staticmethod
@@ -463,13 +491,13 @@ class _BaseMLP(BaseEstimator):
         the best weights are restored at the end. The weights would stay NaN,
         so no batch needs to run."""
         while True:
-            stop = self._end_iteration(accumulated, n_samples, state, None, None, False,
+            stop = self._end_iteration(accumulated, n_samples, state, None, None, None, False,
                                        diverged=True)
             accumulated = float("nan")
             if stop or self.n_iter_ >= self.max_iter:
                 return
 
-    def _end_iteration(self, accumulated, n_samples, state, X_val, y_val, incremental,
+    def _end_iteration(self, accumulated, n_samples, state, X_val, y_val, sw_val, incremental,
                        diverged=False):
         """Record an iteration as scikit-learn does (loss curve, validation
         score, learning-rate update, convergence check); True stops training.
@@ -480,7 +508,7 @@ class _BaseMLP(BaseEstimator):
         self.loss_curve_.append(self.loss_)
         if self.verbose:
             print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-        self._update_no_improvement_count(self.early_stopping, X_val, y_val, diverged)
+        self._update_no_improvement_count(self.early_stopping, X_val, y_val, sw_val, diverged)
         # the learning rate that changes at the end of an iteration
         if self.solver == "sgd" and self.learning_rate == "invscaling":
             state["learning_rate"] = (float(self.learning_rate_init)
@@ -534,10 +562,11 @@ class _BaseMLP(BaseEstimator):
             print(msg + " Setting learning rate to %f" % state["learning_rate"])
         return False
 
-    def _update_no_improvement_count(self, early_stopping, X_val, y_val, diverged=False):
+    def _update_no_improvement_count(self, early_stopping, X_val, y_val, sw_val=None,
+                                     diverged=False):
         if early_stopping:
             # the validation score (can be NaN) decides
-            val_score = float("nan") if diverged else self._score(X_val, y_val)
+            val_score = float("nan") if diverged else self._score(X_val, y_val, sw_val)
             self.validation_scores_.append(val_score)
             if self.verbose:
                 print("Validation score: %f" % self.validation_scores_[-1])
@@ -558,43 +587,50 @@ class _BaseMLP(BaseEstimator):
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
-    def _fit_lbfgs(self, X, y, layer_units, dtype, nt):
-        """scikit-learn's L-BFGS-B set-up; each loss and gradient is one
-        full-batch pass of the C loop with a zero learning rate (the pass
-        leaves the parameters unchanged and the gradient in the arena)."""
-        model = self._network(layer_units, dtype, seed=0)
-        arena = model.arena_
-        m = X.shape[0]
-        setup = TrainingSetup(model, _OUTPUTS[self.out_activation_][1], SGD(lr=0.0), [], m,
-                              float(self.alpha), 0.0, 0.0, False)
-        net = make_network(setup, "fast", 0)
-        Y = self._targets(y, dtype)
-        perm = np.arange(m, dtype=np.int64)
-        lrs, out = np.zeros(1), np.zeros(1)
-        k = self._loss_divisor()
-        weights = arena.params[:arena.n_weights]
-
-        def loss_grad(packed):
-            arena.params[...] = packed
-            bad, _ = net.train_batches(X, Y, perm, m, 0, 1, lrs, out, nt)
-            if bad:  # as NumPy would give them: L-BFGS-B then stops abnormally
-                return np.nan, np.full(packed.shape, np.nan)
-            loss = float(out[0])
-            if k > 1:
-                penalty = 0.5 * self.alpha * _kernels.sumsq(weights, nt) / m
-                loss = (loss - penalty) / k + penalty
-            return loss, arena.grads.astype(np.float64)
-
+    def _fit_lbfgs(self, X, y, sample_weight, layer_units, dtype, nt):
+        """scikit-learn's L-BFGS-B set-up on the objective of _FullBatchObjective."""
+        objective = _FullBatchObjective(self, X, y, sample_weight, dtype, nt)
+        arena = objective.arena
         iprint = 1 if (self.verbose is True or self.verbose >= 1) else -1
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         if tuple(int(p) for p in scipy.__version__.split(".")[:2]) < (1, 15):
             options["iprint"] = iprint
-        result = scipy.optimize.minimize(loss_grad, arena.params.astype(np.float64),
+        result = scipy.optimize.minimize(objective, arena.params.astype(np.float64),
                                          method="L-BFGS-B", jac=True, options=options)
         self.n_iter_ = _lbfgs_iterations(result, self.max_iter)
         self.loss_ = float(result.fun)
         arena.params[...] = result.x
         self.coefs_, self.intercepts_ = list(arena.W), list(arena.b)
+
+    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, activations, deltas,
+                         coef_grads, intercept_grads):
+        """The objective L-BFGS minimizes, and its gradient, at the packed
+        parameters (every coefficient, then every intercept, as scikit-learn
+        packs them): (loss, gradient as a flat float64 array).
+
+        As in scikit-learn, the estimator's coefs_ and intercepts_ are set to
+        the packed parameters, and coef_grads and intercept_grads (lists with
+        an entry per layer) receive the gradient's parts. y is the encoded
+        target (the label-binarized matrix for a classifier), sample_weight an
+        array or None. activations and deltas are scikit-learn's scratch lists;
+        fastnn's kernels keep their own buffers and do not write them.
+        """
+        X = _dense(X, np.dtype(self.coefs_[0].dtype))
+        y = np.asarray(y)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        if sample_weight is not None:
+            sample_weight = np.ascontiguousarray(sample_weight, dtype=X.dtype)
+        with blas_threads(1):
+            objective = _FullBatchObjective(self, X, y, sample_weight, X.dtype,
+                                            resolve_n_threads(self.n_threads))
+            loss, grad = objective(packed_coef_inter)
+        arena = objective.arena
+        self.coefs_ = [W.copy() for W in arena.W]
+        self.intercepts_ = [b.copy() for b in arena.b]
+        coef_grads[:] = [dW.copy() for dW in arena.dW]
+        intercept_grads[:] = [db.copy() for db in arena.db]
+        return loss, grad
 
     # ------------------------------------------------------------------ predict
 
@@ -618,12 +654,12 @@ class _BaseMLP(BaseEstimator):
                               dtype=(np.float64, np.float32))
         return self._forward(X)
 
-    def _score_with_function(self, X, y, score_function):
+    def _score_with_function(self, X, y, sample_weight, score_function):
         """Score without input validation (which would drop feature names)."""
         y_pred = self._predict(X, check_input=False)
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan
-        return score_function(y, y_pred)
+        return score_function(y, y_pred, sample_weight=sample_weight)
 
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
@@ -635,6 +671,54 @@ class _BaseMLP(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+class _FullBatchObjective:
+    """scikit-learn's L-BFGS objective of an estimator on (X, y): called with
+    packed float64 parameters, it returns (loss, gradient), each pair one
+    full-batch pass of the C loop with a zero learning rate (the pass leaves
+    the parameters unchanged and the gradient in the arena). The loss is the
+    sample-weighted mean when weights are given, and the L2 term
+    0.5 * alpha * ||W||^2 is divided by the rows, or by the weights' sum."""
+
+    def __init__(self, est, X, y, sample_weight, dtype, nt):
+        m = X.shape[0]
+        layer_units = [X.shape[1]] + [c.shape[1] for c in est.coefs_]
+        model = est._network(layer_units, dtype, seed=0)
+        self.arena = model.arena_
+        setup = TrainingSetup(model, _OUTPUTS[est.out_activation_][1], SGD(lr=0.0), [], m,
+                              float(est.alpha), 0.0, 0.0, False,
+                              weighted=sample_weight is not None)
+        self._net = make_network(setup, "fast", 0)
+        self._X, self._Y, self._sw = X, est._targets(y, dtype), sample_weight
+        self._perm = np.arange(m, dtype=np.int64)
+        self._lrs, self._out = np.zeros(1), np.zeros(1)
+        self._k, self._alpha, self._nt = est._loss_divisor(), float(est.alpha), nt
+        self._l2_divisor = (m if sample_weight is None
+                            else float(np.sum(sample_weight, dtype=np.float64)))
+
+    def __call__(self, packed):
+        arena = self.arena
+        arena.params[...] = packed
+        bad, _ = self._net.train_batches(self._X, self._Y, self._perm, self._X.shape[0], 0, 1,
+                                         self._lrs, self._out, self._nt, self._sw)
+        if bad:  # as NumPy would give them: L-BFGS-B then stops abnormally
+            return np.nan, np.full(packed.shape, np.nan)
+        loss = float(self._out[0])
+        if self._k > 1:  # the data term is reported as a mean over outputs too
+            penalty = (0.5 * self._alpha * _kernels.sumsq(arena.params[:arena.n_weights],
+                                                          self._nt) / self._l2_divisor)
+            loss = (loss - penalty) / self._k + penalty
+        return loss, arena.grads.astype(np.float64)
+
+
+def _batch_sums(sample_weight, perm, batch_size):
+    """The sample-weight sum of every batch of an epoch (rows perm[b*B:(b+1)*B]),
+    or None without weights."""
+    if sample_weight is None:
+        return None
+    starts = np.arange(0, perm.shape[0], batch_size)
+    return np.add.reduceat(sample_weight[perm].astype(np.float64), starts)
 
 
 def _lbfgs_iterations(result, max_iter):
@@ -791,7 +875,7 @@ _ATTRIBUTES_DOC = """
         Number of outputs.
 
     out_activation_ : str
-        Output activation: 'softmax', 'logistic' or 'identity'.
+        Output activation: 'softmax', 'logistic', 'identity' or 'exp'.
 
     n_threads_ : int
         OpenMP threads the last fit ran on (fastnn).
@@ -890,7 +974,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return X, y
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the model to data matrix X and targets y.
 
         Parameters
@@ -898,22 +982,32 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Class labels, or a label indicator matrix for multilabel targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample (any sign, as in scikit-learn): each batch's
+            loss is its weighted mean, the L2 term is divided by the batch's
+            weight sum, and the early-stopping validation score is weighted.
+            A batch whose weights sum to zero raises ZeroDivisionError.
 
         Returns
         -------
         self : MLPClassifier
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with one epoch over the given data.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample (any sign, as in scikit-learn): each batch's
+            loss is its weighted mean, the L2 term is divided by the batch's
+            weight sum, and the early-stopping validation score is weighted.
+            A batch whose weights sum to zero raises ZeroDivisionError.
         classes : array of shape (n_classes,), default=None
             Every class that will appear; required at the first call, may be
             omitted later. y need not contain all of them.
@@ -928,7 +1022,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def predict(self, X):
         """Predict class labels (a label indicator matrix for multilabel fits).
@@ -950,8 +1044,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             y_pred = y_pred.ravel()
         return self._label_binarizer.inverse_transform(y_pred)
 
-    def _score(self, X, y):
-        return self._score_with_function(X, y, accuracy_score)
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, accuracy_score)
 
     def predict_proba(self, X):
         """Probability of each class, in the order of classes_.
@@ -997,14 +1091,16 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     __doc__ = ("""Multi-layer perceptron regressor: scikit-learn's MLPRegressor,
     trained by fastnn's C loop.
 
-    Optimizes the squared error (identity output) with L-BFGS, SGD or Adam;
-    several outputs are fitted together.
+    Optimizes the squared error (identity output) or the Poisson deviance
+    (exp output) with L-BFGS, SGD or Adam; several outputs are fitted
+    together.
 
     Parameters
     ----------
-    loss : {'squared_error'}, default='squared_error'
-        'squared_error' is half the mean squared error. scikit-learn's
-        'poisson' is not available (NotImplementedError at fit).
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        'squared_error' is half the mean squared error; 'poisson' is half the
+        Poisson deviance with the log link: the output layer is exponentiated,
+        so predict returns the mean, and the targets must be >= 0.
 """ + _PARAMS_DOC + """
     Attributes
     ----------""" + _ATTRIBUTES_DOC + """
@@ -1065,47 +1161,55 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.n_threads = n_threads
 
     def _validate_input(self, X, y, incremental, reset):
-        if self.loss == "poisson":
-            raise NotImplementedError(
-                "loss='poisson' is not available in fastnn.sklearn.MLPRegressor (fastnn has no "
-                "exponential output layer); use loss='squared_error' or "
-                "sklearn.neural_network.MLPRegressor")
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              y_numeric=True, dtype=self._dtype_request(), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.min(y) < 0:
+            raise ValueError("loss='poisson' needs targets >= 0 (counts or rates); the "
+                             "smallest target is %g" % np.min(y))
         return X, y
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the model to data matrix X and targets y.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample (any sign, as in scikit-learn): each batch's
+            loss is its weighted mean, the L2 term is divided by the batch's
+            weight sum, and the early-stopping validation score is weighted.
+            A batch whose weights sum to zero raises ZeroDivisionError.
 
         Returns
         -------
         self : MLPRegressor
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """Update the model with one epoch over the given data.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample (any sign, as in scikit-learn): each batch's
+            loss is its weighted mean, the L2 term is divided by the batch's
+            weight sum, and the early-stopping validation score is weighted.
+            A batch whose weights sum to zero raises ZeroDivisionError.
 
         Returns
         -------
         self : MLPRegressor
         """
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def predict(self, X):
         """Predict the targets.
@@ -1127,8 +1231,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             return y_pred.ravel()
         return y_pred
 
-    def _score(self, X, y):
-        return self._score_with_function(X, y, r2_score)
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, sample_weight, r2_score)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -45,17 +45,36 @@ _TOO_SMALL = ("the check fits 10 samples: a validation_fraction=0.1 split leaves
               "with early_stopping=True does")
 
 
+_SPLIT_DRAWS_ROWS = ("the early-stopping split draws rows, so a sample repeated twice can land "
+                     "in both parts where a weighted one lands in one (scikit-learn's "
+                     "MLPClassifier(early_stopping=True) fails this check the same way)")
+_DROPOUT_PER_ROW = ("dropout draws a mask per row: a sample repeated twice gets two masks, a "
+                    "sample of weight 2 one")
+_FLOAT32 = ("float32 training: the weighted and the repeated fits agree to float32 rounding "
+            "(3e-8 in predict_proba), the check asks for 1e-7 relative and 1e-9 absolute")
+
+
 def expected_failed_checks(estimator):
     """Checks that cannot apply to early stopping (scikit-learn's own
-    MLPClassifier(early_stopping=True) fails the same ones)."""
+    MLPClassifier(early_stopping=True) fails the same ones), to dropout, or to
+    float32 at float64 tolerances."""
+    failed = {}
+    weights = ("check_sample_weight_equivalence_on_dense_data",
+               "check_sample_weight_equivalence_on_sparse_data")
+    if estimator.dropout > 0:
+        failed.update(dict.fromkeys(weights, _DROPOUT_PER_ROW))
+    elif estimator.dtype == "float32":
+        failed.update(dict.fromkeys(weights, _FLOAT32))
     if not estimator.early_stopping:
-        return {}
-    return {"check_fit_score_takes_y": _PARTIAL_FIT,
-            "check_n_features_in_after_fitting": _PARTIAL_FIT,
-            "check_estimators_partial_fit_n_features": _PARTIAL_FIT,
-            "check_estimators_nan_inf": _TOO_SMALL,
-            "check_classifiers_one_label": _TOO_SMALL,
-            "check_fit2d_1feature": _TOO_SMALL}
+        return failed
+    failed.update(dict.fromkeys(weights, _SPLIT_DRAWS_ROWS))
+    failed.update({"check_fit_score_takes_y": _PARTIAL_FIT,
+                   "check_n_features_in_after_fitting": _PARTIAL_FIT,
+                   "check_estimators_partial_fit_n_features": _PARTIAL_FIT,
+                   "check_estimators_nan_inf": _TOO_SMALL,
+                   "check_classifiers_one_label": _TOO_SMALL,
+                   "check_fit2d_1feature": _TOO_SMALL})
+    return failed
 
 
 CHECKED = [
@@ -118,10 +137,28 @@ def diabetes():
     return X, (y - y.mean()) / y.std()
 
 
-def _quiet_fit(est, X, y):
+@pytest.fixture(scope="module")
+def counts():
+    """Poisson counts whose log-mean is linear in X (diabetes features)."""
+    X, _ = _scaled(load_diabetes)
+    rng = np.random.default_rng(0)
+    return X, rng.poisson(np.exp(0.5 + X @ rng.uniform(-0.3, 0.3, X.shape[1])))
+
+
+def _mixed_weights(n):
+    """Sample weights as users pass them, with zeros and a few negative ones."""
+    w = np.random.default_rng(1).uniform(0.0, 3.0, n)
+    w[::7] = 0.0
+    w[3::11] = -0.25
+    return w
+
+
+def _quiet_fit(est, X, y, sample_weight=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return est.fit(X, y)
+        if sample_weight is None:
+            return est.fit(X, y)
+        return est.fit(X, y, sample_weight=sample_weight)
 
 
 def assert_same_fit(ours, theirs):
@@ -157,9 +194,9 @@ def assert_same_fit(ours, theirs):
         np.testing.assert_array_equal(ours.classes_, theirs.classes_)
 
 
-def fit_both(name, X, y, **params):
-    theirs = _quiet_fit(getattr(sk, name)(**params), X, y)
-    ours = _quiet_fit(FASTNN[name](**params), X, y)
+def fit_both(name, X, y, sample_weight=None, **params):
+    theirs = _quiet_fit(getattr(sk, name)(**params), X, y, sample_weight)
+    ours = _quiet_fit(FASTNN[name](**params), X, y, sample_weight)
     return ours, theirs
 
 
@@ -233,14 +270,43 @@ SAME_FIT_CASES = {
     "lbfgs-classifier": ("MLPClassifier", "iris", dict(solver="lbfgs", max_iter=15)),
     "lbfgs-multioutput": ("MLPRegressor", "multioutput",
                           dict(solver="lbfgs", alpha=0.1, max_iter=15)),
+    # Poisson regression: exp output, half Poisson deviance summed over outputs
+    "poisson-adam": ("MLPRegressor", "counts", dict(loss="poisson", max_iter=10)),
+    "poisson-lbfgs": ("MLPRegressor", "counts", dict(loss="poisson", solver="lbfgs",
+                                                     alpha=0.01, max_iter=15)),
+}
+
+# the same with sample weights (zeros and negative ones among them): the
+# weighted mean loss, the L2 term divided by each batch's weight sum, the
+# weights split with their rows for early stopping, a weighted validation score
+WEIGHTED_FIT_CASES = {
+    "weighted-adam-multiclass": ("MLPClassifier", "digits", dict(alpha=0.01, max_iter=8)),
+    "weighted-sgd-binary-early-stopping": ("MLPClassifier", "cancer",
+                                           dict(solver="sgd", early_stopping=True,
+                                                learning_rate_init=0.01, max_iter=15)),
+    "weighted-multilabel": ("MLPClassifier", "multilabel", dict(alpha=0.01, max_iter=10)),
+    "weighted-multioutput-l2": ("MLPRegressor", "multioutput",
+                                dict(alpha=0.5, batch_size=50, max_iter=10)),
+    "weighted-multioutput-early-stopping": ("MLPRegressor", "multioutput",
+                                            dict(alpha=0.5, early_stopping=True, max_iter=20)),
+    "weighted-lbfgs-classifier": ("MLPClassifier", "iris", dict(solver="lbfgs", max_iter=15)),
+    "weighted-lbfgs-multioutput": ("MLPRegressor", "multioutput",
+                                   dict(solver="lbfgs", alpha=0.1, max_iter=15)),
+    "weighted-poisson-sgd": ("MLPRegressor", "counts",
+                             dict(loss="poisson", solver="sgd", learning_rate_init=0.001,
+                                  alpha=0.1, batch_size=64, max_iter=10)),
+    "weighted-poisson-lbfgs": ("MLPRegressor", "counts",
+                               dict(loss="poisson", solver="lbfgs", max_iter=15)),
 }
 
 
-@pytest.mark.parametrize("case", list(SAME_FIT_CASES))
+@pytest.mark.parametrize("case", list(SAME_FIT_CASES) + list(WEIGHTED_FIT_CASES))
 def test_same_fit_as_sklearn(case, request):
-    name, data, params = SAME_FIT_CASES[case]
+    weighted = case in WEIGHTED_FIT_CASES
+    name, data, params = (WEIGHTED_FIT_CASES if weighted else SAME_FIT_CASES)[case]
     X, y = request.getfixturevalue(data)
-    ours, theirs = fit_both(name, X, y, random_state=3, **params)
+    sw = _mixed_weights(X.shape[0]) if weighted else None
+    ours, theirs = fit_both(name, X, y, sample_weight=sw, random_state=3, **params)
     assert_same_fit(ours, theirs)
     assert_close(ours.predict(X) if name == "MLPRegressor" else ours.predict_proba(X),
                  theirs.predict(X) if name == "MLPRegressor" else theirs.predict_proba(X),
@@ -587,8 +653,8 @@ def test_errors(iris, diabetes):
     X, y = iris
     with pytest.raises(NotFittedError):
         MLPClassifier().predict(X)
-    with pytest.raises(NotImplementedError, match="poisson"):
-        MLPRegressor(loss="poisson").fit(*diabetes)
+    with pytest.raises(ValueError, match="loss='poisson' needs targets >= 0"):
+        MLPRegressor(loss="poisson").fit(diabetes[0], diabetes[1] - 100.0)
     with pytest.raises(ValueError, match="'alpha' parameter"):
         MLPClassifier(alpha=-1.0).fit(X, y)
     with pytest.raises(ValueError, match="'n_threads' parameter"):
@@ -599,8 +665,8 @@ def test_errors(iris, diabetes):
         MLPClassifier(solver="lbfgs", dropout=0.5).fit(X, y)
     with pytest.raises(ValueError, match="clip_norm needs a stochastic solver"):
         MLPRegressor(solver="lbfgs", clip_norm=1.0).fit(X, y.astype(float))
-    with pytest.raises(TypeError, match="sample_weight"):
-        MLPClassifier().fit(X, y, sample_weight=np.ones(len(y)))
+    with pytest.raises(ValueError, match=r"sample_weight.shape == \(3,\), expected \(150,\)"):
+        MLPClassifier().fit(X, y, sample_weight=np.ones(3))
     lbfgs = MLPClassifier(solver="lbfgs")
     assert not hasattr(lbfgs, "partial_fit")
     with pytest.raises(AttributeError, match="has no attribute 'partial_fit'") as info:
@@ -702,3 +768,58 @@ def test_diverging_fit_with_early_stopping_goes_on_as_scikit_learns(iris):
                                   np.isnan(theirs.validation_scores_))
     assert_close(ours.best_validation_score_, theirs.best_validation_score_, "training")
     assert_close(ours.predict(X), theirs.predict(X), "training", scale=1.0)
+
+
+# ---------------------------------------------------------------- sample weights, lbfgs objective
+
+@pytest.mark.parametrize("name", ["MLPClassifier", "MLPRegressor"])
+def test_a_batch_whose_weights_sum_to_zero_raises_as_in_sklearn(name, iris, diabetes):
+    """scikit-learn's weighted mean raises ZeroDivisionError for such a batch;
+    both estimators then hold the weights of the step before it."""
+    X, y = iris if name == "MLPClassifier" else diabetes
+    X, y = X[:40], y[:40]
+    sw = np.ones(40)
+    sw[12:16] = [1.0, -1.0, 2.0, -2.0]  # rows 12..15: the fourth batch of 4, sum 0
+    params = dict(solver="sgd", batch_size=4, shuffle=False, max_iter=3, random_state=0)
+    theirs, ours = getattr(sk, name)(**params), FASTNN[name](**params)
+    for est in (theirs, ours):
+        with pytest.raises(ZeroDivisionError):
+            est.fit(X, y, sample_weight=sw)
+    for mine, ref in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        assert_close(mine, ref, "training")
+    assert ours.n_iter_ == theirs.n_iter_ == 0  # the first iteration did not end
+
+
+@pytest.mark.parametrize("case", ["classifier", "multilabel", "regressor", "poisson"])
+def test_loss_grad_lbfgs_is_sklearns(case, iris, multilabel, multioutput, counts):
+    """The objective L-BFGS minimizes, at any packed parameters, with and
+    without sample weights: loss, flat gradient, the coef_grads and
+    intercept_grads lists, and coefs_/intercepts_ set to the parameters."""
+    name = "MLPRegressor" if case in ("regressor", "poisson") else "MLPClassifier"
+    X, y = {"classifier": iris, "multilabel": multilabel, "regressor": multioutput,
+            "poisson": counts}[case]
+    params = dict(solver="lbfgs", hidden_layer_sizes=(6, 4), alpha=0.3, max_iter=2,
+                  random_state=0, activation="tanh")
+    if case == "poisson":
+        params["loss"] = "poisson"
+    ours, theirs = fit_both(name, X, y, **params)
+    Y = theirs._label_binarizer.transform(y) if name == "MLPClassifier" else y
+    Y = Y.reshape(len(y), -1)
+    theta = np.random.default_rng(2).standard_normal(
+        sum(c.size for c in theirs.coefs_ + theirs.intercepts_)) * 0.3
+    for sw in (None, _mixed_weights(X.shape[0])):
+        results = []
+        for est in (ours, theirs):
+            grads = [[np.empty_like(c) for c in est.coefs_],
+                     [np.empty_like(b) for b in est.intercepts_]]
+            acts = [X] + [None] * len(est.coefs_)
+            loss, grad = est._loss_grad_lbfgs(theta, X, Y, sw, acts, [None] * len(est.coefs_),
+                                              grads[0], grads[1])
+            results.append((loss, grad, grads, [c.copy() for c in est.coefs_]))
+        (loss, grad, grads, coefs), (rloss, rgrad, rgrads, rcoefs) = results
+        assert_close(loss, rloss, "training")
+        assert_close(grad, rgrad, "training", scale=np.abs(rgrad).max())
+        for mine, ref in zip(grads[0] + grads[1], rgrads[0] + rgrads[1]):
+            assert_close(mine, ref, "training", scale=np.abs(rgrad).max())
+        for mine, ref in zip(coefs, rcoefs):
+            np.testing.assert_array_equal(mine, ref)
