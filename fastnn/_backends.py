@@ -24,7 +24,8 @@ class TrainingSetup:
     """Everything one fit needs besides the data: buffers sized for m_max rows."""
 
     def __init__(self, model, loss, optimizer, states, m_max, l2, clip_norm, clip_value,
-                 diagnostics, center_lambda=0.0, center_alpha=0.0, weighted=False):
+                 diagnostics, center_lambda=0.0, center_alpha=0.0, weighted=False,
+                 skip_zero_weight=False):
         arena = model.arena_
         dtype = arena.dtype
         dense = model.dense_layers_
@@ -55,8 +56,10 @@ class TrainingSetup:
         k = widths[-1]
         self.ybuf = (np.zeros(m_max, np.int64) if LOSS_IDS[loss] == XENT
                      else np.zeros((m_max, k), dtype))
-        # a batch's sample weights, gathered with its rows
+        # a batch's sample weights, gathered with its rows; a batch whose
+        # weights sum to zero is skipped (loss 0, no step) or raises
         self.swbuf = np.zeros(m_max, dtype) if weighted else None
+        self.skip_zero_weight = skip_zero_weight
         self.gbuf1 = np.zeros((m_max, max(widths)), dtype)
         self.gbuf2 = np.zeros((m_max, max(widths)), dtype)
         # class centers of the center loss persist on the model between fits
@@ -92,7 +95,7 @@ class FastNetwork:
             arena.grads, arena.n_weights, setup.l2, setup.clip_norm, setup.clip_value,
             model.seed_ % 2**64, setup.m_max, setup.xbuf, setup.ybuf, setup.gbuf1, setup.gbuf2,
             kind, beta1, beta2, eps, wd, s[0], s[1], t, setup.center_lambda, setup.center_alpha,
-            setup.centers, setup.center_scratch, setup.swbuf)
+            setup.centers, setup.center_scratch, setup.swbuf, setup.skip_zero_weight)
 
     @property
     def t(self):
@@ -138,7 +141,10 @@ class ReferenceNetwork:
                                                center_alpha=s.center_alpha,
                                                sw=None if sw is None else sw[rows])
             except ZeroDivisionError:
-                raise zero_weight_error(first + i) from None
+                if not s.skip_zero_weight:
+                    raise zero_weight_error(first + i) from None
+                losses[i] = 0.0  # no mean, no step
+                continue
             losses[i] = J
             if not finite:
                 return True, i

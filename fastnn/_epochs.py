@@ -36,6 +36,15 @@ def batch_rows(n_samples, batch_size, drop_last=False):
     return rows
 
 
+def batch_weight_sums(sample_weight, perm, batch_size, n_batches):
+    """The sample-weight sum of each of the first n_batches batches of an
+    epoch (batch b is the rows perm[b * batch_size:(b + 1) * batch_size]), in
+    float64."""
+    rows = perm[:min(perm.shape[0], n_batches * batch_size)]
+    starts = np.arange(n_batches) * batch_size
+    return np.add.reduceat(sample_weight[rows].astype(np.float64), starts)
+
+
 def next_run_length(run, elapsed):
     """Batches for the next call, scaled so that it lasts about RUN_SECONDS, at
     most 2 run + 64 so one fast call cannot make the next one very long."""

@@ -74,6 +74,7 @@ cdef extern from "fnn.h" nogil:
         void *xbuf
         void *ybuf
         void *swbuf
+        int skip_zero_weight
         void *gbuf1
         void *gbuf2
         void *gemm_work

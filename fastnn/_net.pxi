@@ -65,7 +65,8 @@ cdef class Net:
                  double l2, double clip_norm, double clip_value, uint64_t seed, int64_t m_max,
                  xbuf, ybuf, gbuf1, gbuf2, int opt_kind, double beta1, double beta2,
                  double eps, double weight_decay, s1, s2, int64_t t, double center_lambda=0.0,
-                 double center_alpha=0.0, centers=None, center_scratch=None, swbuf=None):
+                 double center_alpha=0.0, centers=None, center_scratch=None, swbuf=None,
+                 bint skip_zero_weight=False):
         cdef int i
         cdef int64_t work_len = 0
         self.single = single
@@ -112,6 +113,7 @@ cdef class Net:
         self.net.xbuf = _data(xbuf, self.real)
         self.net.ybuf = _data(ybuf, b"q" if loss == FNN_LOSS_CROSS_ENTROPY else self.real)
         self.net.swbuf = _data(swbuf, self.real)
+        self.net.skip_zero_weight = skip_zero_weight
         self.net.gbuf1 = _data(gbuf1, self.real)
         self.net.gbuf2 = _data(gbuf2, self.real)
         self.net.gemm_work = self.gemm_work

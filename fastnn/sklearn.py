@@ -94,7 +94,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from fastnn import _kernels
 from fastnn._backends import TrainingSetup, make_network
-from fastnn._epochs import batch_rows, run_epoch
+from fastnn._epochs import batch_rows, batch_weight_sums, run_epoch
 from fastnn._inference import forward_in_chunks
 from fastnn._threads import blas_threads, resolve_n_threads
 from fastnn._validation import FLOAT_DTYPE_NAMES
@@ -410,8 +410,9 @@ class _BaseMLP(BaseEstimator):
                     self._record_diverged_iterations(
                         self._diverged_epoch_loss(losses, rows, outcome), n_samples, state)
                     break
-                epoch_loss = self._epoch_loss(losses, rows, l2_sq,
-                                              _batch_sums(sw_train, sample_idx, batch_size))
+                sums = (None if sw_train is None
+                        else batch_weight_sums(sw_train, sample_idx, batch_size, len(rows)))
+                epoch_loss = self._epoch_loss(losses, rows, l2_sq, sums)
                 if self._end_iteration(epoch_loss, n_samples, state, X_val, y_val, sw_val,
                                        incremental):
                     break
@@ -710,15 +711,6 @@ class _FullBatchObjective:
                                                           self._nt) / self._l2_divisor)
             loss = (loss - penalty) / self._k + penalty
         return loss, arena.grads.astype(np.float64)
-
-
-def _batch_sums(sample_weight, perm, batch_size):
-    """The sample-weight sum of every batch of an epoch (rows perm[b*B:(b+1)*B]),
-    or None without weights."""
-    if sample_weight is None:
-        return None
-    starts = np.arange(0, perm.shape[0], batch_size)
-    return np.add.reduceat(sample_weight[perm].astype(np.float64), starts)
 
 
 def _lbfgs_iterations(result, max_iter):

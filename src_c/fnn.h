@@ -106,6 +106,8 @@ typedef struct fnn_net {
     void *xbuf;              /* (m_max, n_in of layer 0) gathered batch */
     void *ybuf;              /* (m_max,) int64 labels for XENT, else (m_max, n_out) REAL */
     void *swbuf;             /* (m_max,) REAL gathered sample weights, NULL when unweighted */
+    int skip_zero_weight;    /* a batch whose weights sum to 0: 1 skips it (no step, loss 0),
+                                0 stops with FNN_EZEROWEIGHT */
     void *gbuf1, *gbuf2;     /* (m_max, widest layer) gradient scratch */
     void *gemm_work;         /* the GEMM's packing workspace, sized for every product */
     double center_lambda;    /* center loss weight (FNN_LOSS_CROSS_ENTROPY, >= 2 layers), 0 for none */

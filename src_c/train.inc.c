@@ -151,7 +151,8 @@ static void FNN_SFX(diagnose)(fnn_net *net, int64_t m, int nt)
  * done       OUT batches completed (== n_batches unless a status is returned)
  * Returns FNN_ENONFINITE when a loss or gradient is not finite (no step taken
  * for that batch; the gradient arena holds its gradients for diagnosis), and
- * FNN_EZEROWEIGHT, before any work on it, for a batch whose weights sum to 0. */
+ * FNN_EZEROWEIGHT, before any work on it, for a batch whose weights sum to 0
+ * (unless net->skip_zero_weight: such a batch is then skipped, loss 0). */
 int FNN_SFX(fnn_train_batches)(fnn_net *net, fnn_optim *opt, const REAL *x, const void *y,
                                const REAL *sw, const int64_t *perm, int64_t n_rows,
                                int64_t batch_size,
@@ -183,6 +184,11 @@ int FNN_SFX(fnn_train_batches)(fnn_net *net, fnn_optim *opt, const REAL *x, cons
         FNN_SFX(gather)(net, x, y, sw, perm + r0, m, nt);
         /* the mean's denominator: rows, or the batch's weight sum */
         st = FNN_SFX(weight_denominator)(m, wb, &denom);
+        if (st == FNN_EZEROWEIGHT && net->skip_zero_weight) {
+            batch_loss[bi] = 0.0; /* no mean, no step; the optimizer's t stays */
+            *done = bi + 1;
+            continue;
+        }
         if (st != FNN_OK) return st;
         out = FNN_SFX(net_fwd)(net, (const REAL *)net->xbuf, m, step, nt, blas);
 
