@@ -22,9 +22,13 @@ class History:
     epochs : list of epoch numbers (counting across fits of the same model)
     stopped : None, or why training ended early ("early_stopping", "callback",
         "interrupted", "non_finite")
+    validation_rows : None, or the indices of the rows of X that validation_split
+        held out (drawn from the model's seed, so the same seed holds out the
+        same rows)
     """
 
-    def __init__(self):
+    def __init__(self, validation_rows=None):
+        self.validation_rows = validation_rows
         self.history = {"loss": [], "time": [], "samples_per_sec": [], "lr": []}
         self.diagnostics = []
         self.epochs = []

@@ -11,6 +11,9 @@ Format (version 1), every entry a plain NumPy array:
   "optimizer": {...}|null, "y_1d": bool}
 - ``W0``, ``b0``, ``W1``, ``b1``, ...: the parameters of each Dense layer
 - optionally ``centers``: the class centers of a center loss, (classes, features)
+- optionally ``classes``: the class labels of a classifier, sorted and distinct,
+  one per output unit for cross_entropy, two for binary_cross_entropy with
+  one output; integers, booleans or unicode strings
 - optionally ``opt_state0``, ``opt_state1``: the optimizer state arenas
   (flat, like the parameters), so training resumes exactly where it stopped
 
@@ -119,9 +122,11 @@ def read_state(path):
         try:
             names = _entry_names(data, path)
             arch = _architecture(data, path)
-            expected, dtype = _expected_arrays(arch, names)
-            arrays = _read_arrays(data, names - {"format", "format_version", "architecture"},
-                                  expected, dtype)
+            expected, dtype, n_classes = _expected_arrays(arch, names)
+            rest = names - {"format", "format_version", "architecture", "classes"}
+            arrays = _read_arrays(data, rest, expected, dtype)
+            if "classes" in names:
+                arrays["classes"] = _read_classes(data, n_classes)
         except ModelFileError:
             raise
         except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
@@ -213,7 +218,8 @@ def _check_layer_configs(layers_cfg):
 def _expected_arrays(arch, names):
     """Check every architecture field, filling the optional ones in `arch` with
     their defaults; return ({array name: shape}, dtype) of the arrays it needs
-    (and of the optional class centers when the file has them)."""
+    (and of the optional class centers when the file has them), and the number
+    of class labels the model's loss has (0 for a regression)."""
     layers = _check_layer_configs(arch.get("layers"))
     input_dim = _int(arch.get("input_dim"), "input_dim", 1, MAX_UNITS)
     _expect(arch.get("dtype") in ("float32", "float64"), "dtype must be float32 or float64")
@@ -241,7 +247,25 @@ def _expected_arrays(arch, names):
             "architecture field 'y_1d' must be true or false")
     arch["epochs_trained"] = _int(arch.get("epochs_trained", 0), "epochs_trained", 0, 2**63 - 1)
     arch["t"] = _int(arch.get("t", 0), "t", 0, 2**63 - 1)
-    return expected, np.dtype(arch["dtype"])
+    n_outputs = shapes[-1][1]
+    n_classes = {"cross_entropy": n_outputs,
+                 "binary_cross_entropy": 2 if n_outputs == 1 else 0}.get(loss, 0)
+    _expect("classes" not in names or n_classes > 0,
+            "the file has class labels, but its loss %r has no classes" % (loss,))
+    return expected, np.dtype(arch["dtype"]), n_classes
+
+
+def _read_classes(data, n_classes):
+    """The class labels: n_classes sorted, distinct integers, booleans or
+    unicode strings (checked from the header before the data is read)."""
+    shape, dtype = _header(data, "classes")
+    _expect(shape == (n_classes,), "classes has shape %s but the model has %d classes"
+            % (shape, n_classes))
+    _expect(dtype.kind in "iubU" and dtype.itemsize <= 4 * 1024,
+            "classes must hold integers, booleans or strings, got dtype %s" % dtype)
+    classes = _array(data, "classes")
+    _expect(np.array_equal(np.unique(classes), classes), "classes must be sorted and distinct")
+    return classes
 
 
 def _read_arrays(data, names, expected, dtype):

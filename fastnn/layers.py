@@ -1,5 +1,8 @@
 """Layer descriptions for :class:`fastnn.Sequential`: what to build, not the
-arrays (those live in the model's flat parameter arena)."""
+arrays (those live in the model's flat parameter arena; a built Dense layer
+reaches its own through views into it)."""
+
+import numpy as np
 
 from fastnn._validation import check_int, check_scalar
 from fastnn.activations import Activation, get_activation
@@ -14,11 +17,17 @@ class Dense:
     units : int
         Number of output units (n_out).
     activation : str or fastnn.activations.Activation, default "relu"
-        identity, sigmoid, tanh, relu, leaky_relu, softplus or softmax; an
-        object such as ``LeakyReLU(alpha=0.1)`` carries parameters.
+        identity, sigmoid, tanh, relu, leaky_relu, softplus, softmax or exp;
+        an object such as ``LeakyReLU(alpha=0.1)`` carries parameters.
     init : str or None
         Weight initializer (see fastnn.initializers); None picks he for
         relu/leaky_relu and glorot otherwise.
+
+    Once its model is built, ``W`` (n_in, n_out) and ``b`` (n_out,) are views
+    into the model's parameter arena: reading them shows the current weights,
+    writing into them (``layer.W[...] = ...``) or assigning them
+    (``layer.W = ...``, shape and dtype checked) changes the model.
+    ``get_weights()`` returns copies, ``set_weights([W, b])`` assigns both.
     """
 
     def __init__(self, units, activation="relu", init=None):
@@ -26,6 +35,48 @@ class Dense:
         self.activation = get_activation(activation)
         self.init = check_initializer(init) if init is not None \
             else default_initializer(self.activation.name)
+        self._arena, self._index = None, None
+
+    def _bind(self, arena, index):
+        """Called by the model that builds this layer: its arrays are arena.W[index], .b[index]."""
+        self._arena, self._index = arena, index
+
+    def _views(self):
+        if self._arena is None:
+            raise RuntimeError("the layer has no weights yet: its model is not built (give "
+                               "input_dim, call build or fit)")
+        return self._arena.W[self._index], self._arena.b[self._index]
+
+    @property
+    def W(self):
+        """The weight matrix (n_in, n_out): a view into the model's parameters."""
+        return self._views()[0]
+
+    @W.setter
+    def W(self, value):
+        _assign(self._views()[0], value, "W")
+
+    @property
+    def b(self):
+        """The bias vector (n_out,): a view into the model's parameters."""
+        return self._views()[1]
+
+    @b.setter
+    def b(self, value):
+        _assign(self._views()[1], value, "b")
+
+    def get_weights(self):
+        """[W, b] as copies."""
+        W, b = self._views()
+        return [W.copy(), b.copy()]
+
+    def set_weights(self, weights):
+        """Assign [W, b] (shapes and dtype checked; nothing changes unless both pass)."""
+        if not isinstance(weights, (list, tuple)) or len(weights) != 2:
+            raise ValueError("set_weights takes a pair [W, b]")
+        W, b = self._views()
+        new_W, new_b = _checked(W, weights[0], "W"), _checked(b, weights[1], "b")
+        W[...], b[...] = new_W, new_b
 
     def get_config(self):
         return {"type": "Dense", "units": self.units, "activation": self.activation.name,
@@ -33,6 +84,27 @@ class Dense:
 
     def __repr__(self):
         return "Dense(%d, activation=%r, init=%r)" % (self.units, self.activation, self.init)
+
+
+def _checked(target, value, name):
+    """value as an array that may be written into target: the same shape,
+    finite, of the model's float dtype (integers are converted; the other
+    float precision is refused, as fastnn's kernels refuse it)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError("%s must be numeric, got dtype %s" % (name, arr.dtype))
+    if arr.dtype.kind == "f" and arr.dtype != target.dtype:
+        raise TypeError("%s has dtype %s but the model is %s; convert it with .astype(np.%s)"
+                        % (name, arr.dtype, target.dtype, target.dtype))
+    if arr.shape != target.shape:
+        raise ValueError("%s must have shape %s, got %s" % (name, target.shape, arr.shape))
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("%s contains NaN or infinity" % name)
+    return arr
+
+
+def _assign(target, value, name):
+    target[...] = _checked(target, value, name)
 
 
 class Dropout:

@@ -39,6 +39,8 @@ class Sequential:
         state a later fit continues from (the loss, the optimizer and its state
         arrays, optimizer steps and epochs taken)
     y_1d_ : whether the regression targets of the last fit were 1-D
+    classes_ : the class labels of a classifier (sorted; predict returns them),
+        or None before the first fit and for regression
     centers_ : the class centers of a center loss, or None
 
     Every attribute is set here and changed only by this class's methods; the
@@ -47,6 +49,10 @@ class Sequential:
 
     def __init__(self, layers, input_dim=None, dtype="float32", seed=None):
         layers = check_stack(layers)
+        for layer in layers:
+            if isinstance(layer, Dense) and layer._arena is not None:
+                raise ValueError("%r already holds the weights of another model; give each "
+                                 "model its own layers" % (layer,))
         if dtype not in FLOAT_DTYPE_NAMES and np.dtype(dtype) not in FLOAT_DTYPES:
             raise ValueError("dtype must be 'float32' or 'float64', got %r" % (dtype,))
         self.layers = layers
@@ -69,6 +75,7 @@ class Sequential:
         self.t_ = 0
         self.epochs_trained_ = 0
         self.y_1d_ = True
+        self.classes_ = None
         self.centers_ = None
         if input_dim is not None:
             self.build(input_dim)
@@ -107,6 +114,8 @@ class Sequential:
                 arena.b[i][...] = b
         self.arena_ = arena
         self.input_dim = input_dim
+        for i, layer in enumerate(self.dense_layers_):
+            layer._bind(arena, i)
         return self
 
     @property
@@ -146,14 +155,111 @@ class Sequential:
 
     # ------------------------------------------------------------------ training
 
-    def fit(self, X, y, **kwargs):
-        """Train the model; see fastnn.trainer.fit for every option. Returns a History."""
-        return trainer.fit(self, X, y, **kwargs)
+    def fit(self, X, y, *, loss=None, optimizer=None, batch_size=None, epochs=10, shuffle=True,
+            l2=0.0, clip_norm=None, clip_value=None, validation_split=0.0,
+            validation_data=None, validation_rows="random", sample_weight=None,
+            class_weight=None, early_stopping=None, callbacks=None, verbose=0,
+            diagnostics=False, n_threads=None, backend="fast", on_nonfinite="raise",
+            drop_last=False):
+        """Train the model with mini-batches; a later fit continues from the
+        weights (and, with the same optimizer, its state) this one ends with.
 
-    def _begin_fit(self, loss, y_1d, optimizer, states, history):
+        Every option is checked before the model changes; a fit that fails or
+        is interrupted leaves the weights of its last completed step.
+
+        Parameters
+        ----------
+        X : array-like of shape (m, n_features)
+            Inputs; converted once to the model's dtype and C order.
+        y : array-like of shape (m,) or (m, n_outputs)
+            Targets. For cross_entropy: class labels (the output units' indices
+            0..k-1, or k distinct integers, booleans or strings, kept sorted in
+            ``classes_``) or one-hot rows. For binary_cross_entropy: 0/1 or
+            probabilities, or two distinct labels, for one output; a 0/1 matrix
+            for several (multi-label). Numbers otherwise (counts >= 0 for poisson).
+        loss : str or fastnn.losses.CrossEntropy, default=None
+            "cross_entropy" (softmax output), "binary_cross_entropy" (sigmoid
+            output), "poisson" (exp output: Poisson regression with the log
+            link) or "mse"; None picks it from the output activation.
+        optimizer : fastnn.optim.Optimizer or str, default=None
+            An optimizer or a name ("sgd", "momentum", "nesterov", "rmsprop",
+            "adam", "adamw"); None continues the previous fit's optimizer and
+            its state, or starts Adam. An optimizer configured like the
+            previous one also continues its state.
+        batch_size : int, default=None
+            Rows per mini-batch. None is 32, clipped to the training rows with
+            a warning on smaller data; an explicit size larger than the
+            training rows raises ValueError.
+        epochs : int, default=10
+            Passes over the training rows.
+        shuffle : bool, default=True
+            Visit the rows in a new order each epoch (drawn from the seed).
+        l2 : float, default=0.0
+            The L2 penalty lambda: the loss gains lambda / (2m) times the sum of
+            squared weights (m the batch's rows, or its weight sum with
+            weights); biases are not penalized.
+        clip_norm : float, default=None
+            Clip each step's gradient to this global L2 norm.
+        clip_value : float, default=None
+            Clip each gradient element to [-clip_value, clip_value].
+        validation_split : float, default=0.0
+            Fraction of (X, y) held out for validation (unused when
+            validation_data is given); see validation_rows.
+        validation_data : tuple, default=None
+            (X_val, y_val) or (X_val, y_val, sample_weight_val) to validate on
+            after every epoch.
+        validation_rows : {'random', 'last'}, default='random'
+            Which rows validation_split holds out: "random" draws them from
+            the model's seed, stratified by class for classification (the same
+            seed holds out the same rows; ``History.validation_rows`` lists
+            them); "last" takes the last rows, for time-ordered data.
+        sample_weight : array-like of shape (m,), default=None
+            Weight of each row, >= 0: each batch's loss is its weighted mean
+            (the weighted sum divided by the batch's weight sum). A batch
+            whose weights are all 0 takes no step. Held-out rows keep their
+            weights for the validation metrics.
+        class_weight : dict or 'balanced', default=None
+            Weight of each class, {label: weight} (missing classes weigh 1),
+            or "balanced": n / (classes present * rows of the class) over the
+            training rows. Multiplies sample_weight; training rows only.
+        early_stopping : fastnn.EarlyStopping, default=None
+            Stop when a monitored quantity stops improving.
+        callbacks : list, default=None
+            Objects with on_epoch_end(epoch, logs), called after every epoch.
+        verbose : {0, 1, 2}, default=0
+            0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+        diagnostics : bool, default=False
+            Record per-layer activation mean and variance, gradient norm and
+            dead-unit fraction in ``History.diagnostics``.
+        n_threads : int, default=None
+            OpenMP threads; None uses fastnn.get_num_threads().
+        backend : {'fast', 'reference'}, default='fast'
+            The C training loop, or the NumPy reference loop (for checking).
+        on_nonfinite : {'raise', 'warn'}, default='raise'
+            When the loss or a gradient becomes NaN or infinite: raise
+            fastnn.NonFiniteError, or warn and stop; either way the model keeps
+            the weights of the last completed step.
+        drop_last : bool, default=False
+            Skip the last, smaller batch of each epoch.
+
+        Returns
+        -------
+        History
+            The per-epoch records of this fit (also ``self.history_``).
+        """
+        return trainer.fit(
+            self, X, y, loss=loss, optimizer=optimizer, batch_size=batch_size, epochs=epochs,
+            shuffle=shuffle, l2=l2, clip_norm=clip_norm, clip_value=clip_value,
+            validation_split=validation_split, validation_data=validation_data,
+            validation_rows=validation_rows, sample_weight=sample_weight,
+            class_weight=class_weight, early_stopping=early_stopping, callbacks=callbacks,
+            verbose=verbose, diagnostics=diagnostics, n_threads=n_threads, backend=backend,
+            on_nonfinite=on_nonfinite, drop_last=drop_last)
+
+    def _begin_fit(self, loss, y_1d, classes, optimizer, states, history):
         """Record what a fit starting now trains with; the trainer calls this once
         every argument is checked and the training buffers exist."""
-        self.loss_, self.y_1d_ = loss, bool(y_1d)
+        self.loss_, self.y_1d_, self.classes_ = loss, bool(y_1d), classes
         self.optimizer_, self.optimizer_state_ = optimizer, states
         self.history_ = history
 
@@ -195,20 +301,52 @@ class Sequential:
                   for i, layer in enumerate(self.dense_layers_)]
         return forward_in_chunks(X, layers, self.dtype, resolve_n_threads(n_threads))
 
-    def predict_proba(self, X, n_threads=None):
-        """Outputs of the network: class probabilities for a softmax or sigmoid output."""
+    def predict_proba(self, X, *, n_threads=None):
+        """Outputs of the network: class probabilities for a softmax or sigmoid
+        output (in the order of ``classes_``), the means for an exp output.
+
+        Parameters
+        ----------
+        X : array-like of shape (m, n_features)
+            Inputs.
+        n_threads : int, default=None
+            OpenMP threads; None uses fastnn.get_num_threads().
+
+        Returns
+        -------
+        ndarray of shape (m, n_outputs)
+        """
         return self._forward(self._check_X(X), n_threads)
 
-    def predict(self, X, n_threads=None):
-        """Class labels for classification (argmax of a softmax output; a sigmoid
-        output thresholded at 0.5), the network's outputs for regression."""
-        out = self.predict_proba(X, n_threads)
+    def predict(self, X, *, n_threads=None):
+        """Predictions: class labels for classification, the network's outputs
+        for regression.
+
+        Parameters
+        ----------
+        X : array-like of shape (m, n_features)
+            Inputs.
+        n_threads : int, default=None
+            OpenMP threads; None uses fastnn.get_num_threads().
+
+        Returns
+        -------
+        ndarray of shape (m,) or (m, n_outputs)
+            For a softmax output the label of the most probable class; for a
+            sigmoid output with one unit the label of class 1 where its
+            probability is >= 0.5 (else class 0), with several units a 0/1
+            matrix; for regression the outputs (1-D when the targets were).
+        """
+        out = self.predict_proba(X, n_threads=n_threads)
         task = self._task()
         if task == "multiclass":
-            return np.argmax(out, axis=1)
+            index = np.argmax(out, axis=1)
+            return index if self.classes_ is None else self.classes_[index]
         if task == "binary":
             labels = (out >= 0.5).astype(np.int64)
-            return labels[:, 0] if labels.shape[1] == 1 else labels
+            if labels.shape[1] > 1:  # multi-label: an indicator matrix
+                return labels
+            return labels[:, 0] if self.classes_ is None else self.classes_[labels[:, 0]]
         return out[:, 0] if out.shape[1] == 1 and self._y_was_1d() else out
 
     def _task(self):
@@ -222,10 +360,29 @@ class Sequential:
     def _y_was_1d(self):
         return self.y_1d_
 
-    def evaluate(self, X, y, n_threads=None):
-        """A dict of the loss (without the L2 term) and a metric: accuracy for
-        classification, r2 and mse for regression."""
-        return trainer.evaluate(self, X, y, n_threads=n_threads)
+    def evaluate(self, X, y, *, sample_weight=None, n_threads=None):
+        """The loss and a metric on (X, y).
+
+        Parameters
+        ----------
+        X : array-like of shape (m, n_features)
+            Inputs.
+        y : array-like of shape (m,) or (m, n_outputs)
+            Targets, as for fit; class labels must be among ``classes_`` (a
+            subset of them is fine).
+        sample_weight : array-like of shape (m,), default=None
+            Weight of each row, >= 0: the loss and the metrics are weighted
+            means.
+        n_threads : int, default=None
+            OpenMP threads; None uses fastnn.get_num_threads().
+
+        Returns
+        -------
+        dict
+            "loss" (the data term, without L2) and "accuracy" for
+            classification, "loss", "mse" and "r2" for regression.
+        """
+        return trainer.evaluate(self, X, y, sample_weight=sample_weight, n_threads=n_threads)
 
     # ------------------------------------------------------------------ persistence
 
@@ -256,6 +413,8 @@ class Sequential:
                 arrays["opt_state%d" % i] = state
         if include_optimizer and self.centers_ is not None:
             arrays["centers"] = self.centers_
+        if self.classes_ is not None:
+            arrays["classes"] = self.classes_
         return {"config": config, "arrays": arrays}
 
     @classmethod
@@ -286,6 +445,8 @@ class Sequential:
         self.epochs_trained_, self.t_ = config["epochs_trained"], config["t"]
         centers = arrays.get("centers")
         self.centers_ = None if centers is None else np.array(centers, dtype=self.dtype)
+        classes = arrays.get("classes")
+        self.classes_ = None if classes is None else np.array(classes)
         self.optimizer_ = self.optimizer_state_ = None
         if config["optimizer"] is not None:
             self.optimizer_ = optimizer_from_config(config["optimizer"])

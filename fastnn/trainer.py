@@ -17,13 +17,13 @@ import numpy as np
 from fastnn import ops
 from fastnn import reference as ref
 from fastnn._backends import TrainingSetup, make_network
-from fastnn._epochs import batch_rows, run_epoch
-from fastnn._kernel_args import labels as class_labels
+from fastnn._epochs import batch_rows, batch_weight_sums, run_epoch
+from fastnn._fit_data import (CLASSIFICATION_LOSSES, check_sample_weight, default_loss,
+                              prepare_data, prepare_targets)
 from fastnn._threads import blas_threads, resolve_n_threads
-from fastnn._validation import as_float_array, check_finite, check_int, check_scalar
+from fastnn._validation import check_int, check_scalar
 from fastnn.callbacks import EarlyStopping
 from fastnn.history import History
-from fastnn.losses import CrossEntropy, check_loss
 from fastnn.optim import get_optimizer
 
 _SHUFFLE_STREAM = 1  # seeds the epoch permutations apart from initialization (0)
@@ -38,55 +38,9 @@ class NonFiniteError(FloatingPointError):
         self.epoch, self.batch, self.where, self.history = epoch, batch, where, history
 
 
-def default_loss(model):
-    return {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy",
-            "exp": "poisson"}.get(model.output_activation, "mse")
-
-
-def prepare_targets(model, y, loss, m, name="y"):
-    """Targets as the C loop takes them: int64 labels for cross_entropy, a
-    (m, n_outputs) float array otherwise."""
-    k = model.n_outputs
-    y_arr = np.asarray(y)
-    if y_arr.dtype.kind not in "biuf":
-        raise TypeError("%s has dtype %s; targets must be numeric" % (name, y_arr.dtype))
-    if y_arr.shape[:1] != (m,):
-        raise ValueError("X has %d samples but %s has %d" % (m, name, y_arr.shape[0] if
-                                                           y_arr.ndim else 0))
-    if y_arr.dtype.kind == "f" and not np.all(np.isfinite(y_arr)):
-        raise ValueError("%s contains NaN or infinity" % name)
-    if loss == "cross_entropy":
-        if y_arr.ndim == 2:
-            if y_arr.shape[1] != k or not (np.all((y_arr == 0) | (y_arr == 1))
-                                            and np.all(y_arr.sum(axis=1) == 1)):
-                raise ValueError("2-D %s for cross_entropy must be one-hot with %d columns"
-                                 % (name, k))
-            y_arr = np.argmax(y_arr, axis=1)
-        if y_arr.ndim != 1:
-            raise ValueError("%s for cross_entropy must be class labels of shape (m,) or "
-                             "one-hot (m, %d), got shape %s" % (name, k, y_arr.shape))
-        if y_arr.dtype.kind == "b":
-            raise TypeError("%s holds booleans; class labels must be integers" % name)
-        return class_labels(y_arr, m, k, name)
-    if y_arr.dtype.kind == "b":
-        y_arr = y_arr.astype(model.dtype)
-    Y = as_float_array(y_arr, name, model.dtype, convert_floats=True)
-    if Y.ndim == 1 and k == 1:
-        Y = Y.reshape(m, 1)
-    if Y.shape != (m, k):
-        raise ValueError("%s must have shape (%d,) or (%d, %d) for an output layer of %d "
-                         "units, got %s" % (name, m, m, k, k, Y.shape))
-    if loss == "binary_cross_entropy" and (Y.min() < 0 or Y.max() > 1):
-        raise ValueError("%s for binary_cross_entropy must lie in [0, 1]" % name)
-    if loss == "poisson" and Y.min() < 0:
-        raise ValueError("%s for poisson must be counts or rates >= 0; its smallest value is "
-                         "%g" % (name, Y.min()))
-    return Y
-
-
 def _check_options(batch_size, epochs, l2, clip_norm, clip_value, validation_split, verbose,
                    backend, on_nonfinite, callbacks, early_stopping):
-    batch_size = check_int(batch_size, "batch_size", low=1)
+    batch_size = None if batch_size is None else check_int(batch_size, "batch_size", low=1)
     epochs = check_int(epochs, "epochs", low=1)
     l2 = check_scalar(l2, "l2", low=0.0)
     clip_norm = 0.0 if clip_norm is None else check_scalar(clip_norm, "clip_norm", low=0.0,
@@ -111,49 +65,25 @@ def _check_options(batch_size, epochs, l2, clip_norm, clip_value, validation_spl
     return batch_size, epochs, l2, clip_norm, clip_value, validation_split, int(verbose), callbacks
 
 
-def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffle=True,
-        l2=0.0, clip_norm=None, clip_value=None, validation_split=0.0, validation_data=None,
-        early_stopping=None, callbacks=None, verbose=0, diagnostics=False, n_threads=None,
-        backend="fast", on_nonfinite="raise", drop_last=False):
-    """Train `model` on (X, y) with mini-batches; returns a fastnn.History.
+DEFAULT_BATCH_SIZE = 32
 
-    Parameters
-    ----------
-    X : array (m, n_features); converted once to the model's dtype and C order
-    y : class labels (m,) or one-hot (m, k) for cross_entropy; targets (m,) or
-        (m, k) otherwise
-    loss : "cross_entropy" (softmax output), "binary_cross_entropy" (sigmoid
-        output), "poisson" (exp output: Poisson regression with the log link,
-        y counts or rates >= 0) or "mse"; None picks by the output activation
-    optimizer : fastnn.optim.Optimizer or a name ("sgd", "momentum", "nesterov",
-        "rmsprop", "adam", "adamw"); None continues the model's previous
-        optimizer and its state, or starts Adam. Passing an optimizer with the
-        same configuration as the previous fit's also continues its state.
-    batch_size, epochs, shuffle : the mini-batch walk (spec section 7); the last,
-        smaller batch is used unless drop_last
-    l2 : the spec's lambda: J += lambda / (2m) sum ||W||^2 (section 5)
-    clip_norm, clip_value : gradient clipping by global norm / by value (section 9)
-    validation_split : the last fraction of (X, y), held out (unused when
-        validation_data=(X_val, y_val) is given)
-    early_stopping : fastnn.EarlyStopping; callbacks : objects with on_epoch_end
-    verbose : 0 silent, 1 a progress bar per epoch, 2 one line per epoch
-    diagnostics : record per-layer activation mean/variance, gradient norm and
-        dead-unit fraction in History.diagnostics (section 10)
-    n_threads : None uses fastnn.get_num_threads()
-    backend : "fast" (the C loop) or "reference" (the NumPy loop, for checking)
-    on_nonfinite : "raise" a NonFiniteError, or "warn" and stop, when the loss or
-        a gradient becomes NaN or infinite; either way the model keeps the
-        weights of the last completed step
-    """
+
+def fit(model, X, y, *, loss=None, optimizer=None, batch_size=None, epochs=10, shuffle=True,
+        l2=0.0, clip_norm=None, clip_value=None, validation_split=0.0, validation_data=None,
+        validation_rows="random", sample_weight=None, class_weight=None, early_stopping=None,
+        callbacks=None, verbose=0, diagnostics=False, n_threads=None, backend="fast",
+        on_nonfinite="raise", drop_last=False):
+    """Sequential.fit: every option is checked here, before the model changes.
+    Sequential.fit's docstring documents each of them (tests/test_model.py
+    holds the two signatures and the docstring together)."""
     (batch_size, epochs, l2, clip_norm, clip_value, validation_split, verbose,
      callbacks) = _check_options(batch_size, epochs, l2, clip_norm, clip_value,
                                  validation_split, verbose, backend, on_nonfinite, callbacks,
                                  early_stopping)
     nt = resolve_n_threads(n_threads)
-    data = _prepare_data(model, X, y, loss, validation_split, validation_data)
-    if batch_size > data.n_train:
-        raise ValueError("batch_size=%d is larger than the %d training samples"
-                         % (batch_size, data.n_train))
+    data = prepare_data(model, X, y, loss, validation_split, validation_data, validation_rows,
+                        sample_weight, class_weight)
+    batch_size = _batch_size(batch_size, data.n_train)
     optimizer, resume = _resolve_optimizer(model, optimizer)
     rows = batch_rows(data.n_train, batch_size, drop_last)
     t0 = model.t_ if resume else 0
@@ -171,57 +101,21 @@ def fit(model, X, y, loss=None, optimizer=None, batch_size=32, epochs=10, shuffl
 _LR_CHECK_STEPS = 1 << 20
 
 
-class _TrainingData:
-    """The validated arrays of one fit: training rows, validation rows (or
-    None), the loss name and the center loss's parameters."""
-
-    def __init__(self, X_train, Y_train, X_val, Y_val, loss, y_1d, center_lambda,
-                 center_alpha):
-        self.X_train, self.Y_train, self.X_val, self.Y_val = X_train, Y_train, X_val, Y_val
-        self.loss, self.y_1d = loss, y_1d
-        self.center_lambda, self.center_alpha = center_lambda, center_alpha
-        self.n_train = X_train.shape[0]
-
-
-def _prepare_data(model, X, y, loss, validation_split, validation_data):
-    """Check and convert the data once: X in the model's dtype and C order,
-    the targets as the engine takes them, the validation rows held out."""
-    X = as_float_array(X, "X", model.dtype, ndim=2, convert_floats=True)
-    check_finite(X, "X")
-    if model.built and X.shape[1] != model.input_dim:
-        raise ValueError("X has %d features, but the model was built for %d"
-                         % (X.shape[1], model.input_dim))
-    loss = default_loss(model) if loss is None else loss
-    center_lambda = center_alpha = 0.0
-    if isinstance(loss, CrossEntropy):
-        center_lambda, center_alpha = loss.center_loss, loss.center_alpha
-        if center_lambda > 0 and len(model.dense_layers_) < 2:
-            raise ValueError("the center loss acts on the features feeding the output layer: "
-                             "the model needs at least two Dense layers")
-        loss = loss.name
-    check_loss(loss, model.output_activation)
-    m = X.shape[0]
-    Y = prepare_targets(model, y, loss, m)
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data must be a pair (X_val, y_val)")
-        X_val = as_float_array(validation_data[0], "X_val", model.dtype, ndim=2,
-                               convert_floats=True)
-        check_finite(X_val, "X_val")
-        if X_val.shape[1] != X.shape[1]:
-            raise ValueError("X_val has %d features but X has %d" % (X_val.shape[1], X.shape[1]))
-        Y_val = prepare_targets(model, validation_data[1], loss, X_val.shape[0], "y_val")
-        parts = (X, Y, X_val, Y_val)
-    elif validation_split > 0:
-        n_train = int(m * (1.0 - validation_split))
-        if n_train < 1 or n_train >= m:
-            raise ValueError("validation_split=%g of %d samples leaves %d for training and %d "
-                             "for validation; both need at least one"
-                             % (validation_split, m, n_train, m - n_train))
-        parts = (X[:n_train], Y[:n_train], X[n_train:], Y[n_train:])
-    else:
-        parts = (X, Y, None, None)
-    return _TrainingData(*parts, loss, np.ndim(y) == 1, center_lambda, center_alpha)
+def _batch_size(batch_size, n_train):
+    """The batch size of a fit: the default is clipped to the training rows
+    with a warning (a first try on a small data set should not fail); an
+    explicit size larger than the data is an error."""
+    if batch_size is None:
+        if n_train < DEFAULT_BATCH_SIZE:
+            warnings.warn("the default batch_size=%d is larger than the %d training samples; "
+                          "using batch_size=%d (one batch per epoch)"
+                          % (DEFAULT_BATCH_SIZE, n_train, n_train), UserWarning, stacklevel=4)
+            return n_train
+        return DEFAULT_BATCH_SIZE
+    if batch_size > n_train:
+        raise ValueError("batch_size=%d is larger than the %d training samples"
+                         % (batch_size, n_train))
+    return batch_size
 
 
 def _resolve_optimizer(model, optimizer):
@@ -250,12 +144,14 @@ class _FitRun:
         arena = model.arena_
         states = (model.optimizer_state_ if resume
                   else [arena.new_state() for _ in range(optimizer.n_states)])
+        # a batch whose sample weights are all 0 takes no step (its loss counts 0)
         self.setup = TrainingSetup(model, data.loss, optimizer, states, batch_size, l2,
                                    clip_norm, clip_value, diagnostics, data.center_lambda,
-                                   data.center_alpha)
+                                   data.center_alpha, weighted=data.sw_train is not None,
+                                   skip_zero_weight=True)
         self.net = make_network(self.setup, backend, t0)
-        self.history = History()
-        model._begin_fit(data.loss, data.y_1d, optimizer, states, self.history)
+        self.history = History(validation_rows=data.val_rows)
+        model._begin_fit(data.loss, data.y_1d, data.classes, optimizer, states, self.history)
         self.model, self.data, self.optimizer, self.states = model, data, optimizer, states
         self.rows, self.batch_size, self.shuffle = rows, batch_size, shuffle
         self.diagnostics, self.on_nonfinite = diagnostics, on_nonfinite
@@ -311,9 +207,13 @@ class _FitRun:
         if self.verbose == 1:
             self.bar = _progress_bar(epoch, data.n_train)
         started = time.perf_counter()
+        # each batch's loss weighs by its rows, or by its weight sum with sample weights
+        weights = (rows if data.sw_train is None
+                   else batch_weight_sums(data.sw_train, perm, self.batch_size, n_batches))
         outcome = run_epoch(net, arena.params, data.X_train, data.Y_train, perm,
                             self.batch_size, lrs, losses, self.nt, self.run_length,
-                            after_run=self._progress(losses))
+                            after_run=self._progress(losses, weights),
+                            sample_weight=data.sw_train)
         self.run_length = outcome.run
         if not outcome.params_finite:  # an update overflowed: back to the epoch's start
             _restore(arena, self.states, net, snapshot)
@@ -327,15 +227,16 @@ class _FitRun:
             return None
         seconds = time.perf_counter() - started
         used = rows.sum()
-        logs = {"loss": float(losses @ rows / used), "time": seconds,
+        logs = {"loss": float(losses @ weights / weights.sum()), "time": seconds,
                 "samples_per_sec": used / seconds if seconds > 0 else float("inf"),
                 "lr": float(lrs[-1])}
         if data.X_val is not None:
-            scores = evaluate(model, data.X_val, data.Y_val, n_threads=self.nt, _prepared=True)
+            scores = evaluate(model, data.X_val, data.Y_val, sample_weight=data.sw_val,
+                              n_threads=self.nt, _prepared=True)
             logs.update({"val_" + k: v for k, v in scores.items()})
         return logs
 
-    def _progress(self, losses):
+    def _progress(self, losses, weights):
         """The progress bar's update after each call into the engine, or None."""
         if self.bar is None:
             return None
@@ -343,8 +244,10 @@ class _FitRun:
 
         def update(first, n):
             bar.update(int(rows[first - n:first].sum()))
-            bar.set_postfix(loss="%.4g" % (losses[:first] @ rows[:first] / rows[:first].sum()),
-                            refresh=False)
+            done = weights[:first].sum()
+            if done > 0:
+                bar.set_postfix(loss="%.4g" % (losses[:first] @ weights[:first] / done),
+                                refresh=False)
         return update
 
     def end_epoch(self, logs):
@@ -469,29 +372,41 @@ def _logits(model, X, nt, loss):
     return model._forward_layers(X, nt, linear_output=fused)
 
 
-def evaluate(model, X, y, n_threads=None, _prepared=False):
-    """{"loss", "accuracy"} for classification, {"loss", "mse", "r2"} for
-    regression. The loss is the data term, without L2."""
+def evaluate(model, X, y, *, sample_weight=None, n_threads=None, _prepared=False):
+    """Sequential.evaluate: {"loss", "accuracy"} for classification, {"loss",
+    "mse", "r2"} for regression, weighted by sample_weight when given. The loss
+    is the data term, without L2."""
     nt = resolve_n_threads(n_threads)
     loss = model.loss_ or default_loss(model)
     if not _prepared:
         X = model._check_X(X)
-        y = prepare_targets(model, y, loss, X.shape[0])
+        classes = model.classes_ if loss in CLASSIFICATION_LOSSES else None
+        y, _ = prepare_targets(model, y, loss, X.shape[0], classes)
+        sample_weight = check_sample_weight(sample_weight, X.shape[0], model.dtype)
+        if sample_weight is not None and not np.any(sample_weight > 0):
+            raise ValueError("every sample has weight 0: there is nothing to evaluate")
+    sw = sample_weight
     out = _logits(model, X, nt, loss)
+    # row weights for the metrics, broadcast over the outputs
+    w = np.ones((X.shape[0], 1)) if sw is None else sw.astype(np.float64).reshape(-1, 1)
     if loss == "cross_entropy":
-        value, _ = ops.softmax_cross_entropy(out, y, n_threads=nt)
-        return {"loss": value, "accuracy": float(np.mean(np.argmax(out, axis=1) == y))}
+        value, _ = ops.softmax_cross_entropy(out, y, sample_weight=sw, n_threads=nt)
+        correct = np.argmax(out, axis=1) == y
+        return {"loss": value, "accuracy": float(np.average(correct, weights=w[:, 0]))}
     if loss == "binary_cross_entropy":
-        value, _ = ops.sigmoid_binary_cross_entropy(out, y, n_threads=nt)
-        return {"loss": value, "accuracy": float(np.mean((out >= 0) == (y >= 0.5)))}
+        value, _ = ops.sigmoid_binary_cross_entropy(out, y, sample_weight=sw, n_threads=nt)
+        correct = (out >= 0) == (y >= 0.5)
+        return {"loss": value,
+                "accuracy": float(np.average(correct, weights=np.broadcast_to(w, y.shape)))}
     if loss == "poisson":
-        value, _ = ops.poisson_loss(out, y, n_threads=nt)
+        value, _ = ops.poisson_loss(out, y, sample_weight=sw, n_threads=nt)
         with np.errstate(over="ignore"):
             pred = np.exp(out.astype(np.float64))  # the predicted means
     else:
-        value, _ = ops.mse(out, y, n_threads=nt)
+        value, _ = ops.mse(out, y, sample_weight=sw, n_threads=nt)
         pred = out.astype(np.float64)
-    resid = np.sum((pred - y) ** 2)
-    total = np.sum((y - y.mean(axis=0, dtype=np.float64)) ** 2)
-    return {"loss": value, "mse": float(resid / y.size),
+    resid = np.sum(w * (pred - y) ** 2)
+    centered = y - np.sum(w * y, axis=0) / w.sum()
+    total = np.sum(w * centered ** 2)
+    return {"loss": value, "mse": float(resid / (w.sum() * y.shape[1])),
             "r2": float(1 - resid / total) if total > 0 else float("nan")}

@@ -475,6 +475,19 @@ HOSTILE = [
     _case("missing-opt_state1", _drop("opt_state1"), r"missing arrays: opt_state1"),
     _case("states-without-optimizer", _set_arch("optimizer", None),
           r"unexpected arrays: opt_state0, opt_state1"),
+    # class labels
+    _case("classes-short", _set_array("classes", lambda a: a[:2].copy()),
+          r"classes has shape \(2,\) but the model has 3 classes"),
+    _case("classes-object", _set_array("classes", np.array([0, "a", None], dtype=object)),
+          r"classes must hold integers, booleans or strings, got dtype object"),
+    _case("classes-float", _set_array("classes", np.array([0.0, 1.0, 2.0])),
+          r"classes must hold integers, booleans or strings, got dtype float64"),
+    _case("classes-unsorted", _set_array("classes", lambda a: a[::-1].copy()),
+          r"classes must be sorted and distinct"),
+    _case("classes-repeated", _set_array("classes", np.array(["a", "a", "b"])),
+          r"classes must be sorted and distinct"),
+    _case("classes-of-a-regression", _set_arch("loss", "mse"),
+          r"the file has class labels, but its loss 'mse' has no classes"),
 ]
 
 

@@ -88,3 +88,91 @@ def test_load_state_dict_refuses_another_architecture():
     import pytest
     with pytest.raises(ValueError, match="another architecture"):
         wide.load_state_dict(model.state_dict())
+
+
+# --------------------------------------------------------------------------
+# signatures and docstrings that say what the methods take
+# --------------------------------------------------------------------------
+
+def _documented(doc):
+    """{name: the text after "default=" or None} of each entry of a numpydoc
+    Parameters section, in order."""
+    import re
+    section = doc.split("Parameters\n")[1].split("Returns\n")[0]
+    entries = re.findall(r"^ {8}(\w+) : ([^\n]*)$", section, re.M)
+    return {name: (spec.split("default=")[1] if "default=" in spec else None)
+            for name, spec in entries}
+
+
+import pytest  # noqa: E402
+from fastnn import trainer  # noqa: E402
+
+
+@pytest.mark.parametrize("method, implementation", [
+    ("fit", trainer.fit), ("evaluate", trainer.evaluate),
+    ("predict", None), ("predict_proba", None)])
+def test_signatures_are_explicit_and_documented(method, implementation):
+    """Every option is a keyword-only parameter with a default, the same as
+    the function that checks it, and is documented with that default."""
+    import inspect
+    sig = inspect.signature(getattr(fn.Sequential, method))
+    params = list(sig.parameters.values())[1:]  # after self
+    assert all(p.kind is not p.VAR_KEYWORD for p in params)
+    data_args = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
+    assert data_args == (["X", "y"] if method in ("fit", "evaluate") else ["X"])
+    options = [p for p in params if p.kind is p.KEYWORD_ONLY]
+    if implementation is not None:
+        theirs = [p for p in inspect.signature(implementation).parameters.values()
+                  if p.kind is p.KEYWORD_ONLY and not p.name.startswith("_")]
+        assert [(p.name, p.default) for p in options] == [(p.name, p.default) for p in theirs]
+    doc = _documented(getattr(fn.Sequential, method).__doc__)
+    assert list(doc) == [p.name for p in params]
+    for p in options:
+        assert doc[p.name] == repr(p.default), p.name
+
+
+# --------------------------------------------------------------------------
+# a Dense layer's own arrays
+# --------------------------------------------------------------------------
+
+def test_dense_layers_read_and_write_their_weights():
+    X, y = _data()
+    model = _model()
+    dense = model.layers[0]
+    with pytest.raises(RuntimeError, match="its model is not built"):
+        dense.W
+    model.fit(X, y, epochs=1, batch_size=16)
+    W0, b0 = model.weights[0]
+    assert np.shares_memory(dense.W, model.arena_.params) and dense.W.shape == (5, 8)
+    np.testing.assert_array_equal(dense.W, W0)
+    np.testing.assert_array_equal(dense.b, b0)
+    # writes take effect in the model
+    before = model.predict_proba(X)
+    dense.W[...] = 0.0
+    dense.b = np.ones(8)
+    np.testing.assert_array_equal(model.weights[0][0], 0.0)
+    np.testing.assert_array_equal(model.weights[0][1], 1.0)
+    assert not np.allclose(model.predict_proba(X), before)
+    # get_weights copies, set_weights assigns both after checking both
+    W, b = model.layers[2].get_weights()
+    W[...] = 5.0
+    assert not np.any(model.layers[2].W == 5.0)
+    model.layers[2].set_weights([W, b])
+    np.testing.assert_array_equal(model.layers[2].W, 5.0)
+    kept = model.get_params_flat()
+    with pytest.raises(ValueError, match=r"b must have shape \(3,\), got \(4,\)"):
+        model.layers[2].set_weights([np.zeros((8, 3)), np.zeros(4)])
+    with pytest.raises(TypeError, match="W has dtype float32 but the model is float64"):
+        dense.W = np.zeros((5, 8), np.float32)
+    with pytest.raises(ValueError, match="W contains NaN"):
+        dense.W = np.full((5, 8), np.nan)
+    with pytest.raises(ValueError, match=r"W must have shape \(5, 8\)"):
+        dense.W = np.zeros((8, 5))
+    np.testing.assert_array_equal(model.get_params_flat(), kept)
+
+
+def test_a_built_layer_belongs_to_one_model():
+    layers = [fn.Dense(4), fn.Dense(2, activation="softmax")]
+    fn.Sequential(layers, input_dim=3)
+    with pytest.raises(ValueError, match="already holds the weights of another model"):
+        fn.Sequential(layers, input_dim=3)

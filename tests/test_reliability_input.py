@@ -171,17 +171,20 @@ FIT_CASES = [
     _case("fit-unknown-backend", lambda c: c.clf.fit(c.X, c.y, backend="gpu"), ValueError,
           r"backend must be 'fast' or 'reference'"),
     # labels and targets
+    # a label the fitted model has no class for (an unbuilt model: 4 labels for 3 units)
     _case("fit-label-equals-output-units", lambda c: c.clf.fit(c.X, _put(c.y, 7, K)),
-          ValueError, r"class labels must lie in \[0, 3\).*labels from 0 to 3"),
-    _case("fit-label-negative", lambda c: c.clf.fit(c.X, c.y - 1), ValueError,
-          r"class labels must lie in \[0, 3\).*labels from -1 to 1"),
+          ValueError, r"y has labels the model was not trained on: \[3(\.0)?\]; its classes_ are "
+          r"\[0, 1, 2\]"),
+    _case("fit-label-negative", lambda c: c.clf.fit(c.X, _put(c.y, 7, -1)), ValueError,
+          r"y has labels the model was not trained on: \[-1(\.0)?\]"),
     _case("fit-label-fractional", lambda c: c.clf.fit(c.X, _put(c.y, 2, 0.5)), ValueError,
           r"\by holds class labels and must contain whole numbers"),
     _case("fit-one-hot-wrong-width", lambda c: c.clf.fit(c.X, np.eye(K + 1)[c.y]), ValueError,
           r"one-hot with 3 columns"),
     _case("fit-binary-target-above-one",
           lambda c: _binary().fit(c.X, _put((c.y > 0), 1, 2.0)), ValueError,
-          r"\by for binary_cross_entropy must lie in \[0, 1\]"),
+          r"\by has 3 distinct labels \[0.0, 1.0, 2.0\], but the output layer stands for 2 "
+          r"classes"),
     # dtypes
     _case("fit-X-object", lambda c: c.clf.fit(c.X.astype(object), c.y), TypeError,
           r"\bX has dtype object.*" + DTYPE_HINT),
@@ -192,13 +195,14 @@ FIT_CASES = [
     _case("fit-X-bool", lambda c: c.clf.fit(c.X > 0, c.y), TypeError,
           r"\bX has dtype bool.*" + DTYPE_HINT),
     _case("fit-y-object", lambda c: c.clf.fit(c.X, c.y.astype(object)), TypeError,
-          r"\by has dtype object; targets must be numeric"),
-    _case("fit-y-string", lambda c: c.clf.fit(c.X, c.y.astype(str)), TypeError,
-          r"\by has dtype <U\d+; targets must be numeric"),
+          r"\by holds Python objects; targets must be numbers, booleans or strings"),
+    _case("fit-y-string-regression", lambda c: c.reg.fit(c.X, c.t.astype(str), loss="mse"),
+          TypeError, r"\by has dtype <U\d+; targets of mse must be numeric"),
     _case("fit-y-complex", lambda c: c.reg.fit(c.X, c.t.astype(complex), loss="mse"),
-          TypeError, r"\by has dtype complex128; targets must be numeric"),
-    _case("fit-y-bool-labels", lambda c: c.clf.fit(c.X, c.y > 0), TypeError,
-          r"\by holds booleans; class labels must be integers"),
+          TypeError, r"\by has dtype complex128; targets must be numbers, booleans or strings"),
+    # labels of another kind than the fitted model's classes (an unbuilt model: 2 for 3)
+    _case("fit-y-bool-labels", lambda c: c.clf.fit(c.X, c.y > 0), ValueError,
+          r"\by has labels the model was not trained on: \[False, True\]"),
 ]
 
 
@@ -245,13 +249,13 @@ EVALUATE_CASES = [
     _case("evaluate-X-empty", lambda c: c.clf.evaluate(np.empty((0, D)), np.empty(0, int)),
           ValueError, r"\bX is empty"),
     _case("evaluate-label-out-of-range", lambda c: c.clf.evaluate(c.X, c.y + K), ValueError,
-          r"class labels must lie in \[0, 3\)"),
+          r"\by has labels the model was not trained on: \[3, 4, 5\]"),
     _case("evaluate-X-object", lambda c: c.clf.evaluate(c.X.astype(object), c.y), TypeError,
           r"dtype object"),
     _case("evaluate-X-complex", lambda c: c.clf.evaluate(c.X.astype(complex), c.y), TypeError,
           r"dtype complex128"),
-    _case("evaluate-y-string", lambda c: c.clf.evaluate(c.X, c.y.astype(str)), TypeError,
-          r"\by has dtype <U\d+"),
+    _case("evaluate-y-string", lambda c: c.clf.evaluate(c.X, c.y.astype(str)), ValueError,
+          r"\by has labels the model was not trained on: \['0', '1', '2'\]"),
     _case("evaluate-unbuilt-model", lambda c: _unbuilt().evaluate(c.X, c.y), RuntimeError,
           r"not built"),
 ]

@@ -287,8 +287,11 @@ def test_history_records_every_epoch():
     # the 192 training rows (not the 64 held out) over each epoch's time
     assert h["samples_per_sec"] == [192 / t for t in h["time"]]
     assert h["lr"] == [1e-3] * 4  # Adam's default rate, constant
-    # the last epoch's validation scores are those of the model fit returned
-    scores = model.evaluate(X[192:], y[192:])
+    # the last epoch's validation scores are those of the model fit returned, on the
+    # 64 rows held out
+    rows = h.validation_rows
+    assert len(rows) == 64 and len(np.unique(rows)) == 64
+    scores = model.evaluate(X[rows], y[rows])
     assert (h["val_loss"][-1], h["val_accuracy"][-1]) == (scores["loss"], scores["accuracy"])
     assert len(h.diagnostics) == 3
     for layer in h.diagnostics:

@@ -147,7 +147,7 @@ def test_weighted_training_matches_reference(task, dtype):
     reference loop, for two epochs of shuffled batches."""
     from fastnn._backends import TrainingSetup, make_network
     from fastnn._epochs import batch_rows, run_epoch
-    from fastnn.trainer import prepare_targets
+    from fastnn._fit_data import prepare_targets
 
     def run(backend):
         rng = np.random.default_rng(9)
@@ -163,7 +163,7 @@ def test_weighted_training_matches_reference(task, dtype):
                               weighted=True)
         net = make_network(setup, backend, 0)
         X = np.ascontiguousarray(X, dtype=dtype)
-        Y = prepare_targets(model, y, task, X.shape[0])
+        Y, _ = prepare_targets(model, y, task, X.shape[0])
         losses = []
         for epoch in range(2):
             perm = np.random.default_rng(epoch).permutation(X.shape[0]).astype(np.int64)
@@ -202,3 +202,30 @@ def test_a_batch_whose_weights_sum_to_zero_stops_before_its_step(backend):
         net.train_batches(X, Y, perm, 2, 1, 3, lrs[1:], out[1:], 1, sw)
     np.testing.assert_array_equal(arena.params, after_first)
     assert net.t == 1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_weighted_fit_matches_the_reference_backend(dtype):
+    """Sequential.fit with string labels, sample and class weights (the first
+    batch weighing nothing, so it takes no step) and a stratified validation
+    split, in the C loop and in the reference loop."""
+    def run(backend):
+        rng = np.random.default_rng(11)
+        X = rng.standard_normal((120, 7))
+        y = np.array(["a", "b", "c", "d"])[rng.integers(0, 4, 120)]
+        sw = rng.uniform(0.0, 2.0, 120)
+        sw[:45] = 0.0  # the first 32 training rows lie among these
+        model = fn.Sequential([fn.Dense(9, activation="tanh"), fn.Dropout(0.2),
+                               fn.Dense(4, activation="softmax")],
+                              input_dim=7, dtype=dtype, seed=3)
+        h = model.fit(X, y, sample_weight=sw, class_weight="balanced", validation_split=0.2,
+                      optimizer=fn.optim.Adam(lr=0.01), batch_size=32, epochs=2, shuffle=False,
+                      l2=0.01, backend=backend)
+        return model, h
+    (fast, hf), (ref, hr) = run("fast"), run("reference")
+    bound = 5e-6 if dtype == "float32" else 1e-13
+    a, b = fast.get_params_flat(), ref.get_params_flat()
+    np.testing.assert_allclose(a, b, rtol=0, atol=bound * np.abs(b).max())
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(hf[key], hr[key], rtol=bound)
+    assert fast.t_ == ref.t_ == 2 * 2  # 96 training rows: the first of 3 batches is empty
