@@ -353,13 +353,18 @@ def test_adam_steps_continue_across_partial_fit(iris):
 
 
 @pytest.mark.parametrize("name", ["MLPClassifier", "MLPRegressor"])
-def test_partial_fit_matches_sklearn(name, iris, diabetes):
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_partial_fit_matches_sklearn(name, weighted, iris, diabetes):
     X, y = iris if name == "MLPClassifier" else diabetes
-    ours = FASTNN[name](solver="sgd", learning_rate_init=0.05, random_state=1, batch_size=20)
+    sw = _mixed_weights(len(y)) if weighted else None
+    ours = FASTNN[name](solver="sgd", learning_rate_init=0.05, random_state=1, batch_size=20,
+                        alpha=0.01)
     theirs = getattr(sk, name)(solver="sgd", learning_rate_init=0.05, random_state=1,
-                               batch_size=20)
+                               batch_size=20, alpha=0.01)
     extra = {"classes": np.unique(y)} if name == "MLPClassifier" else {}
     for rows in np.array_split(np.random.default_rng(0).permutation(len(y)), 4):
+        if weighted:
+            extra["sample_weight"] = sw[rows]
         ours.partial_fit(X[rows], y[rows], **extra)
         theirs.partial_fit(X[rows], y[rows], **extra)
         extra = {}
