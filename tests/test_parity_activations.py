@@ -97,7 +97,7 @@ def test_exp_overflows_to_inf_and_its_derivative_is_its_output(dtype, isa):
     finite = np.isfinite(want)
     assert_close(got[finite], want[finite], "elementwise")
     A = got[:, :6]
-    dA = np.linspace(-2, 2, 6).reshape(1, 6).astype(dtype)
+    dA = np.linspace(-1, 1, 6).reshape(1, 6).astype(dtype)  # dA * A stays finite
     assert_close(ops.activation_backward(A, dA, "exp"), dA * A, "elementwise")
 
 
