@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 
+from fastnn import _lipo
 from fastnn.preprocessing import Standardizer
 from fastnn.trainer import NonFiniteError
 
@@ -36,7 +37,6 @@ __all__ = ["Real", "Integer", "Categorical", "Space", "SearchResult", "search", 
            "random_search", "lipo_search", "model_objective", "sklearn_objective", "STRATEGIES"]
 
 _SQRT_HALF = math.sqrt(0.5)
-_SIGMA_MIN = 0.03
 
 
 # ------------------------------------------------------------------ dimensions
@@ -517,68 +517,58 @@ def random_search(fn, space, n_trials, seed=None, minimize=False, n_jobs=1, back
     return _run_fixed(fn, space, points, "random", minimize, n_jobs, backend)
 
 
-def upper_bound(candidates, X, F, k):
-    """LIPO's bound U(x) = min_i F_i + k ||x - X_i|| at each candidate row."""
-    X = np.asarray(X, float).reshape(len(F), -1)
-    d = np.sqrt(((candidates[:, None, :] - X[None, :, :]) ** 2).sum(axis=2))
-    return np.min(np.asarray(F, float)[None, :] + k * d, axis=1)
+def lipo_search(fn, space, n_trials, seed=None, minimize=False, n_jobs=1, backend=None):
+    """LIPO (Malherbe and Vayatis, 2017) with per-dimension Lipschitz constants
+    and noise terms, alternating with a quadratic trust-region step, as dlib's
+    find_max_global does. No parameter needs tuning; the few internal
+    constants are in fastnn._lipo, with their reasons in docs/search.md.
 
+    Points live in the unit cube of the module docstring (log dimensions in
+    log space, categories one-hot). With X_i, F_i the points evaluated so far
+    with finite scores (F negated when minimizing, so the rule always
+    maximizes) and F* their best, trial t (0-based) is:
 
-def lipo_search(fn, space, n_trials, seed=None, minimize=False, n_jobs=1, p_explore=0.1,
-                n_candidates=2000, local_every=2, local_sigma=0.1, n_init=2, backend=None):
-    """AdaLIPO (Malherbe and Vayatis, 2017) with a trust-region local step, as
-    dlib's find_max_global pairs them.
+    1. ``step="explore"``: a point drawn from the space's prior, for the first
+       two trials and with probability 0.02 afterwards (so a badly fitted
+       bound cannot trap the search).
+    2. ``step="local"``, every other trial once there are enough points for a
+       quadratic model (2 d + 1, d numeric coordinates): the maximum of a
+       quadratic fitted by least squares to the points nearest the incumbent
+       (full, or diagonal while there are too few points for a full one),
+       within a trust region around it over the numeric coordinates (the
+       incumbent's categories kept), integers rounded. The region grows after
+       steps that gain as the model predicted and shrinks after steps that do
+       not; once it is tiny the incumbent counts as converged and local steps
+       give way to bound steps until a better point turns up.
+    3. ``step="bound"``: the point that maximizes the upper bound
+       U(x) = min_i F_i + sqrt(noise_i + sum_d m_d (x_d - X_id)^2), with m the
+       per-dimension squared Lipschitz constants and noise_i the points'
+       noise terms, both the least that keep every evaluated point under the
+       bound (a quadratic program refitted after every trial); U is evaluated
+       at 5000 points of the prior, the best three are refined by L-BFGS-B
+       over the numeric coordinates, then snapped to valid values. A point
+       whose bound cannot beat F* is not worth a trial: the step then explores
+       (``"fallback"``). Integer and categorical dimensions enter U through
+       their coordinates; a proposal equal to an evaluated point is replaced
+       by the next best candidate.
 
-    Points live in the unit cube described in the module docstring (log
-    dimensions in log space, categories one-hot). Let X_i, F_i be the points
-    evaluated so far with finite scores (F negated when minimizing, so the
-    rule always maximizes), F* = max F_i and k the Lipschitz estimate, the
-    largest slope |F_i - F_j| / ||X_i - X_j|| over all pairs of distinct
-    evaluated points (so k never decreases). The upper bound is
-    U(x) = min_i F_i + k ||x - X_i||. Trial t (0-based) is chosen by the first
-    rule that applies:
+    With ``n_jobs > 1`` each round proposes ``n_jobs`` points: at most one local
+    step, the rest bound steps, each treating the earlier proposals of its
+    round as evaluated at F* (so the bound steers away from them), then
+    evaluates the round in parallel. Non-finite scores rank last and are left
+    out of the bound and the model.
 
-    1. ``t < n_init``: a uniform random point (``step="explore"``).
-    2. ``local_every`` and ``(t + 1) % local_every == 0``: a local step
-       (``step="local"``): the incumbent's coordinates plus Gaussian noise of
-       standard deviation sigma, clipped to the cube and snapped to the nearest
-       valid point (integers rounded, the largest one-hot coordinate wins);
-       sigma starts at ``local_sigma``, doubles (up to 0.5) when the step beats
-       the incumbent and halves when it does not; once it falls below 0.03 it
-       restarts at ``local_sigma``, so a search stuck on a local maximum keeps
-       probing the neighbouring basins. With the default ``local_every=2``
-       LIPO and local steps alternate, as in dlib.
-    3. With probability ``p_explore``: a uniform random point (``"explore"``).
-    4. Otherwise draw ``n_candidates`` uniform random points and take the one
-       with the largest U(x), provided U(x) >= F* (``step="bound"``): a point
-       that could still beat the incumbent, the rejection rule of the paper,
-       taken greedily. If no candidate passes, a uniform random point
-       (``"fallback"``).
-
-    With ``n_jobs > 1`` each round proposes ``n_jobs`` points in turn, each
-    proposal treating the earlier pending ones of its round as evaluated at
-    F* (so the bound steers away from them and k is unchanged), then evaluates
-    the round in parallel. Non-finite scores rank last and are left out of k
-    and U.
-
-    The loop is one function because its steps above share the state of the
-    search (the points, their scores, k, the incumbent) and each runs once per
-    round; the helpers it calls (upper_bound and the local step) are separate.
-
-    Each trial records ``lipschitz`` (k when it was proposed), ``upper_bound``
-    (its U, for bound steps) and ``best_before`` (F* as the objective reports
-    it, before the trial); ``result.lipschitz`` is k after each trial.
+    Each trial records ``lipschitz`` (the per-dimension constants sqrt(m), a
+    list, when it was proposed), ``upper_bound`` (its U, for bound steps) and
+    ``best_before`` (F* as the objective reports it, before the trial);
+    ``result.lipschitz`` holds the constants after each trial.
 
     Parameters
     ----------
     fn, space, minimize, n_jobs, backend : as in :func:`grid_search`
     n_trials : int
     seed : int or None
-    p_explore : float in [0, 1]
-    n_candidates : int
-    local_every : int or None (0 or None: no local steps)
-    local_sigma : float > 0
-    n_init : int >= 1
+        The same seed makes the same proposals (for the same scores).
 
     Returns
     -------
@@ -586,52 +576,72 @@ def lipo_search(fn, space, n_trials, seed=None, minimize=False, n_jobs=1, p_expl
     """
     space, n_jobs, minimize = _check_common(fn, space, n_jobs, minimize)
     n_trials = _check_count(n_trials, "n_trials")
-    n_candidates = _check_count(n_candidates, "n_candidates")
-    n_init = _check_count(n_init, "n_init")
-    if not 0.0 <= p_explore <= 1.0:
-        raise ValueError("p_explore must lie in [0, 1], got %r" % (p_explore,))
-    if not local_sigma > 0:
-        raise ValueError("local_sigma must be positive, got %r" % (local_sigma,))
-    local_every = 0 if not local_every else _check_count(local_every, "local_every")
     sign = -1.0 if minimize else 1.0
     rng = np.random.default_rng(seed)
+    numeric = space.numeric
+    n_local = int(numeric.sum())
 
     X, F = [], []            # finite evaluations: coordinates, sign * score
+    seen = set()             # every evaluated or pending point, as its coordinates
     trials, ks = [], []
-    k, sigma = 0.0, float(local_sigma)
-    best_i = None            # index into X/F of the incumbent
+    bound, region = None, _lipo.TrustRegion()
 
-    def random_point():
-        c = space.sample_coords(rng, 1)[0]
+    def key(c):
+        return tuple(np.round(np.asarray(c, float), 12))
+
+    def explore():
+        for _ in range(100):  # a point not evaluated yet, when the space has one
+            c = space.sample_coords(rng, 1)[0]
+            if key(c) not in seen:
+                break
         return space.decode(c), c
+
+    def bound_step(U, best):
+        cand = space.sample_coords(rng, _lipo.N_BOUND_SAMPLES)
+        x, _, values = _lipo.maximize_bound(U, cand, numeric)
+        c = space.snap(x)
+        if key(c) in seen:  # taken (integers, categories): the best candidate not taken
+            for i in np.argsort(-values):
+                c = space.snap(cand[i])
+                if key(c) not in seen:
+                    break
+            else:
+                return None
+        u = float(U(c[None, :])[0])
+        return (space.decode(c), c, u) if u > best else None
 
     while len(trials) < n_trials:
         n_round = min(n_jobs, n_trials - len(trials))
         proposals, pend_X = [], []
-        best = F[best_i] if best_i is not None else -math.inf
+        best_i = int(np.argmax(F)) if F else None
+        best = F[best_i] if F else -math.inf
+        lipschitz = [] if bound is None else bound.lipschitz.tolist()
         for j in range(n_round):
             t = len(trials) + j
-            info = {"lipschitz": k, "upper_bound": None,
-                    "best_before": sign * best if best_i is not None else math.nan}
-            if t < n_init or best_i is None:
-                (p, c), step = random_point(), "explore"
-            elif local_every and (t + 1) % local_every == 0:
-                p, c = _local_step(space, rng, X[best_i], sigma)
-                step = "local"
-            elif rng.random() < p_explore:
-                (p, c), step = random_point(), "explore"
-            else:
-                cand = space.sample_coords(rng, n_candidates)
-                U = upper_bound(cand, X + pend_X, F + [best] * len(pend_X), k)
-                i = int(np.argmax(U))
-                if U[i] >= best:
-                    c, step = cand[i], "bound"
-                    p = space.decode(c)
-                    info["upper_bound"] = sign * float(U[i])
+            info = {"lipschitz": lipschitz, "upper_bound": None,
+                    "best_before": sign * best if F else math.nan}
+            step, p, c = None, None, None
+            if t < 2 or len(F) < 2 or rng.random() < _lipo.PURE_RANDOM_PROBABILITY:
+                step = "explore"
+            elif t % 2 == 1 and j == 0 and n_local and len(F) >= 2 * n_local + 1:
+                x = region.propose(np.asarray(X), np.asarray(F), X[best_i], numeric)
+                if x is not None:
+                    c = space.snap(x)
+                    if key(c) not in seen:
+                        p, step = space.decode(c), "local"
+            if step is None:
+                U = bound if not pend_X else _lipo.with_pending(bound, pend_X, best)
+                found = bound_step(U, best)
+                if found is not None:
+                    p, c, u = found
+                    step, info["upper_bound"] = "bound", sign * u
                 else:
-                    (p, c), step = random_point(), "fallback"
+                    step = "fallback"
+            if p is None:
+                p, c = explore()
+            seen.add(key(c))
             pend_X.append(np.asarray(c, float))
-            proposals.append((p, c, step, info))
+            proposals.append((p, np.asarray(c, float), step, info))
         results = _evaluate(fn, [p for p, _, _, _ in proposals], n_jobs, backend)
         for (p, c, step, info), (score, sec) in zip(proposals, results):
             trial = {"trial": len(trials), "params": p, "score": score, "seconds": sec,
@@ -640,41 +650,17 @@ def lipo_search(fn, space, n_trials, seed=None, minimize=False, n_jobs=1, p_expl
             trials.append(trial)
             s = sign * score
             if step == "local":
-                if math.isfinite(s) and s > best:
-                    sigma = min(2 * sigma, 0.5)
-                else:
-                    sigma /= 2
-                    if sigma < _SIGMA_MIN:
-                        # converged: restart the region so a neighbouring basin can be found
-                        sigma = float(local_sigma)
+                region.update(s - best if math.isfinite(s) else -math.inf, c)
             if math.isfinite(s):
-                c = np.asarray(c, float)
-                if X:
-                    d = np.sqrt(((np.asarray(X) - c) ** 2).sum(axis=1))
-                    ok = d > 1e-12
-                    if np.any(ok):
-                        k = max(k, float(np.max(np.abs(np.asarray(F)[ok] - s) / d[ok])))
                 X.append(c)
                 F.append(s)
-                if best_i is None or s > F[best_i]:
-                    best_i = len(F) - 1
-            ks.append(k)
+        if len(F) >= 2:
+            bound = _lipo.UpperBound(np.asarray(X), np.asarray(F),
+                                     active=None if bound is None else bound.active)
+        ks.extend([[] if bound is None else bound.lipschitz.tolist()] * n_round)
     result = SearchResult(trials, minimize, "lipo", space)
     result.lipschitz = ks
     return result
-
-
-def _local_step(space, rng, x_best, sigma, tries=10):
-    """A Gaussian perturbation of the incumbent, snapped to a valid point other
-    than the incumbent when one is found within `tries` draws."""
-    best_params = space.decode(x_best)
-    for _ in range(tries):
-        c = x_best + sigma * rng.standard_normal(space.width)
-        c[space.numeric] = np.clip(c[space.numeric], 0.0, 1.0)
-        p = space.decode(c)
-        if p != best_params:
-            break
-    return p, space.encode(p)
 
 
 STRATEGIES = {"grid": grid_search, "random": random_search, "lipo": lipo_search}

@@ -19,7 +19,7 @@ LAYERS = [
     ("vocabulary", ["activations", "losses", "schedules", "initializers", "params", "history",
                     "callbacks"]),
     ("descriptions", ["optim", "layers", "_kernel_args"]),
-    ("kernels", ["ops", "reference"]),
+    ("kernels", ["ops", "reference", "_lipo"]),
     ("engines and file format", ["_backends", "_epochs", "_inference", "io", "preprocessing",
                                  "_fit_data"]),
     ("training", ["trainer"]),

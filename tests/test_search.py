@@ -7,7 +7,7 @@ import pytest
 
 from fastnn.search import (Categorical, Integer, Real, SearchResult, Space, grid_points,
                            grid_search, lipo_search, model_objective, random_search, search,
-                           sklearn_objective, upper_bound)
+                           sklearn_objective)
 from fastnn.studies.search_strategies import (holder_table, shifted_quadratic, HOLDER_SPACE,
                                               QUADRATIC_OPTIMUM, QUADRATIC_SPACE)
 
@@ -137,28 +137,6 @@ def test_lipo_on_holder_table():
     best = [lipo_search(holder_table, HOLDER_SPACE, 60, seed=s).best_score for s in range(6)]
     assert max(best) <= 19.2086
     assert sum(b > 17 for b in best) >= 4, best
-
-
-def test_lipo_lipschitz_estimate_and_bound_rule():
-    res = lipo_search(holder_table, HOLDER_SPACE, 40, seed=1, p_explore=0.2)
-    ks = res.lipschitz
-    assert len(ks) == 40 and all(b >= a for a, b in zip(ks, ks[1:]))
-    space = Space(HOLDER_SPACE)
-    X = [space.encode(t["params"]) for t in res.trials]
-    F = [t["score"] for t in res.trials]
-    # k is the largest slope between evaluated pairs
-    slopes = [abs(F[i] - F[j]) / np.linalg.norm(X[i] - X[j])
-              for i in range(40) for j in range(i)]
-    assert ks[-1] == pytest.approx(max(slopes))
-    steps = {t["step"] for t in res.trials}
-    assert {"explore", "local", "bound"} <= steps
-    for i, t in enumerate(res.trials):
-        assert t["lipschitz"] == (ks[i - 1] if i else 0.0)
-        if t["step"] == "bound":
-            assert t["upper_bound"] >= t["best_before"]
-            U = upper_bound(X[i][None, :], X[:i], F[:i], t["lipschitz"])[0]
-            assert U == pytest.approx(t["upper_bound"])
-            assert t["best_before"] == max(F[:i])
 
 
 def test_lipo_minimize_and_categorical():
