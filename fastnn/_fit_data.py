@@ -12,6 +12,7 @@ classification), so the same seed holds out the same rows.
 
 import numpy as np
 
+from fastnn._frames import check_feature_names, frame_to_array
 from fastnn._kernel_args import labels as class_indices
 from fastnn._validation import as_float_array, check_finite
 from fastnn.losses import CrossEntropy, check_loss
@@ -266,11 +267,12 @@ class TrainingData:
     and the center loss's parameters."""
 
     def __init__(self, X_train, Y_train, sw_train, X_val, Y_val, sw_val, val_rows, loss,
-                 classes, y_1d, center_lambda, center_alpha):
+                 classes, y_1d, center_lambda, center_alpha, feature_names=None):
         self.X_train, self.Y_train, self.sw_train = X_train, Y_train, sw_train
         self.X_val, self.Y_val, self.sw_val, self.val_rows = X_val, Y_val, sw_val, val_rows
         self.loss, self.classes, self.y_1d = loss, classes, y_1d
         self.center_lambda, self.center_alpha = center_lambda, center_alpha
+        self.feature_names = feature_names
         self.n_train = X_train.shape[0]
 
 
@@ -289,7 +291,9 @@ def _loss_and_center(model, loss):
 
 
 def _inputs(model, X, name, n_features_of_X=None):
-    """X (or X_val, whose features must match X's) in the model's dtype and C order."""
+    """X (or X_val, whose features must match X's) in the model's dtype and C order
+    (a data frame's numeric columns)."""
+    X, _ = frame_to_array(X)
     X = as_float_array(X, name, model.dtype, ndim=2, convert_floats=True)
     check_finite(X, name)
     if n_features_of_X is not None and X.shape[1] != n_features_of_X:
@@ -304,6 +308,10 @@ def _inputs(model, X, name, n_features_of_X=None):
 def prepare_data(model, X, y, loss, validation_split, validation_data, validation_rows,
                  sample_weight, class_weight):
     """Check and convert a fit's data once (see TrainingData)."""
+    X, names = frame_to_array(X)
+    if model.epochs_trained_ > 0:  # a fit that continues a trained model keeps its names
+        check_feature_names(model.feature_names_in_, names)
+        names = model.feature_names_in_
     X = _inputs(model, X, "X")
     loss, center_lambda, center_alpha = _loss_and_center(model, loss)
     m = X.shape[0]
@@ -347,4 +355,4 @@ def prepare_data(model, X, y, loss, validation_split, validation_data, validatio
         if not np.any(sw > 0):
             raise ValueError("every training sample has weight 0: nothing to train on")
     return TrainingData(X, Y, sw, X_val, Y_val, sw_val, val_rows, loss, classes,
-                        np.ndim(y) == 1, center_lambda, center_alpha)
+                        np.ndim(y) == 1, center_lambda, center_alpha, names)

@@ -14,6 +14,8 @@ Format (version 1), every entry a plain NumPy array:
 - optionally ``classes``: the class labels of a classifier, sorted and distinct,
   one per output unit for cross_entropy, two for binary_cross_entropy with
   one output; integers, booleans or unicode strings
+- optionally ``feature_names``: the column names the model was fitted on,
+  unicode strings, one per input feature
 - optionally ``opt_state0``, ``opt_state1``: the optimizer state arenas
   (flat, like the parameters), so training resumes exactly where it stopped
 
@@ -123,10 +125,13 @@ def read_state(path):
             names = _entry_names(data, path)
             arch = _architecture(data, path)
             expected, dtype, n_classes = _expected_arrays(arch, names)
-            rest = names - {"format", "format_version", "architecture", "classes"}
+            rest = names - {"format", "format_version", "architecture", "classes",
+                            "feature_names"}
             arrays = _read_arrays(data, rest, expected, dtype)
             if "classes" in names:
                 arrays["classes"] = _read_classes(data, n_classes)
+            if "feature_names" in names:
+                arrays["feature_names"] = _read_feature_names(data, arch["input_dim"])
         except ModelFileError:
             raise
         except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
@@ -253,6 +258,16 @@ def _expected_arrays(arch, names):
     _expect("classes" not in names or n_classes > 0,
             "the file has class labels, but its loss %r has no classes" % (loss,))
     return expected, np.dtype(arch["dtype"]), n_classes
+
+
+def _read_feature_names(data, n_features):
+    """The column names: n_features unicode strings (checked from the header)."""
+    shape, dtype = _header(data, "feature_names")
+    _expect(shape == (n_features,), "feature_names has shape %s but the model has %d inputs"
+            % (shape, n_features))
+    _expect(dtype.kind == "U" and dtype.itemsize <= 4 * 1024,
+            "feature_names must hold strings, got dtype %s" % dtype)
+    return _array(data, "feature_names")
 
 
 def _read_classes(data, n_classes):

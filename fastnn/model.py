@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 
 from fastnn import io, trainer
+from fastnn._frames import check_feature_names, frame_to_array
 from fastnn._inference import forward_in_chunks
 from fastnn._threads import resolve_n_threads
 from fastnn._validation import (FLOAT_DTYPE_NAMES, FLOAT_DTYPES, as_float_array,
@@ -42,6 +43,9 @@ class Sequential:
     classes_ : the class labels of a classifier (sorted; predict returns them),
         or None before the first fit and for regression
     centers_ : the class centers of a center loss, or None
+    feature_names_in_ : the column names of the data frame the model was first
+        fitted on (all strings), or None; predict, evaluate and later fits
+        check X's names against them as scikit-learn does
 
     Every attribute is set here and changed only by this class's methods; the
     trainer records its progress through them.
@@ -77,6 +81,7 @@ class Sequential:
         self.y_1d_ = True
         self.classes_ = None
         self.centers_ = None
+        self.feature_names_in_ = None
         if input_dim is not None:
             self.build(input_dim)
 
@@ -256,10 +261,11 @@ class Sequential:
             verbose=verbose, diagnostics=diagnostics, n_threads=n_threads, backend=backend,
             on_nonfinite=on_nonfinite, drop_last=drop_last)
 
-    def _begin_fit(self, loss, y_1d, classes, optimizer, states, history):
+    def _begin_fit(self, loss, y_1d, classes, optimizer, states, history, feature_names=None):
         """Record what a fit starting now trains with; the trainer calls this once
         every argument is checked and the training buffers exist."""
         self.loss_, self.y_1d_, self.classes_ = loss, bool(y_1d), classes
+        self.feature_names_in_ = feature_names
         self.optimizer_, self.optimizer_state_ = optimizer, states
         self.history_ = history
 
@@ -279,6 +285,9 @@ class Sequential:
 
     def _check_X(self, X):
         self._check_built()
+        X, names = frame_to_array(X)
+        if self.epochs_trained_ > 0:
+            check_feature_names(self.feature_names_in_, names)
         X = as_float_array(X, "X", self.dtype, ndim=2, convert_floats=True)
         if X.shape[1] != self.input_dim:
             raise ValueError("X has %d features, but the model expects %d"
@@ -415,6 +424,8 @@ class Sequential:
             arrays["centers"] = self.centers_
         if self.classes_ is not None:
             arrays["classes"] = self.classes_
+        if self.feature_names_in_ is not None:
+            arrays["feature_names"] = self.feature_names_in_
         return {"config": config, "arrays": arrays}
 
     @classmethod
@@ -447,6 +458,8 @@ class Sequential:
         self.centers_ = None if centers is None else np.array(centers, dtype=self.dtype)
         classes = arrays.get("classes")
         self.classes_ = None if classes is None else np.array(classes)
+        names = arrays.get("feature_names")
+        self.feature_names_in_ = None if names is None else np.array(names)
         self.optimizer_ = self.optimizer_state_ = None
         if config["optimizer"] is not None:
             self.optimizer_ = optimizer_from_config(config["optimizer"])

@@ -151,7 +151,8 @@ class _FitRun:
                                    skip_zero_weight=True)
         self.net = make_network(self.setup, backend, t0)
         self.history = History(validation_rows=data.val_rows)
-        model._begin_fit(data.loss, data.y_1d, data.classes, optimizer, states, self.history)
+        model._begin_fit(data.loss, data.y_1d, data.classes, optimizer, states, self.history,
+                         data.feature_names)
         self.model, self.data, self.optimizer, self.states = model, data, optimizer, states
         self.rows, self.batch_size, self.shuffle = rows, batch_size, shuffle
         self.diagnostics, self.on_nonfinite = diagnostics, on_nonfinite

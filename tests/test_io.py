@@ -488,6 +488,11 @@ HOSTILE = [
           r"classes must be sorted and distinct"),
     _case("classes-of-a-regression", _set_arch("loss", "mse"),
           r"the file has class labels, but its loss 'mse' has no classes"),
+    # feature names
+    _case("feature-names-short", _set_array("feature_names", np.array(["a", "b"])),
+          r"feature_names has shape \(2,\) but the model has \d+ inputs"),
+    _case("feature-names-numbers", _set_array("feature_names", np.arange(N_FEATURES)),
+          r"feature_names must hold strings, got dtype int64"),
 ]
 
 

@@ -15,7 +15,7 @@ PACKAGE = os.path.dirname(fastnn.__file__)
 LAYERS = [
     ("compiled kernels", ["_kernels", "_openmp"]),
     ("runtime", ["_threads", "_isa", "_version"]),
-    ("validation and build facts", ["_validation", "_config"]),
+    ("validation and build facts", ["_validation", "_config", "_frames"]),
     ("vocabulary", ["activations", "losses", "schedules", "initializers", "params", "history",
                     "callbacks"]),
     ("descriptions", ["optim", "layers", "_kernel_args"]),
