@@ -2,10 +2,14 @@
 fitting, saving and loading change only those, and state_dict /
 from_state_dict carry all of it."""
 
+import inspect
+import re
+
 import numpy as np
+import pytest
 
 import fastnn as fn
-from fastnn import optim
+from fastnn import optim, trainer
 from fastnn.losses import CrossEntropy
 
 
@@ -97,15 +101,10 @@ def test_load_state_dict_refuses_another_architecture():
 def _documented(doc):
     """{name: the text after "default=" or None} of each entry of a numpydoc
     Parameters section, in order."""
-    import re
     section = doc.split("Parameters\n")[1].split("Returns\n")[0]
     entries = re.findall(r"^ {8}(\w+) : ([^\n]*)$", section, re.M)
     return {name: (spec.split("default=")[1] if "default=" in spec else None)
             for name, spec in entries}
-
-
-import pytest  # noqa: E402
-from fastnn import trainer  # noqa: E402
 
 
 @pytest.mark.parametrize("method, implementation", [
@@ -114,7 +113,6 @@ from fastnn import trainer  # noqa: E402
 def test_signatures_are_explicit_and_documented(method, implementation):
     """Every option is a keyword-only parameter with a default, the same as
     the function that checks it, and is documented with that default."""
-    import inspect
     sig = inspect.signature(getattr(fn.Sequential, method))
     params = list(sig.parameters.values())[1:]  # after self
     assert all(p.kind is not p.VAR_KEYWORD for p in params)
