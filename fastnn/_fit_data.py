@@ -261,19 +261,26 @@ def holdout_rows(m, fraction, rows, strata, seed):
 # --------------------------------------------------------------------------
 
 class TrainingData:
-    """The validated arrays of one fit: training and validation rows (the
-    validation ones None without validation), their sample weights (None
-    without weights), the loss name, the classes, the held-out row indices
-    and the center loss's parameters."""
+    """The validated arrays of one fit. X, Y and sw (None without weights)
+    hold every row given; train_rows are the rows training visits (None: all
+    of them), so holding rows out never copies X. The validation arrays are
+    None without validation; val_rows are the held-out row indices. Also the
+    loss name, the classes, the center loss's parameters."""
 
-    def __init__(self, X_train, Y_train, sw_train, X_val, Y_val, sw_val, val_rows, loss,
-                 classes, y_1d, center_lambda, center_alpha, feature_names=None):
-        self.X_train, self.Y_train, self.sw_train = X_train, Y_train, sw_train
+    def __init__(self, X, Y, sw, train_rows, X_val, Y_val, sw_val, val_rows, loss, classes,
+                 y_1d, center_lambda, center_alpha, feature_names=None):
+        self.X, self.Y, self.sw, self.train_rows = X, Y, sw, train_rows
         self.X_val, self.Y_val, self.sw_val, self.val_rows = X_val, Y_val, sw_val, val_rows
         self.loss, self.classes, self.y_1d = loss, classes, y_1d
         self.center_lambda, self.center_alpha = center_lambda, center_alpha
         self.feature_names = feature_names
-        self.n_train = X_train.shape[0]
+        self.n_train = X.shape[0] if train_rows is None else train_rows.shape[0]
+
+    def epoch_rows(self, order):
+        """The rows of X an epoch visits, given their order as positions
+        0..n_train-1 among the training rows (int64, C order)."""
+        rows = order if self.train_rows is None else self.train_rows[order]
+        return np.ascontiguousarray(rows, dtype=np.int64)
 
 
 def _loss_and_center(model, loss):
@@ -328,7 +335,7 @@ def prepare_data(model, X, y, loss, validation_split, validation_data, validatio
     if validation_rows not in VALIDATION_ROWS:
         raise ValueError("validation_rows must be 'random' or 'last', got %r"
                          % (validation_rows,))
-    X_val = Y_val = sw_val = val_rows = None
+    X_val = Y_val = sw_val = val_rows = train_rows = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be (X_val, y_val) or "
@@ -340,19 +347,17 @@ def prepare_data(model, X, y, loss, validation_split, validation_data, validatio
             sw_val = check_sample_weight(validation_data[2], X_val.shape[0], model.dtype,
                                          "sample_weight_val")
     elif validation_split > 0:
-        train, val_rows = holdout_rows(m, validation_split, validation_rows, rows_class,
-                                       model.seed_)
+        train_rows, val_rows = holdout_rows(m, validation_split, validation_rows, rows_class,
+                                            model.seed_)
         X_val, Y_val = X[val_rows], Y[val_rows]
         sw_val = None if sw is None else sw[val_rows]
-        X, Y = np.ascontiguousarray(X[train]), np.ascontiguousarray(Y[train])
-        sw = None if sw is None else sw[train]
-        rows_class = None if rows_class is None else rows_class[train]
     if class_weight is not None:
-        per_row = class_weights(class_weight, classes, rows_class)[rows_class]
+        fitted_on = rows_class if train_rows is None else rows_class[train_rows]
+        per_row = class_weights(class_weight, classes, fitted_on)[rows_class]
         sw = (per_row if sw is None else sw * per_row).astype(model.dtype)
     if sw is not None:
         sw = np.ascontiguousarray(sw)
-        if not np.any(sw > 0):
+        if not np.any((sw if train_rows is None else sw[train_rows]) > 0):
             raise ValueError("every training sample has weight 0: nothing to train on")
-    return TrainingData(X, Y, sw, X_val, Y_val, sw_val, val_rows, loss, classes,
+    return TrainingData(X, Y, sw, train_rows, X_val, Y_val, sw_val, val_rows, loss, classes,
                         np.ndim(y) == 1, center_lambda, center_alpha, names)

@@ -145,27 +145,46 @@ cdef class Net:
         FNN_ENONFINITE or FNN_EZEROWEIGHT (other statuses raise). X (n_rows,
         n_in), y (labels, or targets of the output's width) and sw (n_rows,
         sample weights, or None) are C-contiguous in the network's dtype; perm
-        holds the rows of every batch, lrs and batch_loss one entry per batch."""
+        holds the rows of X the epoch visits, in order (a subset of them, such
+        as the training rows of a split, or all), batch b being
+        perm[b * batch_size:(b + 1) * batch_size]; lrs and batch_loss hold one
+        entry per batch."""
         cdef int st
-        cdef int64_t done = 0
-        cdef int64_t n_rows = X.shape[0]
+        cdef int64_t done = 0, i, lo, hi
+        cdef int64_t n_rows = X.shape[0], n_epoch = perm.shape[0]
         cdef void *xp = _data(X, self.real)
         cdef void *yp = _data(y, b"q" if self.net.loss == FNN_LOSS_CROSS_ENTROPY else self.real)
         cdef void *swp = _data(sw, self.real)
-        if perm.shape[0] < n_rows or lrs.shape[0] < n_batches or batch_loss.shape[0] < n_batches:
-            raise ValueError("train_batches: perm, lrs or batch_loss is too short")
-        if sw is not None and sw.shape[0] != n_rows:
-            raise ValueError("train_batches: sw has %d rows, X has %d" % (sw.shape[0], n_rows))
+        cdef bint out_of_range = False
+        if lrs.shape[0] < n_batches or batch_loss.shape[0] < n_batches:
+            raise ValueError("train_batches: lrs or batch_loss is too short")
+        if y.shape[0] != n_rows or (sw is not None and sw.shape[0] != n_rows):
+            raise ValueError("train_batches: X has %d rows, y %d and sw %s"
+                             % (n_rows, y.shape[0], "-" if sw is None else sw.shape[0]))
+        if n_batches < 1:
+            return FNN_OK, 0
+        lo = first_batch * batch_size
+        hi = min((first_batch + n_batches) * batch_size, n_epoch)
+        if first_batch < 0 or lo >= n_epoch:
+            raise ValueError("train_batches: batch %d starts past the epoch's %d rows"
+                             % (first_batch, n_epoch))
+        with nogil:  # every row these batches read lies in X
+            for i in range(lo, hi):
+                if perm[i] < 0 or perm[i] >= n_rows:
+                    out_of_range = True
+                    break
+        if out_of_range:
+            raise ValueError("train_batches: perm holds a row outside X's %d rows" % n_rows)
         with nogil:
             if self.single:
                 st = fnn_train_batches_f32(&self.net, &self.opt, <float *>xp, yp, <float *>swp,
                                            &perm[0],
-                                           n_rows, batch_size, first_batch, n_batches, &lrs[0],
+                                           n_epoch, batch_size, first_batch, n_batches, &lrs[0],
                                            &batch_loss[0], &done, nt, &_BLAS)
             else:
                 st = fnn_train_batches_f64(&self.net, &self.opt, <double *>xp, yp, <double *>swp,
                                            &perm[0],
-                                           n_rows, batch_size, first_batch, n_batches, &lrs[0],
+                                           n_epoch, batch_size, first_batch, n_batches, &lrs[0],
                                            &batch_loss[0], &done, nt, &_BLAS)
         if st != FNN_OK and st != FNN_ENONFINITE and st != FNN_EZEROWEIGHT:
             _check(st)

@@ -140,14 +140,14 @@ class _FitRun:
                  clip_norm, clip_value, diagnostics, backend, on_nonfinite, verbose, nt,
                  callbacks):
         if not model.built:
-            model.build(data.X_train.shape[1])
+            model.build(data.X.shape[1])
         arena = model.arena_
         states = (model.optimizer_state_ if resume
                   else [arena.new_state() for _ in range(optimizer.n_states)])
         # a batch whose sample weights are all 0 takes no step (its loss counts 0)
         self.setup = TrainingSetup(model, data.loss, optimizer, states, batch_size, l2,
                                    clip_norm, clip_value, diagnostics, data.center_lambda,
-                                   data.center_alpha, weighted=data.sw_train is not None,
+                                   data.center_alpha, weighted=data.sw is not None,
                                    skip_zero_weight=True)
         self.net = make_network(self.setup, backend, t0)
         self.history = History(validation_rows=data.val_rows)
@@ -198,9 +198,9 @@ class _FitRun:
         model, net, data = self.model, self.net, self.data
         arena, rows, n_batches = model.arena_, self.rows, len(self.rows)
         epoch = model.epochs_trained_
-        perm = (np.random.default_rng([model.seed_, _SHUFFLE_STREAM, epoch])
-                .permutation(data.n_train) if self.shuffle else np.arange(data.n_train))
-        perm = np.ascontiguousarray(perm, dtype=np.int64)
+        order = (np.random.default_rng([model.seed_, _SHUFFLE_STREAM, epoch])
+                 .permutation(data.n_train) if self.shuffle else np.arange(data.n_train))
+        perm = data.epoch_rows(order)  # rows of X: held-out rows are never copied out
         lrs = _learning_rates(self.optimizer, net.t, n_batches, n_batches)
         losses = np.zeros(n_batches, dtype=np.float64)
         self.setup.reset_diagnostics()
@@ -209,12 +209,12 @@ class _FitRun:
             self.bar = _progress_bar(epoch, data.n_train)
         started = time.perf_counter()
         # each batch's loss weighs by its rows, or by its weight sum with sample weights
-        weights = (rows if data.sw_train is None
-                   else batch_weight_sums(data.sw_train, perm, self.batch_size, n_batches))
-        outcome = run_epoch(net, arena.params, data.X_train, data.Y_train, perm,
+        weights = (rows if data.sw is None
+                   else batch_weight_sums(data.sw, perm, self.batch_size, n_batches))
+        outcome = run_epoch(net, arena.params, data.X, data.Y, perm,
                             self.batch_size, lrs, losses, self.nt, self.run_length,
                             after_run=self._progress(losses, weights),
-                            sample_weight=data.sw_train)
+                            sample_weight=data.sw)
         self.run_length = outcome.run
         if not outcome.params_finite:  # an update overflowed: back to the epoch's start
             _restore(arena, self.states, net, snapshot)
@@ -222,7 +222,7 @@ class _FitRun:
                                "the weights", _OVERFLOW_ADVICE % epoch)
             return None
         if outcome.failed_batch is not None:
-            _stop_non_finite(model, self.setup, net, self.history, data.X_train, data.Y_train,
+            _stop_non_finite(model, self.setup, net, self.history, data.X, data.Y,
                              perm, self.batch_size, epoch, outcome.failed_batch,
                              self.on_nonfinite)
             return None

@@ -204,6 +204,50 @@ def test_a_batch_whose_weights_sum_to_zero_stops_before_its_step(backend):
     assert net.t == 1
 
 
+@pytest.mark.parametrize("backend", ["fast", "reference"])
+def test_an_epoch_over_some_rows_of_X_equals_one_over_their_copy(backend):
+    """perm may visit a subset of X's rows (a validation split's training
+    rows): the steps are those of the same rows copied out, bitwise, and the
+    last batch is the epoch's remainder, not X's."""
+    from fastnn._backends import TrainingSetup, make_network
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((30, 4))
+    Y = rng.standard_normal((30, 2))
+    rows = np.ascontiguousarray(rng.permutation(30)[:17], dtype=np.int64)
+
+    def train(X, Y, perm):
+        model = fn.Sequential([fn.Dense(5, activation="tanh"), fn.Dense(2)], input_dim=4,
+                              seed=0, dtype="float64")
+        setup = TrainingSetup(model, "mse", fn.optim.SGD(lr=0.1), [], 4, 0.0, 0.0, 0.0, False)
+        net = make_network(setup, backend, 0)
+        lrs, out = np.full(5, 0.1), np.zeros(5)
+        assert net.train_batches(X, Y, perm, 4, 0, 5, lrs, out, 1) == (False, 5)
+        return model.get_params_flat(), out
+
+    subset, subset_loss = train(X, Y, rows)
+    copied, copied_loss = train(X[rows], Y[rows], np.arange(17, dtype=np.int64))
+    np.testing.assert_array_equal(subset, copied)
+    np.testing.assert_array_equal(subset_loss, copied_loss)
+
+
+def test_rows_outside_X_are_refused_before_any_step():
+    from fastnn._backends import TrainingSetup, make_network
+    X, Y = np.zeros((6, 2)), np.zeros((6, 1))
+    model = fn.Sequential([fn.Dense(1)], input_dim=2, seed=0, dtype="float64")
+    setup = TrainingSetup(model, "mse", fn.optim.SGD(lr=0.1), [], 2, 0.0, 0.0, 0.0, False)
+    net = make_network(setup, "fast", 0)
+    before = model.get_params_flat()
+    for bad in (6, -1):
+        perm = np.array([0, 1, 2, bad], dtype=np.int64)
+        with pytest.raises(ValueError, match="outside X's 6 rows"):
+            net.train_batches(X, Y, perm, 2, 0, 2, np.full(2, 0.1), np.zeros(2), 1)
+    with pytest.raises(ValueError, match="X has 6 rows, y 5"):
+        net.train_batches(X, Y[:5], np.arange(4, dtype=np.int64), 2, 0, 1, np.full(1, 0.1),
+                          np.zeros(1), 1)
+    np.testing.assert_array_equal(model.get_params_flat(), before)
+    assert net.t == 0
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_weighted_fit_matches_the_reference_backend(dtype):
     """Sequential.fit with string labels, sample and class weights (the first
