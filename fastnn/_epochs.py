@@ -84,3 +84,33 @@ def run_epoch(net, params, X, Y, perm, batch_size, lrs, losses, nt, run=1,
         if after_run is not None:
             after_run(first, n)
     return EpochOutcome(None, is_finite(params, nt), run)
+
+
+def run_stream_epoch(net, params, buffers, batch_size, lrs, losses, nt, run=1, after_run=None):
+    """One epoch whose rows arrive in buffers (a fastnn.data source): each
+    (X, Y, perm) runs through run_epoch as the next batches of the epoch.
+    Every buffer but the last holds whole batches, so batch b of the epoch
+    is the same whether its rows were read at once or in buffers; batches
+    past len(lrs) (a drop_last remainder) are not run.
+
+    Returns (EpochOutcome with the epoch's batch numbering, None or the failed
+    buffer as (X, Y, perm, its failed batch))."""
+    n_batches, done = lrs.shape[0], 0
+    for X, Y, perm in buffers:
+        n = min(-(-perm.shape[0] // batch_size), n_batches - done)
+        if n <= 0:
+            break
+        report = None if after_run is None else \
+            (lambda first, k, offset=done: after_run(offset + first, k))
+        outcome = run_epoch(net, params, X, Y, perm, batch_size, lrs[done:done + n],
+                            losses[done:done + n], nt, run, after_run=report)
+        run = outcome.run
+        if outcome.failed_batch is not None or not outcome.params_finite:
+            failed = None if outcome.failed_batch is None else done + outcome.failed_batch
+            return (EpochOutcome(failed, outcome.params_finite, run),
+                    (X, Y, perm, outcome.failed_batch))
+        done += n
+    if done != n_batches:
+        raise RuntimeError("the source gave %d batches of the epoch's %d: it changed since "
+                           "training started" % (done, n_batches))
+    return EpochOutcome(None, True, run), None

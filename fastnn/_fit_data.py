@@ -14,7 +14,7 @@ import numpy as np
 
 from fastnn._frames import check_feature_names, frame_to_array
 from fastnn._kernel_args import labels as class_indices
-from fastnn._validation import as_float_array, check_finite
+from fastnn._validation import as_float_array, check_finite, check_mapped_layout
 from fastnn.losses import CrossEntropy, check_loss
 
 _VALIDATION_STREAM = 2  # seeds the held-out rows apart from initialization (0), shuffling (1)
@@ -265,16 +265,22 @@ class TrainingData:
     hold every row given; train_rows are the rows training visits (None: all
     of them), so holding rows out never copies X. The validation arrays are
     None without validation; val_rows are the held-out row indices. Also the
-    loss name, the classes, the center loss's parameters."""
+    loss name, the classes, the center loss's parameters. A fit on a
+    fastnn.data source has a source instead of X, Y and sw."""
 
     def __init__(self, X, Y, sw, train_rows, X_val, Y_val, sw_val, val_rows, loss, classes,
-                 y_1d, center_lambda, center_alpha, feature_names=None):
+                 y_1d, center_lambda, center_alpha, feature_names=None, source=None):
         self.X, self.Y, self.sw, self.train_rows = X, Y, sw, train_rows
+        self.source = source
         self.X_val, self.Y_val, self.sw_val, self.val_rows = X_val, Y_val, sw_val, val_rows
         self.loss, self.classes, self.y_1d = loss, classes, y_1d
         self.center_lambda, self.center_alpha = center_lambda, center_alpha
         self.feature_names = feature_names
-        self.n_train = X.shape[0] if train_rows is None else train_rows.shape[0]
+        if source is not None:  # rows read in chunks (fastnn.data): X and Y are None
+            self.n_train, self.n_features = source.n_rows, source.n_features
+        else:
+            self.n_train = X.shape[0] if train_rows is None else train_rows.shape[0]
+            self.n_features = X.shape[1]
 
     def epoch_rows(self, order):
         """The rows of X an epoch visits, given their order as positions
@@ -301,6 +307,8 @@ def _inputs(model, X, name, n_features_of_X=None):
     """X (or X_val, whose features must match X's) in the model's dtype and C order
     (a data frame's numeric columns)."""
     X, _ = frame_to_array(X)
+    if n_features_of_X is None:  # the training rows: a mapped file is never copied whole
+        check_mapped_layout(X, name, model.dtype)
     X = as_float_array(X, name, model.dtype, ndim=2, convert_floats=True)
     check_finite(X, name)
     if n_features_of_X is not None and X.shape[1] != n_features_of_X:
@@ -312,9 +320,79 @@ def _inputs(model, X, name, n_features_of_X=None):
     return X
 
 
+def _validation_arrays(model, validation_data, loss, classes, n_features):
+    """(X_val, Y_val, sample_weight_val or None) of a fit's validation_data."""
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise ValueError("validation_data must be (X_val, y_val) or "
+                         "(X_val, y_val, sample_weight_val)")
+    X_val = _inputs(model, validation_data[0], "X_val", n_features)
+    Y_val, _ = prepare_targets(model, validation_data[1], loss, X_val.shape[0], classes,
+                               "y_val")
+    sw_val = None
+    if len(validation_data) == 3:
+        sw_val = check_sample_weight(validation_data[2], X_val.shape[0], model.dtype,
+                                     "sample_weight_val")
+    return X_val, Y_val, sw_val
+
+
+def check_classes(model, classes, loss):
+    """The classes a partial fit is told of, sorted: every label that will
+    appear, as many as the output layer stands for; they must equal the
+    model's classes_ when it has them."""
+    arr = np.unique(_label_array(classes, "classes"))
+    n_classes = 2 if loss == "binary_cross_entropy" else model.n_outputs
+    if loss not in CLASSIFICATION_LOSSES or (loss == "binary_cross_entropy"
+                                             and model.n_outputs != 1):
+        raise ValueError("classes is for a classifier with one label per row (loss is %r)"
+                         % loss)
+    if arr.ndim != 1 or len(arr) != n_classes:
+        raise ValueError("classes has %d distinct labels %s, but the output layer stands for "
+                         "%d classes" % (arr.size, _show(arr.ravel()), n_classes))
+    if model.classes_ is not None and not (
+            _same_kind(arr, model.classes_) and np.array_equal(arr, model.classes_)):
+        raise ValueError("classes %s differ from the classes the model was trained on, %s"
+                         % (_show(arr), _show(model.classes_)))
+    return arr
+
+
+def prepare_source(model, source, y, loss, validation_split, validation_data, sample_weight,
+                   class_weight):
+    """A fit's data when X is a fastnn.data source: the loss and the classes
+    (read from the target column when the model has none yet), the
+    validation arrays, the feature names; no training row is read here."""
+    if y is not None:
+        raise ValueError("a fastnn.data source holds its targets: call fit(source) without y")
+    for given, name in ((validation_split, "validation_split"), (sample_weight, "sample_weight"),
+                        (class_weight, "class_weight")):
+        if given:
+            raise ValueError("%s is not available when training on a fastnn.data source "
+                             "(give validation_data to validate)" % name)
+    names = source.feature_names
+    if model.epochs_trained_ > 0:
+        check_feature_names(model.feature_names_in_, names)
+        names = model.feature_names_in_
+    if model.built and source.n_features != model.input_dim:
+        raise ValueError("the source has %d feature columns, but the model was built for %d"
+                         % (source.n_features, model.input_dim))
+    loss, center_lambda, center_alpha = _loss_and_center(model, loss)
+    classes = model.classes_ if loss in CLASSIFICATION_LOSSES else None
+    if classes is None and loss in CLASSIFICATION_LOSSES:
+        labels = np.unique(np.concatenate([np.unique(v) for v in source.target_values()]))
+        _, classes = prepare_targets(model, labels, loss, labels.shape[0], None,
+                                     "the target column")
+    X_val = Y_val = sw_val = None
+    if validation_data is not None:
+        X_val, Y_val, sw_val = _validation_arrays(model, validation_data, loss, classes,
+                                                  source.n_features)
+    return TrainingData(None, None, None, None, X_val, Y_val, sw_val, None, loss, classes,
+                        isinstance(source.target, str), center_lambda, center_alpha, names,
+                        source=source)
+
+
 def prepare_data(model, X, y, loss, validation_split, validation_data, validation_rows,
-                 sample_weight, class_weight):
-    """Check and convert a fit's data once (see TrainingData)."""
+                 sample_weight, class_weight, classes=None):
+    """Check and convert a fit's data once (see TrainingData). classes: the
+    labels a partial fit is told of (see check_classes), or None."""
     X, names = frame_to_array(X)
     if model.epochs_trained_ > 0:  # a fit that continues a trained model keeps its names
         check_feature_names(model.feature_names_in_, names)
@@ -322,7 +400,10 @@ def prepare_data(model, X, y, loss, validation_split, validation_data, validatio
     X = _inputs(model, X, "X")
     loss, center_lambda, center_alpha = _loss_and_center(model, loss)
     m = X.shape[0]
-    classes = model.classes_ if loss in CLASSIFICATION_LOSSES else None
+    if classes is not None:
+        classes = check_classes(model, classes, loss)
+    elif loss in CLASSIFICATION_LOSSES:
+        classes = model.classes_
     Y, classes = prepare_targets(model, y, loss, m, classes)
     rows_class = class_of_rows(Y, loss)
     sw = check_sample_weight(sample_weight, m, model.dtype)
@@ -337,15 +418,8 @@ def prepare_data(model, X, y, loss, validation_split, validation_data, validatio
                          % (validation_rows,))
     X_val = Y_val = sw_val = val_rows = train_rows = None
     if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-            raise ValueError("validation_data must be (X_val, y_val) or "
-                             "(X_val, y_val, sample_weight_val)")
-        X_val = _inputs(model, validation_data[0], "X_val", X.shape[1])
-        Y_val, _ = prepare_targets(model, validation_data[1], loss, X_val.shape[0], classes,
-                                   "y_val")
-        if len(validation_data) == 3:
-            sw_val = check_sample_weight(validation_data[2], X_val.shape[0], model.dtype,
-                                         "sample_weight_val")
+        X_val, Y_val, sw_val = _validation_arrays(model, validation_data, loss, classes,
+                                                  X.shape[1])
     elif validation_split > 0:
         train_rows, val_rows = holdout_rows(m, validation_split, validation_rows, rows_class,
                                             model.seed_)

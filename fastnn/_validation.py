@@ -8,6 +8,7 @@ layout are accepted (copied to C order once); output buffers must already be
 exactly right, since writing into a copy would lose the result.
 """
 
+import mmap
 import numbers
 
 import numpy as np
@@ -61,6 +62,33 @@ def as_float_array(x, name, dtype, ndim=None, allow_empty=False, convert_floats=
     if not allow_empty and arr.size == 0:
         raise ValueError("%s is empty (shape %s)" % (name, arr.shape))
     return np.ascontiguousarray(arr)
+
+
+def is_memory_mapped(x):
+    """Whether x is an array whose elements live in a memory-mapped file
+    (np.memmap, np.load(..., mmap_mode=...), or a view of one)."""
+    while isinstance(x, np.ndarray):
+        if isinstance(x, np.memmap):
+            return True
+        x = x.base
+    return isinstance(x, mmap.mmap)
+
+
+def check_mapped_layout(x, name, dtype):
+    """A memory-mapped x is used where it lies, never converted: converting it
+    would copy the whole file into memory. Refuse one that is not already
+    C-ordered in `dtype`, saying how to fix it."""
+    if not is_memory_mapped(x):
+        return
+    if x.dtype != dtype:
+        raise TypeError("%s is a memory-mapped %s array but the model computes in %s: "
+                        "converting it would copy all of it into memory; build the model "
+                        "with dtype=%r or write the file as %s"
+                        % (name, x.dtype, dtype, x.dtype.name, dtype))
+    if not x.flags.c_contiguous:
+        raise ValueError("%s is a memory-mapped array that is not in C order (row-major): "
+                         "reordering it would copy all of it into memory; write the file in "
+                         "C order" % name)
 
 
 def check_shape(arr, name, shape):

@@ -82,6 +82,7 @@ class Sequential:
         self.classes_ = None
         self.centers_ = None
         self.feature_names_in_ = None
+        self._partial_fit_options = None  # what the first partial_fit set
         if input_dim is not None:
             self.build(input_dim)
 
@@ -160,7 +161,7 @@ class Sequential:
 
     # ------------------------------------------------------------------ training
 
-    def fit(self, X, y, *, loss=None, optimizer=None, batch_size=None, epochs=10, shuffle=True,
+    def fit(self, X, y=None, *, loss=None, optimizer=None, batch_size=None, epochs=10, shuffle=True,
             l2=0.0, clip_norm=None, clip_value=None, validation_split=0.0,
             validation_data=None, validation_rows="random", sample_weight=None,
             class_weight=None, early_stopping=None, callbacks=None, verbose=0,
@@ -174,14 +175,20 @@ class Sequential:
 
         Parameters
         ----------
-        X : array-like of shape (m, n_features)
-            Inputs; converted once to the model's dtype and C order.
-        y : array-like of shape (m,) or (m, n_outputs)
-            Targets. For cross_entropy: class labels (the output units' indices
-            0..k-1, or k distinct integers, booleans or strings, kept sorted in
-            ``classes_``) or one-hot rows. For binary_cross_entropy: 0/1 or
-            probabilities, or two distinct labels, for one output; a 0/1 matrix
-            for several (multi-label). Numbers otherwise (counts >= 0 for poisson).
+        X : array-like of shape (m, n_features), or a fastnn.data source
+            Inputs; converted once to the model's dtype and C order. A
+            memory-mapped array (np.memmap, np.load(..., mmap_mode="r")) in
+            the model's dtype and C order is read where it lies, a batch's
+            rows at a time. A source (fastnn.data.parquet) holds its targets
+            and is read in chunks (validation_data only; no validation_split,
+            sample_weight or class_weight).
+        y : array-like of shape (m,) or (m, n_outputs), default=None
+            Targets (None only with a source). For cross_entropy: class
+            labels (the output units' indices 0..k-1, or k distinct integers,
+            booleans or strings, kept sorted in ``classes_``) or one-hot rows.
+            For binary_cross_entropy: 0/1 or probabilities, or two distinct
+            labels, for one output; a 0/1 matrix for several (multi-label).
+            Numbers otherwise (counts >= 0 for poisson).
         loss : str or fastnn.losses.CrossEntropy, default=None
             "cross_entropy" (softmax output), "binary_cross_entropy" (sigmoid
             output), "poisson" (exp output: Poisson regression with the log
@@ -260,6 +267,46 @@ class Sequential:
             class_weight=class_weight, early_stopping=early_stopping, callbacks=callbacks,
             verbose=verbose, diagnostics=diagnostics, n_threads=n_threads, backend=backend,
             on_nonfinite=on_nonfinite, drop_last=drop_last)
+
+    def partial_fit(self, X, y, *, classes=None, sample_weight=None, n_threads=None,
+                    verbose=0, **options):
+        """One pass over one chunk of a stream of data: call it once per chunk.
+
+        The first call builds the model if needed and takes the training
+        options; later calls keep them, with the optimizer's state, so the
+        chunks train one model as the epochs of a fit would.
+
+        Parameters
+        ----------
+        X : array-like of shape (m, n_features)
+            The chunk's inputs.
+        y : array-like of shape (m,) or (m, n_outputs)
+            The chunk's targets, as for fit.
+        classes : array-like, default=None
+            Every class label of the stream, for a classifier, at the first
+            call (a chunk rarely shows them all); later calls may repeat it.
+            None takes them from the first chunk's labels, as fit does.
+        sample_weight : array-like of shape (m,), default=None
+            Weight of each row of the chunk, >= 0.
+        n_threads : int, default=None
+            OpenMP threads; None uses fastnn.get_num_threads().
+        verbose : {0, 1, 2}, default=0
+            As for fit.
+        **options
+            The first call's training options, as for fit: loss, optimizer,
+            batch_size, shuffle, l2, clip_norm, clip_value, class_weight (a
+            dict), backend, on_nonfinite. A later call may repeat them
+            unchanged; changing one raises ValueError. A chunk smaller than
+            batch_size is one batch. They are not saved with the model: after
+            load, the first partial_fit takes them again.
+
+        Returns
+        -------
+        History
+            The pass's record (one epoch).
+        """
+        return trainer.partial_fit(self, X, y, classes=classes, sample_weight=sample_weight,
+                                   n_threads=n_threads, verbose=verbose, **options)
 
     def _begin_fit(self, loss, y_1d, classes, optimizer, states, history, feature_names=None):
         """Record what a fit starting now trains with; the trainer calls this once

@@ -17,12 +17,13 @@ import numpy as np
 from fastnn import ops
 from fastnn import reference as ref
 from fastnn._backends import TrainingSetup, make_network
-from fastnn._epochs import batch_rows, batch_weight_sums, run_epoch
+from fastnn._epochs import batch_rows, batch_weight_sums, run_epoch, run_stream_epoch
 from fastnn._fit_data import (CLASSIFICATION_LOSSES, check_sample_weight, default_loss,
-                              prepare_data, prepare_targets)
+                              prepare_data, prepare_source, prepare_targets)
 from fastnn._threads import blas_threads, resolve_n_threads
 from fastnn._validation import check_int, check_scalar
 from fastnn.callbacks import EarlyStopping
+from fastnn.data import ParquetSource
 from fastnn.history import History
 from fastnn.optim import get_optimizer
 
@@ -72,17 +73,27 @@ def fit(model, X, y, *, loss=None, optimizer=None, batch_size=None, epochs=10, s
         l2=0.0, clip_norm=None, clip_value=None, validation_split=0.0, validation_data=None,
         validation_rows="random", sample_weight=None, class_weight=None, early_stopping=None,
         callbacks=None, verbose=0, diagnostics=False, n_threads=None, backend="fast",
-        on_nonfinite="raise", drop_last=False):
+        on_nonfinite="raise", drop_last=False, _classes=None, _clip_batch_size=False):
     """Sequential.fit: every option is checked here, before the model changes.
     Sequential.fit's docstring documents each of them (tests/test_model.py
-    holds the two signatures and the docstring together)."""
+    holds the two signatures and the docstring together). partial_fit passes
+    _classes (the labels it is told of) and _clip_batch_size (a chunk smaller
+    than the batch size is one batch)."""
     (batch_size, epochs, l2, clip_norm, clip_value, validation_split, verbose,
      callbacks) = _check_options(batch_size, epochs, l2, clip_norm, clip_value,
                                  validation_split, verbose, backend, on_nonfinite, callbacks,
                                  early_stopping)
     nt = resolve_n_threads(n_threads)
-    data = prepare_data(model, X, y, loss, validation_split, validation_data, validation_rows,
-                        sample_weight, class_weight)
+    if isinstance(X, ParquetSource):
+        data = prepare_source(model, X, y, loss, validation_split, validation_data,
+                              sample_weight, class_weight)
+    else:
+        if y is None:
+            raise TypeError("fit needs targets y (only a fastnn.data source holds its own)")
+        data = prepare_data(model, X, y, loss, validation_split, validation_data,
+                            validation_rows, sample_weight, class_weight, _classes)
+    if _clip_batch_size and batch_size is not None:
+        batch_size = min(batch_size, data.n_train)
     batch_size = _batch_size(batch_size, data.n_train)
     optimizer, resume = _resolve_optimizer(model, optimizer)
     rows = batch_rows(data.n_train, batch_size, drop_last)
@@ -99,6 +110,48 @@ def fit(model, X, y, *, loss=None, optimizer=None, batch_size=None, epochs=10, s
 
 
 _LR_CHECK_STEPS = 1 << 20
+
+# the options a stream's first partial_fit sets and its later calls keep
+PARTIAL_FIT_OPTIONS = {"loss": None, "optimizer": None, "batch_size": None, "shuffle": True,
+                       "l2": 0.0, "clip_norm": None, "clip_value": None, "class_weight": None,
+                       "backend": "fast", "on_nonfinite": "raise"}
+
+
+def partial_fit(model, X, y, *, classes=None, sample_weight=None, n_threads=None, verbose=0,
+                **options):
+    """Sequential.partial_fit: one pass over one chunk. The first call takes
+    the training options (PARTIAL_FIT_OPTIONS) and keeps them on the model;
+    a later call may repeat them unchanged but not change them."""
+    unknown = sorted(set(options) - set(PARTIAL_FIT_OPTIONS))
+    if unknown:
+        raise TypeError("partial_fit got unknown options %s; its training options are %s"
+                        % (", ".join(unknown), ", ".join(PARTIAL_FIT_OPTIONS)))
+    kept = model._partial_fit_options
+    if kept is None:
+        settings = dict(PARTIAL_FIT_OPTIONS, **options)
+        if isinstance(settings["class_weight"], str):
+            raise ValueError("class_weight='balanced' needs every row at once; give partial_fit "
+                             "a dict {label: weight}")
+    else:
+        changed = [k for k, v in options.items() if not _same_option(v, kept[k])]
+        if changed:
+            raise ValueError("partial_fit keeps the training options of its first call; %s "
+                             "differ (first call: %s)" % (", ".join(changed), ", ".join(
+                                 "%s=%r" % (k, kept[k]) for k in changed)))
+        settings = dict(kept, optimizer=None)  # None continues the optimizer and its state
+    history = fit(model, X, y, epochs=1, sample_weight=sample_weight, n_threads=n_threads,
+                  verbose=verbose, _classes=classes, _clip_batch_size=True, **settings)
+    if kept is None:
+        model._partial_fit_options = dict(settings, optimizer=model.optimizer_)
+    return history
+
+
+def _same_option(a, b):
+    if hasattr(a, "get_config") and hasattr(b, "get_config"):
+        return type(a) is type(b) and a.get_config() == b.get_config()
+    if isinstance(a, str) and hasattr(b, "get_config"):
+        return get_optimizer(a).get_config() == b.get_config()
+    return a == b
 
 
 def _batch_size(batch_size, n_train):
@@ -140,7 +193,7 @@ class _FitRun:
                  clip_norm, clip_value, diagnostics, backend, on_nonfinite, verbose, nt,
                  callbacks):
         if not model.built:
-            model.build(data.X.shape[1])
+            model.build(data.n_features)
         arena = model.arena_
         states = (model.optimizer_state_ if resume
                   else [arena.new_state() for _ in range(optimizer.n_states)])
@@ -198,9 +251,8 @@ class _FitRun:
         model, net, data = self.model, self.net, self.data
         arena, rows, n_batches = model.arena_, self.rows, len(self.rows)
         epoch = model.epochs_trained_
-        order = (np.random.default_rng([model.seed_, _SHUFFLE_STREAM, epoch])
-                 .permutation(data.n_train) if self.shuffle else np.arange(data.n_train))
-        perm = data.epoch_rows(order)  # rows of X: held-out rows are never copied out
+        rng = (np.random.default_rng([model.seed_, _SHUFFLE_STREAM, epoch]) if self.shuffle
+               else None)
         lrs = _learning_rates(self.optimizer, net.t, n_batches, n_batches)
         losses = np.zeros(n_batches, dtype=np.float64)
         self.setup.reset_diagnostics()
@@ -208,13 +260,24 @@ class _FitRun:
         if self.verbose == 1:
             self.bar = _progress_bar(epoch, data.n_train)
         started = time.perf_counter()
-        # each batch's loss weighs by its rows, or by its weight sum with sample weights
-        weights = (rows if data.sw is None
-                   else batch_weight_sums(data.sw, perm, self.batch_size, n_batches))
-        outcome = run_epoch(net, arena.params, data.X, data.Y, perm,
-                            self.batch_size, lrs, losses, self.nt, self.run_length,
-                            after_run=self._progress(losses, weights),
-                            sample_weight=data.sw)
+        if data.source is None:
+            perm = data.epoch_rows(rng.permutation(data.n_train) if rng is not None
+                                   else np.arange(data.n_train))  # rows of X, never copied
+            # each batch's loss weighs by its rows, or by its weight sum with sample weights
+            weights = (rows if data.sw is None
+                       else batch_weight_sums(data.sw, perm, self.batch_size, n_batches))
+            outcome = run_epoch(net, arena.params, data.X, data.Y, perm, self.batch_size, lrs,
+                                losses, self.nt, self.run_length,
+                                after_run=self._progress(losses, weights),
+                                sample_weight=data.sw)
+            failed = (data.X, data.Y, perm, outcome.failed_batch)
+        else:
+            weights = rows
+            buffers = data.source.buffers(rng, self.batch_size, model.dtype,
+                                          self._source_targets)
+            outcome, failed = run_stream_epoch(net, arena.params, buffers, self.batch_size,
+                                               lrs, losses, self.nt, self.run_length,
+                                               after_run=self._progress(losses, weights))
         self.run_length = outcome.run
         if not outcome.params_finite:  # an update overflowed: back to the epoch's start
             _restore(arena, self.states, net, snapshot)
@@ -222,9 +285,10 @@ class _FitRun:
                                "the weights", _OVERFLOW_ADVICE % epoch)
             return None
         if outcome.failed_batch is not None:
-            _stop_non_finite(model, self.setup, net, self.history, data.X, data.Y,
-                             perm, self.batch_size, epoch, outcome.failed_batch,
-                             self.on_nonfinite)
+            X, Y, perm, local = failed
+            rows_of_batch = perm[local * self.batch_size:(local + 1) * self.batch_size]
+            _stop_non_finite(model, self.setup, net, self.history, X, Y, rows_of_batch, epoch,
+                             outcome.failed_batch, self.on_nonfinite)
             return None
         seconds = time.perf_counter() - started
         used = rows.sum()
@@ -236,6 +300,13 @@ class _FitRun:
                               n_threads=self.nt, _prepared=True)
             logs.update({"val_" + k: v for k, v in scores.items()})
         return logs
+
+    def _source_targets(self, y, where):
+        """A chunk's target values as the C loop takes them (class labels
+        encoded through the classes of the fit)."""
+        data = self.data
+        return prepare_targets(self.model, y, data.loss, y.shape[0], data.classes,
+                               "the targets (%s)" % where)[0]
 
     def _progress(self, losses, weights):
         """The progress bar's update after each call into the engine, or None."""
@@ -329,10 +400,10 @@ def _diagnostics(setup, n_batches):
     return out
 
 
-def _locate_non_finite(model, setup, X, Y, perm, batch_size, batch, step):
-    """Where a failed batch first went non-finite: a layer's activations, the
-    loss, or (from the output back) a layer's gradients."""
-    rows = perm[batch * batch_size:(batch + 1) * batch_size]
+def _locate_non_finite(model, setup, X, Y, rows, step):
+    """Where a failed batch (the given rows of X) first went non-finite: a
+    layer's activations, the loss, or (from the output back) a layer's
+    gradients."""
     with np.errstate(all="ignore"):
         outs = ref.network_forward(setup.layers, X[rows], training=True,
                                    fused_loss=setup.loss != "mse", seed=model.seed_ % 2**64,
@@ -347,10 +418,9 @@ def _locate_non_finite(model, setup, X, Y, perm, batch_size, batch, step):
     return "the loss"
 
 
-def _stop_non_finite(model, setup, net, history, X, Y, perm, batch_size, epoch, batch,
-                     on_nonfinite):
+def _stop_non_finite(model, setup, net, history, X, Y, rows, epoch, batch, on_nonfinite):
     model._record_progress(net.t, model.epochs_trained_)
-    where = _locate_non_finite(model, setup, X, Y, perm, batch_size, batch, net.t)
+    where = _locate_non_finite(model, setup, X, Y, rows, net.t)
     _finish_non_finite(history, on_nonfinite, epoch, batch, where,
                        "the model keeps the weights of the last completed step (optimizer "
                        "step %d); try a lower learning rate or clip_norm" % net.t)

@@ -21,10 +21,11 @@ LAYERS = [
     ("descriptions", ["optim", "layers", "_kernel_args"]),
     ("kernels", ["ops", "reference", "_lipo"]),
     ("engines and file format", ["_backends", "_epochs", "_inference", "io", "preprocessing",
-                                 "_fit_data"]),
+                                 "_fit_data", "data"]),
     ("training", ["trainer"]),
     ("model", ["model"]),
     ("front ends", ["sklearn", "search"]),
+    ("converters", ["onnx", "torch"]),
     ("package", ["__init__"]),
     ("applications", ["demo", "studies"]),
 ]
