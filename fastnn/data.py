@@ -7,8 +7,8 @@ in chunks, which ``Sequential.fit`` takes in place of X and y.
 Design: the unit of reading is a Parquet row group (the only unit a Parquet
 file can be read from at random). Each epoch visits the row groups of every
 file in a new order drawn from the model's seed, reads each in chunks of
-``chunk_rows`` rows, and mixes the chunks in a shuffle buffer of
-``shuffle_rows`` rows: when the buffer is full its rows are permuted, the
+``chunk_rows`` rows (by default about 16 MiB), and mixes the chunks in a
+shuffle buffer of ``shuffle_rows`` rows (about 64 MiB): when the buffer is full its rows are permuted, the
 first part is trained on and the rest stays to mix with the chunks that
 follow. Rows therefore mix within row groups and across them, and memory
 stays bounded by the buffer (about shuffle_rows + chunk_rows rows, plus one
@@ -30,7 +30,9 @@ import os
 
 import numpy as np
 
-_SHUFFLE_STREAM = 1  # the epoch's order is drawn from the same stream as arrays' shuffling
+CHUNK_BYTES = 16 * 2**20
+SHUFFLE_BYTES = 64 * 2**20
+READ_BUFFER_BYTES = 2**20
 
 
 def _pyarrow_parquet():
@@ -81,13 +83,15 @@ class ParquetSource:
     row_groups : list of (file index, row group index, rows)
     """
 
-    def __init__(self, path, target, features=None, chunk_rows=65536, shuffle_rows=262144):
+    def __init__(self, path, target, features=None, chunk_rows=None, shuffle_rows=None):
         from fastnn._validation import check_int
         pq = _pyarrow_parquet()
-        self.chunk_rows = check_int(chunk_rows, "chunk_rows", low=1)
-        self.shuffle_rows = check_int(shuffle_rows, "shuffle_rows", low=1)
+        for value, name in ((chunk_rows, "chunk_rows"), (shuffle_rows, "shuffle_rows")):
+            if value is not None:
+                check_int(value, name, low=1)
         self.files = _parquet_files(path)
-        readers = [pq.ParquetFile(f) for f in self.files]
+        # a buffered stream reads a row group page by page, not its columns whole
+        readers = [pq.ParquetFile(f, buffer_size=READ_BUFFER_BYTES) for f in self.files]
         schema = readers[0].schema_arrow
         for f, r in zip(self.files[1:], readers[1:]):
             if not r.schema_arrow.equals(schema):
@@ -129,6 +133,11 @@ class ParquetSource:
         if self.n_rows == 0:
             raise ValueError("%s holds no rows" % (path,))
         self._readers = readers
+        # by default a chunk holds about CHUNK_BYTES of float64 features, the
+        # shuffle buffer about SHUFFLE_BYTES, whatever the number of columns
+        row_bytes = 8 * self.n_features
+        self.chunk_rows = chunk_rows or max(1, CHUNK_BYTES // row_bytes)
+        self.shuffle_rows = shuffle_rows or max(1, SHUFFLE_BYTES // row_bytes)
 
     @property
     def n_features(self):
@@ -171,7 +180,8 @@ class ParquetSource:
             i, g, _ = self.row_groups[u]
             start = 0
             for batch in self._readers[i].iter_batches(batch_size=self.chunk_rows,
-                                                       row_groups=[g], columns=columns):
+                                                       row_groups=[g], columns=columns,
+                                                       use_threads=False):
                 where = "%s, row group %d, rows %d-%d" % (self.files[i], g, start,
                                                           start + batch.num_rows - 1)
                 start += batch.num_rows
@@ -190,30 +200,47 @@ class ParquetSource:
         """One epoch's training rows as (X, Y, perm) buffers: the rows perm of
         X, Y are trained on in order. Every buffer but the last holds a whole
         number of batches. rng: the epoch's generator, or None to read the rows
-        in file order. convert_targets(y, where) -> Y as the C loop takes them."""
+        in file order. convert_targets(y, where) -> Y as the C loop takes them.
+
+        One buffer of shuffle_rows + chunk_rows rows is allocated per epoch
+        and refilled in place: when it holds shuffle_rows rows (and at least
+        a batch more than it keeps), its rows are permuted, all but about
+        half of shuffle_rows are trained on (whole batches), and the rest
+        move to its front to mix with the next chunks."""
         order = (np.arange(len(self.row_groups)) if rng is None
                  else rng.permutation(len(self.row_groups)))
         keep = self.shuffle_rows // 2
-        X = Y = None
+        capacity = max(self.shuffle_rows, batch_size + keep) + self.chunk_rows
+        X = np.empty((capacity, self.n_features), dtype=dtype)
+        Y = None
+        filled = 0
         for Xc, yc, where in self.chunks(order, dtype):
             Yc = convert_targets(yc, where)
-            X = Xc if X is None else np.concatenate([X, Xc])
-            Y = Yc if Y is None else np.concatenate([Y, Yc])
-            if X.shape[0] < max(self.shuffle_rows, batch_size + keep):
+            if Y is None:
+                Y = np.empty((capacity,) + Yc.shape[1:], dtype=Yc.dtype)
+            X[filled:filled + Xc.shape[0]] = Xc
+            Y[filled:filled + Xc.shape[0]] = Yc
+            filled += Xc.shape[0]
+            del Xc, Yc
+            if filled < capacity - self.chunk_rows:
                 continue
-            perm = (np.arange(X.shape[0], dtype=np.int64) if rng is None
-                    else rng.permutation(X.shape[0]))
-            n_out = (X.shape[0] - keep) // batch_size * batch_size
+            perm = (np.arange(filled, dtype=np.int64) if rng is None
+                    else rng.permutation(filled))
+            n_out = (filled - keep) // batch_size * batch_size
             yield X, Y, np.ascontiguousarray(perm[:n_out])
-            rest = np.sort(perm[n_out:]) if rng is None else perm[n_out:]
-            X, Y = X[rest], Y[rest]
-        if X is not None and X.shape[0]:
-            perm = (np.arange(X.shape[0], dtype=np.int64) if rng is None
-                    else rng.permutation(X.shape[0]))
+            rest = perm[n_out:]
+            if rng is None:
+                rest = np.sort(rest)
+            X[:rest.shape[0]] = X[rest]
+            Y[:rest.shape[0]] = Y[rest]
+            filled = rest.shape[0]
+        if filled:
+            perm = (np.arange(filled, dtype=np.int64) if rng is None
+                    else rng.permutation(filled))
             yield X, Y, np.ascontiguousarray(perm, dtype=np.int64)
 
 
-def parquet(path, target, features=None, chunk_rows=65536, shuffle_rows=262144):
+def parquet(path, target, features=None, chunk_rows=None, shuffle_rows=None):
     """A Parquet file or data set as training data for ``Sequential.fit``.
 
     Parameters
@@ -227,11 +254,13 @@ def parquet(path, target, features=None, chunk_rows=65536, shuffle_rows=262144):
     features : list of str, default=None
         The feature columns, in the order the model takes them; None takes
         every other column. They must be numeric, without missing values.
-    chunk_rows : int, default=65536
-        Rows read at a time.
-    shuffle_rows : int, default=262144
-        Rows of the shuffle buffer that mixes chunks (see fastnn.data); with
-        chunk_rows it bounds the memory used.
+    chunk_rows : int, default=None
+        Rows read at a time; None: those of 16 MiB of float64 features.
+    shuffle_rows : int, default=None
+        Rows of the shuffle buffer that mixes chunks (see fastnn.data); None:
+        those of 64 MiB of float64 features. The memory a source uses is
+        about (shuffle_rows + 2 chunk_rows) rows in the model's dtype, plus
+        what the Parquet reader holds of one row group.
 
     Returns
     -------
