@@ -514,6 +514,13 @@ class Sequential:
                                      for i in range(self.optimizer_.n_states)]
         return self
 
+    def __reduce__(self):
+        """Pickle a built model through its state dict, so that the copy's
+        layers are views into the copy's own arena (as for save and load)."""
+        if not self.built:
+            return super().__reduce__()
+        return (_unpickle, (self.state_dict(), self._partial_fit_options, self.history_))
+
     def get_config(self):
         return {"layers": [layer.get_config() for layer in self.layers],
                 "input_dim": self.input_dim, "dtype": self.dtype.name, "seed": self.seed}
@@ -538,6 +545,12 @@ class Sequential:
     def __repr__(self):
         return "Sequential(%r, input_dim=%r, dtype=%r, seed=%r)" % (
             self.layers, self.input_dim, self.dtype.name, self.seed)
+
+
+def _unpickle(state, partial_fit_options, history):
+    model = Sequential.from_state_dict(state)
+    model._partial_fit_options, model.history_ = partial_fit_options, history
+    return model
 
 
 def load(path):

@@ -25,7 +25,7 @@ LAYERS = [
     ("training", ["trainer"]),
     ("model", ["model"]),
     ("front ends", ["sklearn", "search"]),
-    ("converters", ["onnx", "torch"]),
+    ("interop", ["onnx", "torch", "dask"]),
     ("package", ["__init__"]),
     ("applications", ["demo", "studies"]),
 ]

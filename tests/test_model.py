@@ -174,3 +174,21 @@ def test_a_built_layer_belongs_to_one_model():
     fn.Sequential(layers, input_dim=3)
     with pytest.raises(ValueError, match="already holds the weights of another model"):
         fn.Sequential(layers, input_dim=3)
+
+
+def test_a_pickled_model_trains_on_as_the_original():
+    """A pickle round trip keeps the weights, the optimizer state and the
+    layers' views into the copy's own arena, so both train on alike."""
+    import pickle
+    X, y = _data()
+    model = _model()
+    model.partial_fit(X, y, l2=0.01, batch_size=16)
+    copy = pickle.loads(pickle.dumps(model))
+    assert np.shares_memory(copy.layers[0].W, copy.arena_.params)
+    for m in (model, copy):
+        m.partial_fit(X, y)
+    np.testing.assert_array_equal(copy.get_params_flat(), model.get_params_flat())
+    np.testing.assert_array_equal(copy.layers[0].W, model.layers[0].W)
+    assert copy.t_ == model.t_ and copy.history_.epochs == model.history_.epochs
+    unbuilt = pickle.loads(pickle.dumps(_model()))
+    assert not unbuilt.built

@@ -1,0 +1,125 @@
+"""Training a Sequential on a Dask Array or DataFrame that lives on a cluster,
+without gathering it on the client.
+
+    import fastnn.dask
+    history = fastnn.dask.fit_partitions(model, X, y, epochs=3, classes=[0, 1],
+                                         optimizer="adam", batch_size=256)
+
+Design: the model visits the partitions in turn, where they live. Each
+visit is one task that takes the model's state (weights, optimizer state,
+step counts: a few arrays, ``Sequential.state_dict``) and one partition of X
+and y, runs ``partial_fit`` on it, and returns the new state; the tasks are
+chained, so Dask's scheduler runs each on a worker that holds its partition
+(it places a task where most of its input bytes are, and a partition
+outweighs the model's state) and only the model travels. Dask's work
+stealing may still move a task, with its partition, to an idle worker:
+configure ``distributed.scheduler.work-stealing: False`` to forbid it. Each epoch visits the partitions in a new order
+drawn from the model's seed. The result is bitwise that of calling
+``partial_fit`` on the partitions, in the same order, in one process.
+
+For the scikit-learn estimators, dask-ml's ``Incremental`` wrapper does the
+same through their ``partial_fit`` (docs/interop.md).
+"""
+
+import numpy as np
+
+from fastnn.history import History
+from fastnn.model import Sequential
+
+_PARTITION_ORDER_STREAM = 3  # seeds the partition order apart from init, shuffling, holdout
+
+
+def _import_dask():
+    try:
+        import dask
+    except ImportError as exc:
+        raise ImportError("fastnn.dask needs Dask: pip install 'fastnn[dask]'") from exc
+    return dask
+
+
+def _blocks(X, name):
+    """The partitions of a Dask Array (as row blocks) or DataFrame/Series, as
+    delayed objects, and their number."""
+    if hasattr(X, "to_delayed") and hasattr(X, "chunks"):  # dask.array
+        if X.ndim == 2 and len(X.chunks[1]) > 1:
+            X = X.rechunk({1: -1})  # one block holds whole rows
+        blocks = X.to_delayed()
+        return list(blocks.ravel() if X.ndim == 1 else blocks[:, 0])
+    if hasattr(X, "to_delayed") and hasattr(X, "npartitions"):  # dask.dataframe
+        return list(X.to_delayed())
+    raise TypeError("%s must be a Dask Array, DataFrame or Series, got %s"
+                    % (name, type(X).__name__))
+
+
+def _visit(state, X, y, classes, options, partial_options):
+    """One partition's pass, on the worker that holds it."""
+    model = Sequential.from_state_dict(state)
+    model._partial_fit_options = partial_options
+    history = model.partial_fit(X, y, classes=classes, **options)
+    logs = {k: v[-1] for k, v in history.history.items()}
+    return model.state_dict(), logs, len(X), model._partial_fit_options
+
+
+def fit_partitions(model, X, y, *, epochs=1, classes=None, shuffle=True, **options):
+    """Train `model` on the partitions of Dask collections X and y.
+
+    Parameters
+    ----------
+    model : fastnn.Sequential
+        Built, or built from X's width; updated in place. Each partition's
+        visit counts as one of its epochs (``epochs_trained_``), as a
+        partial_fit does.
+    X : dask.array.Array (2-D) or dask.dataframe.DataFrame
+        Inputs, in partitions of whole rows (an array's column chunks are
+        joined first).
+    y : dask.array.Array or dask.dataframe.Series/DataFrame
+        Targets, partitioned as X (the same number of partitions, the same
+        rows in each).
+    epochs : int, default=1
+        Passes over all partitions.
+    classes : array-like, default=None
+        Every class label, for a classifier (see Sequential.partial_fit).
+    shuffle : bool, default=True
+        Visit the partitions in a new order each epoch (from the model's
+        seed); the rows of a partition are shuffled by partial_fit.
+    **options
+        Training options of Sequential.partial_fit (loss, optimizer,
+        batch_size, l2, ...), given to every visit.
+
+    Returns
+    -------
+    History
+        One record per epoch: the row-weighted mean of the partitions'
+        losses.
+    """
+    dask = _import_dask()
+    from fastnn._validation import check_int
+    epochs = check_int(epochs, "epochs", low=1)
+    x_blocks, y_blocks = _blocks(X, "X"), _blocks(y, "y")
+    if len(x_blocks) != len(y_blocks):
+        raise ValueError("X has %d partitions but y has %d: partition them alike"
+                         % (len(x_blocks), len(y_blocks)))
+    if not model.built:  # the width is known without reading a partition
+        model.build(X.shape[1] if hasattr(X, "chunks") else len(X.columns))
+    history = History()
+    state, partial_options = model.state_dict(), model._partial_fit_options
+    visit = dask.delayed(_visit, pure=False, nout=4)
+    for _ in range(epochs):
+        epoch = model.epochs_trained_
+        order = (np.random.default_rng([model.seed_, _PARTITION_ORDER_STREAM, epoch])
+                 .permutation(len(x_blocks)) if shuffle else np.arange(len(x_blocks)))
+        visits = []
+        for i in order:
+            state, logs, rows, partial_options = visit(state, x_blocks[i], y_blocks[i],
+                                                       classes, options, partial_options)
+            visits.append((logs, rows))
+        state, partial_options, visits = dask.compute(state, partial_options, visits)
+        model.load_state_dict(state)
+        model._partial_fit_options = partial_options
+        rows = np.array([r for _, r in visits], dtype=np.float64)
+        losses = np.array([logs["loss"] for logs, _ in visits])
+        history.record(epoch, {"loss": float(losses @ rows / rows.sum()),
+                               "partitions": len(visits)})
+        state = model.state_dict()
+    model.history_ = history
+    return history
