@@ -13,9 +13,10 @@ chained, so Dask's scheduler runs each on a worker that holds its partition
 (it places a task where most of its input bytes are, and a partition
 outweighs the model's state) and only the model travels. Dask's work
 stealing may still move a task, with its partition, to an idle worker:
-configure ``distributed.scheduler.work-stealing: False`` to forbid it. Each epoch visits the partitions in a new order
-drawn from the model's seed. The result is bitwise that of calling
-``partial_fit`` on the partitions, in the same order, in one process.
+configure ``distributed.scheduler.work-stealing: False`` to forbid it.
+Each epoch visits the partitions in a new order drawn from the model's seed.
+The result is bitwise that of calling ``partial_fit`` on the partitions, in
+the same order, in one process.
 
 For the scikit-learn estimators, dask-ml's ``Incremental`` wrapper does the
 same through their ``partial_fit`` (docs/interop.md).
