@@ -1,13 +1,17 @@
 """The two steps of LIPO search (:func:`fastnn.search.lipo_search`), on points
-of the unit cube and scores to maximize:
+of the unit cube and scores to maximize, in the form dlib's find_max_global
+gives them:
 
-- the upper bound of Malherbe and Vayatis (2017) in dlib's form: one
-  Lipschitz constant per dimension and a noise term per point,
+- the upper bound of Malherbe and Vayatis (2017) with one Lipschitz constant
+  per dimension and a noise term per point,
   U(x) = min_i F_i + sqrt(noise_i + sum_d m_d (x_d - X_id)^2), fitted to the
-  evaluated points by a small quadratic program (UpperBound), and maximized by
-  random sampling refined with L-BFGS-B (maximize_bound);
-- a trust-region step on a quadratic model fitted to the points nearest the
+  evaluated points by a small quadratic program (UpperBound) and maximized
+  over random draws (maximize_bound);
+- a trust-region step on a quadratic model through the points nearest the
   incumbent (TrustRegion), which converges fast on smooth bowls.
+
+lipo_search alternates them: a local step whenever the previous trial was not
+one and the model predicts a gain, a bound step otherwise.
 
 Design: the quadratic program is a least-distance problem (minimize ||z||
 subject to G z >= h), solved exactly through one non-negative least squares
@@ -15,6 +19,19 @@ problem (Lawson and Hanson, Solving Least Squares Problems, ch. 23) with
 SciPy's NNLS. Its constraints are pairs of points; a fit starts from the
 constraints that bound the previous fit and adds the violated ones until none
 is left, so a few hundred points cost a few small NNLS solves.
+
+The bound's maximum is taken over random draws only, as dlib does: refining
+the best draws by L-BFGS-B (tried: the best 3, 30 iterations each) cost 80-90%
+of a trial's time and did not lower the regrets of bench/lipo_compare.py
+overall (lower on Ackley, higher on Levy and Hartmann 6-D).
+
+The trust region's model is fitted to points near the incumbent only: among
+the best points, the (d + 1)(d + 2) / 2 + 2 nearest, of which those farther
+than twice the radius are dropped (keeping at least d + 2, the fewest a model
+needs). Far points, whose scores can be thousands of times worse, otherwise
+bend the model so that it predicts gains the objective does not have, and the
+radius collapses before the model is useful. docs/search.md gives the
+measurements behind each constant.
 """
 
 import numpy as np
@@ -22,23 +39,21 @@ import scipy.optimize
 
 # dlib's default weight of the noise terms against the Lipschitz constants: a
 # pair of points is explained by noise only when no slope explains it at a
-# thousandth of the cost (docs/search.md)
+# thousandth of the cost
 RELATIVE_NOISE = 1e-3
 # the chance that a trial draws from the prior instead (dlib's default): a
 # safety net for a bound fitted to misleading points
 PURE_RANDOM_PROBABILITY = 0.02
-# random points at which the bound is evaluated before the best few are refined
+# random draws over which the bound is maximized (dlib's default)
 N_BOUND_SAMPLES = 5000
-N_REFINED = 3
-REFINE_ITERATIONS = 30
-# the trust region: initial and largest radius in the unit cube, and the
-# radius below which the incumbent counts as converged
-INITIAL_RADIUS = 0.1
-# points beyond the model's terms in its least-squares fit, chosen nearest the
-# incumbent among MODEL_POOL times as many best points
-MODEL_EXTRA_POINTS = 2
+# the trust region's model: its points come from the MODEL_POOL * (number of
+# terms) best points, the nearest (number of terms) + MODEL_EXTRA of them to
+# the incumbent, of which those beyond MODEL_REACH radii are dropped
 MODEL_POOL = 3
-MAX_RADIUS = 0.5
+MODEL_EXTRA = 2
+MODEL_REACH = 2.0
+# the radius (in the unit cube) below which the incumbent counts as converged:
+# local steps stop until a step elsewhere finds a better point
 MIN_RADIUS = 1e-4
 
 
@@ -134,15 +149,6 @@ class UpperBound:
                                        axis=1)
         return out
 
-    def gradient(self, x):
-        """(U(x), dU/dx) at one point x (d,): the gradient of the active term."""
-        q = (((x[None, :] - self.X) ** 2) * self.m).sum(axis=1)
-        terms = self.F + np.sqrt(self.noise + q)
-        i = int(np.argmin(terms))
-        root = terms[i] - self.F[i]
-        grad = self.m * (x - self.X[i]) / max(root, 1e-300)
-        return float(terms[i]), grad
-
 
 def with_pending(bound, X, best):
     """A copy of bound that also counts the points X (proposed, not yet
@@ -156,127 +162,82 @@ def with_pending(bound, X, best):
     return out
 
 
-def maximize_bound(bound, candidates, refine_mask):
-    """The candidate (a row of `candidates`) with the largest U, after refining
-    the N_REFINED best with L-BFGS-B over the coordinates in refine_mask (the
-    others stay as they are), within [0, 1]. Returns (point, U(point), U at
-    every candidate)."""
+def maximize_bound(bound, candidates):
+    """The candidate (a row of `candidates`) with the largest U. Returns
+    (point, U(point), U at every candidate)."""
     U = bound(candidates)
-    order = np.argsort(-U)[:N_REFINED]
-    best_x, best_u = candidates[order[0]].copy(), float(U[order[0]])
-    free = np.flatnonzero(refine_mask)
-    if free.size == 0 or not np.any(bound.m[free] > 0):
-        return best_x, best_u, U
-    for k in order:
-        x0 = candidates[k].copy()
-
-        def negative(v, x0=x0):
-            x = x0.copy()
-            x[free] = v
-            u, g = bound.gradient(x)
-            return -u, -g[free]
-        res = scipy.optimize.minimize(negative, x0[free], jac=True, method="L-BFGS-B",
-                                      bounds=[(0.0, 1.0)] * free.size,
-                                      options={"maxiter": REFINE_ITERATIONS})
-        if -res.fun > best_u:
-            best_x = x0.copy()
-            best_x[free] = res.x
-            best_u = float(-res.fun)
-    return best_x, best_u, U
+    i = int(np.argmax(U))
+    return candidates[i].copy(), float(U[i]), U
 
 
 # --------------------------------------------------------------------------
 # the trust-region step
 # --------------------------------------------------------------------------
 
-def _features(S, full):
-    """Columns of the quadratic model at offsets S (k, d): 1, s, and s_a s_b
-    for a <= b (full) or s_a^2 (diagonal)."""
+def quadratic_model(S, F):
+    """A quadratic q(s) = c + g.s + 0.5 s' H s through the points at offsets
+    S (k, d) with values F (k,): the least-squares fit when there are as many
+    points as terms, (d + 1)(d + 2) / 2, or more; with fewer, the one that
+    interpolates them with the least Frobenius norm of H (Powell's NEWUOA
+    model). Returns (c, g, H)."""
     k, d = S.shape
-    cols = [np.ones((k, 1)), S]
-    if full:
+    if k >= (d + 1) * (d + 2) // 2:
         a, b = np.triu_indices(d)
-        cols.append(S[:, a] * S[:, b])
-    else:
-        cols.append(S * S)
-    return np.hstack(cols)
-
-
-def quadratic_model(X, F, center):
-    """A quadratic q(s) = c + g.s + 0.5 s' H s (s = x - center) fitted by least
-    squares to points near the center among the best ones (highest F): a full H
-    when there are enough points for it, else a diagonal one. Returns
-    (c, g, H, points used)."""
-    n, d = X.shape
-    n_full = (d + 1) * (d + 2) // 2
-    full = n >= n_full + MODEL_EXTRA_POINTS
-    n_terms = n_full if full else 2 * d + 1
-    if n < n_terms:
-        return None
-    # the best points, of which those nearest the center (a function with two
-    # good basins must not blend them into one model)
-    best = np.argsort(-F, kind="stable")[:MODEL_POOL * (n_terms + MODEL_EXTRA_POINTS)]
-    near = np.argsort(((X[best] - center) ** 2).sum(axis=1), kind="stable")
-    use = best[near[:n_terms + MODEL_EXTRA_POINTS]]
-    S = X[use] - center
-    A = _features(S, full)
-    coef, *_ = np.linalg.lstsq(A, F[use], rcond=None)
-    c, g = coef[0], coef[1:d + 1]
-    H = np.zeros((d, d))
-    if full:
-        a, b = np.triu_indices(d)
+        A = np.hstack([np.ones((k, 1)), S, S[:, a] * S[:, b]])
+        coef = np.linalg.lstsq(A, F, rcond=None)[0]
+        H = np.zeros((d, d))
         H[a, b] = coef[d + 1:]
-        H = H + H.T  # off-diagonal terms appear once in the sum, the diagonal twice
-    else:
-        H[np.diag_indices(d)] = 2.0 * coef[d + 1:]
-    return c, g, H, use
+        # off-diagonal terms appear once in the sum, the diagonal twice
+        return coef[0], coef[1:d + 1], H + H.T
+    # H = S' diag(lam) S, with lam, c, g from Powell's (k + d + 1) linear system
+    W = np.zeros((k + d + 1, k + d + 1))
+    W[:k, :k] = 0.5 * (S @ S.T) ** 2
+    W[:k, k] = W[k, :k] = 1.0
+    W[:k, k + 1:] = S
+    W[k + 1:, :k] = S.T
+    z = np.linalg.lstsq(W, np.concatenate([F, np.zeros(d + 1)]), rcond=None)[0]
+    return z[k], z[k + 1:], (S.T * z[:k]) @ S
 
 
 class TrustRegion:
-    """The local step: around the incumbent, maximize the quadratic model over
-    the box of half-width ``radius`` (within [0, 1]); the radius doubles (up
-    to MAX_RADIUS) when a step gains at least a quarter of what the model
-    predicted and reaches the box's edge, and shrinks fourfold when it gains
-    less. Below MIN_RADIUS the incumbent counts as converged: the next
-    d + 1 local turns are left to the bound (d free coordinates), then the
-    region restarts at INITIAL_RADIUS with the points gathered meanwhile (a
-    model fitted to far points can stall a step short of the optimum); each
-    further convergence at the same incumbent doubles that rest, so a local
-    optimum does not hold half the budget."""
+    """The local step, after dlib's: a quadratic model through points near the
+    incumbent, maximized in the box of half-width ``radius`` around it (within
+    [0, 1]). The radius starts at the spread of the model's points (0.95 of
+    their largest offset), halves after a step that gains less than 1/4 of
+    what the model predicted and doubles after one that gains more and was
+    stopped by the box's edge. A point that gains becomes the incumbent and
+    keeps the radius; a better point found elsewhere, farther than the radius,
+    resets it to the spread of its own neighbourhood. Below MIN_RADIUS the
+    incumbent counts as converged and the region proposes nothing until then.
+    """
 
     def __init__(self):
-        self.radius = INITIAL_RADIUS
-        self.center = None
+        self.radius = None
         self.predicted = None
         self._at_edge = False
-        self._rest = 0
-        self._stalls = 0
 
-    @property
-    def converged(self):
-        return self.radius < MIN_RADIUS
-
-    def propose(self, X, F, center, free):
-        """A point to evaluate (the center with its `free` coordinates moved),
-        or None when the model cannot be fitted, proposes no move, or the
-        region is resting after converging."""
-        if self.center is None or not np.array_equal(center, self.center):
-            # a new incumbent found elsewhere: a region grown so far is kept
-            self.center, self.radius = center.copy(), max(self.radius, INITIAL_RADIUS)
-            self._rest = self._stalls = 0
-        if self.converged:
-            if self._rest == 0:  # converged again without a better point: rest longer
-                self._stalls += 1
-                self._rest = (int(np.count_nonzero(free)) + 1) * 2 ** (self._stalls - 1) + 1
-            self._rest -= 1
-            if self._rest > 0:
-                return None
-            self.radius = INITIAL_RADIUS
+    def propose(self, X, F, free):
+        """A point to evaluate: the incumbent (the row of X with the largest F)
+        with its `free` coordinates moved; None when there are too few points
+        for a model (d + 2, d free coordinates), the region has converged, or
+        the model predicts no gain."""
         idx = np.flatnonzero(free)
-        model = quadratic_model(X[:, idx], F, center[idx])
-        if model is None:
+        k = (idx.size + 1) * (idx.size + 2) // 2
+        if idx.size == 0 or len(F) < idx.size + 2:
             return None
-        c, g, H, _ = model
+        best = int(np.argmax(F))
+        center = X[best]
+        pool = np.argsort(-F, kind="stable")[:MODEL_POOL * k]
+        S = X[pool][:, idx] - center[idx]
+        near = pool[np.argsort((S ** 2).sum(axis=1), kind="stable")[:k + MODEL_EXTRA]]
+        S, Fn = X[near][:, idx] - center[idx], F[near] - F[best]
+        if self.radius is None:
+            self.radius = 0.95 * float(np.abs(S).max())
+        if not self.radius > MIN_RADIUS:
+            return None
+        dist = np.abs(S).max(axis=1)
+        keep = dist <= max(MODEL_REACH * self.radius, np.sort(dist)[idx.size + 1])
+        _, g, H = quadratic_model(S[keep], Fn[keep])
         lo = np.maximum(center[idx] - self.radius, 0.0) - center[idx]
         hi = np.minimum(center[idx] + self.radius, 1.0) - center[idx]
 
@@ -287,31 +248,30 @@ class TrustRegion:
             starts.append(np.clip(np.linalg.solve(H, -g), lo, hi))
         except np.linalg.LinAlgError:
             pass
-        best = None
+        best_res = None
         for s0 in starts:
             res = scipy.optimize.minimize(negative, s0, jac=True, method="L-BFGS-B",
                                           bounds=list(zip(lo, hi)))
-            if best is None or res.fun < best.fun:
-                best = res
-        if best is None or not np.any(best.x != 0):
-            self.radius /= 4.0
+            if best_res is None or res.fun < best_res.fun:
+                best_res = res
+        if not -best_res.fun > 0:
             return None
-        self.predicted = float(-best.fun)
-        self._at_edge = bool(np.any(np.isclose(np.abs(best.x), self.radius)))
+        self.predicted = float(-best_res.fun)
+        self._at_edge = bool(np.any(np.isclose(np.abs(best_res.x), self.radius)))
         x = center.copy()
-        x[idx] += best.x
+        x[idx] += best_res.x
         return x
 
-    def update(self, gain, coords):
-        """Adapt the radius to the gain of the proposed point over the incumbent;
-        a point that gains becomes the center (coords: as evaluated)."""
-        if self.predicted is None:
-            return
-        ratio = gain / self.predicted if self.predicted > 0 else -1.0
-        if ratio >= 0.25 and self._at_edge:
-            self.radius = min(2.0 * self.radius, MAX_RADIUS)
-        elif ratio < 0.25:
-            self.radius /= 4.0
-        if gain > 0:
-            self.center = np.array(coords, float)
-        self.predicted = None
+    def update(self, gain):
+        """Adapt the radius to the gain of the proposed point over the incumbent."""
+        ratio = gain / self.predicted
+        if ratio < 0.25:
+            self.radius /= 2.0
+        elif self._at_edge:
+            self.radius *= 2.0
+
+    def moved(self, distance):
+        """A step other than this region's found a better point at `distance`
+        (largest coordinate change) from the old incumbent."""
+        if self.radius is not None and distance > self.radius:
+            self.radius = None

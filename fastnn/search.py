@@ -528,26 +528,30 @@ def lipo_search(fn, space, n_trials, seed=None, minimize=False, n_jobs=1, backen
     with finite scores (F negated when minimizing, so the rule always
     maximizes) and F* their best, trial t (0-based) is:
 
-    1. ``step="explore"``: a point drawn from the space's prior, for the first
-       two trials and with probability 0.02 afterwards (so a badly fitted
-       bound cannot trap the search).
-    2. ``step="local"``, every other trial once there are enough points for a
-       quadratic model (2 d + 1, d numeric coordinates): the maximum of a
-       quadratic fitted by least squares to the points nearest the incumbent
-       (full, or diagonal while there are too few points for a full one),
+    1. ``step="centre"``: the first trial, the centre of the cube (of each
+       numeric range, in log space for log dimensions; a Categorical's first
+       choice), as dlib starts: ranges are often centred on a good guess.
+    2. ``step="explore"``: a point drawn from the space's prior, while there
+       are fewer than two finite scores and with probability 0.02 afterwards
+       (so a badly fitted bound cannot trap the search).
+    3. ``step="local"``, whenever the previous trial was not a local step and
+       the model predicts a gain: the maximum of a quadratic through points
+       near the incumbent (full, fitted by least squares, once there are
+       points enough; else the interpolant with the least curved Hessian),
        within a trust region around it over the numeric coordinates (the
-       incumbent's categories kept), integers rounded. The region grows after
-       steps that gain as the model predicted and shrinks after steps that do
-       not; once it is tiny the incumbent counts as converged and local steps
+       incumbent's categories kept), integers rounded. The region halves
+       after steps that gain less than a quarter of the prediction, doubles
+       after steps that gain more at its edge, restarts at the spread of the
+       nearby points when another step finds a better point farther away,
+       and once it is tiny the incumbent counts as converged: local steps
        give way to bound steps until a better point turns up.
-    3. ``step="bound"``: the point that maximizes the upper bound
+    4. ``step="bound"``: the point that maximizes the upper bound
        U(x) = min_i F_i + sqrt(noise_i + sum_d m_d (x_d - X_id)^2), with m the
        per-dimension squared Lipschitz constants and noise_i the points'
        noise terms, both the least that keep every evaluated point under the
-       bound (a quadratic program refitted after every trial); U is evaluated
-       at 5000 points of the prior, the best three are refined by L-BFGS-B
-       over the numeric coordinates, then snapped to valid values. A point
-       whose bound cannot beat F* is not worth a trial: the step then explores
+       bound (a quadratic program refitted after every trial), among 5000
+       draws from the prior, snapped to valid values. A point whose bound
+       cannot beat F* is not worth a trial: the step then explores
        (``"fallback"``). Integer and categorical dimensions enter U through
        their coordinates; a proposal equal to an evaluated point is replaced
        by the next best candidate.
@@ -579,12 +583,12 @@ def lipo_search(fn, space, n_trials, seed=None, minimize=False, n_jobs=1, backen
     sign = -1.0 if minimize else 1.0
     rng = np.random.default_rng(seed)
     numeric = space.numeric
-    n_local = int(numeric.sum())
 
     X, F = [], []            # finite evaluations: coordinates, sign * score
     seen = set()             # every evaluated or pending point, as its coordinates
     trials, ks = [], []
     bound, region = None, _lipo.TrustRegion()
+    last_step = None
 
     def key(c):
         return tuple(np.round(np.asarray(c, float), 12))
@@ -598,7 +602,7 @@ def lipo_search(fn, space, n_trials, seed=None, minimize=False, n_jobs=1, backen
 
     def bound_step(U, best):
         cand = space.sample_coords(rng, _lipo.N_BOUND_SAMPLES)
-        x, _, values = _lipo.maximize_bound(U, cand, numeric)
+        x, _, values = _lipo.maximize_bound(U, cand)
         c = space.snap(x)
         if key(c) in seen:  # taken (integers, categories): the best candidate not taken
             for i in np.argsort(-values):
@@ -621,10 +625,13 @@ def lipo_search(fn, space, n_trials, seed=None, minimize=False, n_jobs=1, backen
             info = {"lipschitz": lipschitz, "upper_bound": None,
                     "best_before": sign * best if F else math.nan}
             step, p, c = None, None, None
-            if t < 2 or len(F) < 2 or rng.random() < _lipo.PURE_RANDOM_PROBABILITY:
+            if t == 0:  # the centre of the space: ranges are often centred on a good guess
+                c = space.snap(np.full(space.width, 0.5))
+                p, step = space.decode(c), "centre"
+            elif len(F) < 2 or rng.random() < _lipo.PURE_RANDOM_PROBABILITY:
                 step = "explore"
-            elif t % 2 == 1 and j == 0 and n_local and len(F) >= 2 * n_local + 1:
-                x = region.propose(np.asarray(X), np.asarray(F), X[best_i], numeric)
+            elif j == 0 and last_step != "local":
+                x = region.propose(np.asarray(X), np.asarray(F), numeric)
                 if x is not None:
                     c = space.snap(x)
                     if key(c) not in seen:
@@ -650,7 +657,10 @@ def lipo_search(fn, space, n_trials, seed=None, minimize=False, n_jobs=1, backen
             trials.append(trial)
             s = sign * score
             if step == "local":
-                region.update(s - best if math.isfinite(s) else -math.inf, c)
+                region.update(s - best if math.isfinite(s) else -math.inf)
+            elif math.isfinite(s) and s > best and best_i is not None:
+                region.moved(float(np.max(np.abs(c - X[best_i]))))
+            last_step = step
             if math.isfinite(s):
                 X.append(c)
                 F.append(s)

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.linalg
 import scipy.optimize
 
 from fastnn import _lipo
@@ -96,36 +97,114 @@ def test_refitting_from_the_previous_active_set_gives_the_same_bound():
     np.testing.assert_allclose(warm.noise, cold.noise, rtol=1e-6, atol=1e-12)
 
 
+def _quadratic(H, top):
+    def f(x):
+        s = x - top
+        return 0.5 * np.einsum("ij,jk,ik->i", s, H, s)
+    return f
+
+
+H3 = np.array([[-2.0, 0.5, 0.0], [0.5, -1.0, 0.2], [0.0, 0.2, -3.0]])
+
+
 def test_the_trust_region_reaches_a_quadratic_s_maximum_in_one_step():
     """On an exact quadratic the model is exact: with the maximum inside the
     region, one step lands on it; further away the region grows toward it."""
     rng = np.random.default_rng(2)
-    H = np.array([[-2.0, 0.5, 0.0], [0.5, -1.0, 0.2], [0.0, 0.2, -3.0]])
     top = np.array([0.55, 0.45, 0.6])
-
-    def f(x):
-        s = x - top
-        return 0.5 * np.einsum("ij,jk,ik->i", s, H, s)
+    f = _quadratic(H3, top)
     X = top + rng.uniform(-0.05, 0.05, (12, 3))
-    region = _lipo.TrustRegion()
-    center = X[np.argmax(f(X))]
-    x = region.propose(X, f(X), center, np.ones(3, bool))
+    x = _lipo.TrustRegion().propose(X, f(X), np.ones(3, bool))
     np.testing.assert_allclose(x, top, atol=1e-7)
     # far from the maximum: the steps gain, the region grows, and the maximum is reached
     X = np.array([0.1, 0.1, 0.1]) + rng.uniform(-0.02, 0.02, (12, 3))
     region, steps = _lipo.TrustRegion(), 0
     while steps < 8:
         F = f(X)
-        center = X[np.argmax(F)]
-        x = region.propose(X, F, center, np.ones(3, bool))
+        x = region.propose(X, F, np.ones(3, bool))
         steps += 1
-        gain = f(x[None])[0] - F.max()
-        region.update(gain, x)
+        region.update(f(x[None])[0] - F.max())
         X = np.vstack([X, x])
         if np.allclose(x, top, atol=1e-6):
             break
     assert np.allclose(X[-1], top, atol=1e-6), (steps, X[-1])
     assert steps <= 6
+
+
+def test_the_model_interpolates_with_the_least_curved_hessian():
+    """With fewer points than terms the model passes through every point, and
+    its Hessian has the least Frobenius norm among such quadratics: adding any
+    quadratic that vanishes at the points makes it larger."""
+    rng = np.random.default_rng(4)
+    S = rng.uniform(-0.2, 0.2, (6, 3))
+    F = rng.standard_normal(6)
+    c, g, H = _lipo.quadratic_model(S, F)
+    # a solve of a 10 x 10 system with entries from 1e-6 to 1: rounding only
+    np.testing.assert_allclose(c + S @ g + 0.5 * np.einsum("ij,jk,ik->i", S, H, S), F,
+                               atol=1e-10)
+    np.testing.assert_allclose(H, H.T, atol=1e-12)
+    # quadratics (c', g', H') zero at every point: the null space of the interpolation map
+    a, b = np.triu_indices(3)
+    A = np.hstack([np.ones((6, 1)), S, 0.5 * S[:, a] * S[:, b] * np.where(a == b, 1.0, 2.0)])
+    null = scipy.linalg.null_space(A)
+    for v in null.T:
+        D = np.zeros((3, 3))
+        D[a, b] = v[4:]
+        D = D + D.T - np.diag(np.diag(D))
+        assert np.sum((H + 0.1 * D) ** 2) > np.sum(H ** 2)
+    # with as many points as terms, an exact quadratic is recovered
+    S = rng.uniform(-0.2, 0.2, (10, 3))
+    c, g, H = _lipo.quadratic_model(S, 0.5 * np.einsum("ij,jk,ik->i", S, H3, S) + S @ [1, 2, 3])
+    # quadratic terms of offsets <= 0.2 are <= 0.04: rounding grows by ~1/0.04^2
+    np.testing.assert_allclose(H, H3, atol=1e-9)
+    np.testing.assert_allclose(g, [1, 2, 3], atol=1e-9)
+
+
+def test_far_points_do_not_shape_the_local_model():
+    """Points beyond twice the radius with very bad scores, though among the
+    nearest to the incumbent, leave the proposed step unchanged."""
+    rng = np.random.default_rng(6)
+    f = _quadratic(H3, np.array([0.42, 0.41, 0.4]))  # within the region
+    X = np.array([0.4, 0.4, 0.4]) + rng.uniform(-0.03, 0.03, (10, 3))
+    region = _lipo.TrustRegion()
+    region.radius = 0.05
+    near = region.propose(X, f(X), np.ones(3, bool))
+    Xf = np.vstack([X, [[0.95, 0.05, 0.95], [0.05, 0.95, 0.05]]])
+    Ff = np.append(f(X), [-1e4, -1e4])
+    region = _lipo.TrustRegion()
+    region.radius = 0.05
+    far = region.propose(Xf, Ff, np.ones(3, bool))
+    # the exact model's maximum, to L-BFGS-B's stopping tolerance
+    np.testing.assert_allclose(near, [0.42, 0.41, 0.4], atol=1e-7)
+    np.testing.assert_allclose(far, near, atol=1e-12)
+
+
+def test_the_radius_halves_doubles_converges_and_restarts():
+    rng = np.random.default_rng(8)
+    top = np.array([0.5, 0.5])
+    f = _quadratic(-np.eye(2), top)
+    X = np.array([0.2, 0.2]) + rng.uniform(-0.02, 0.02, (8, 2))
+    region = _lipo.TrustRegion()
+    assert region.propose(X, f(X), np.ones(2, bool)) is not None
+    r = region.radius
+    assert region._at_edge  # the maximum lies beyond the region
+    region.update(0.5 * region.predicted)  # gains enough, at the edge: doubles
+    assert region.radius == 2 * r
+    region.propose(X, f(X), np.ones(2, bool))
+    region.update(0.2 * region.predicted)  # gains too little: halves
+    assert region.radius == r
+    region.propose(X, f(X), np.ones(2, bool))
+    region.update(-1.0)  # loses: halves
+    assert region.radius == r / 2
+    while region.radius > _lipo.MIN_RADIUS:
+        assert region.propose(X, f(X), np.ones(2, bool)) is not None
+        region.update(-1.0)
+    assert region.propose(X, f(X), np.ones(2, bool)) is None  # converged
+    region.moved(0.5 * region.radius)  # a better point close by: still converged
+    assert region.propose(X, f(X), np.ones(2, bool)) is None
+    region.moved(0.3)  # a better point far away: a new neighbourhood
+    assert region.propose(X, f(X), np.ones(2, bool)) is not None
+    assert region.radius > _lipo.MIN_RADIUS
 
 
 def _rosen(p):
@@ -142,6 +221,27 @@ def test_lipo_is_deterministic_with_a_seed():
     c = lipo_search(_rosen, ROSEN, 25, seed=5, minimize=True)
     assert [t["params"] for t in a.trials] == [t["params"] for t in b.trials]
     assert [t["params"] for t in a.trials] != [t["params"] for t in c.trials]
+
+
+def test_lipo_starts_at_the_centre_of_the_space():
+    space = {"lr": Real(1e-4, 1.0, log=True), "x": Real(-3.0, 5.0), "n": Integer(1, 9),
+             "kind": Categorical(["a", "b"])}
+    res = lipo_search(lambda p: p["x"], space, 3, seed=0)
+    first = res.trials[0]
+    assert first["step"] == "centre"
+    assert first["params"]["lr"] == pytest.approx(1e-2, rel=1e-12)  # the middle in log space
+    assert first["params"]["x"] == pytest.approx(1.0, rel=1e-12)
+    assert first["params"]["n"] == 5 and first["params"]["kind"] == "a"
+
+
+def test_local_steps_alternate_with_global_ones():
+    """A local step follows every trial that is not one, as long as the model
+    predicts a gain; never two in a row."""
+    res = lipo_search(_rosen, ROSEN, 40, seed=2, minimize=True)
+    steps = [t["step"] for t in res.trials]
+    assert not any(a == b == "local" for a, b in zip(steps, steps[1:]))
+    # from the fifth trial (d + 2 = 5 points for a model) on, about every other one is local
+    assert steps[5:].count("local") >= 15, steps
 
 
 def test_lipo_converges_on_a_smooth_bowl():
