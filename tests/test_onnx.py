@@ -330,6 +330,64 @@ def test_the_classifier_gives_its_predict_and_predict_proba(dtype, zipmap, kind)
                    _decided(proba, dtype, threshold, matrix=kind == "multi-label"))
 
 
+def _signature(proto):
+    """(name, element type, the map's key and value types or None) of each
+    output. (Declared ranks are left out: for multi-label classifiers
+    skl2onnx declares a rank-1 label but returns the (N, k) matrix, which
+    fastnn declares; the values' shapes are compared instead.)"""
+    out = []
+    for o in proto.graph.output:
+        t = o.type
+        if t.HasField("sequence_type"):  # zipmap: a sequence of maps
+            m = t.sequence_type.elem_type.map_type
+            out.append((o.name, "seq(map)", (m.key_type, m.value_type.tensor_type.elem_type)))
+        else:
+            out.append((o.name, t.tensor_type.elem_type, None))
+    return out
+
+
+@pytest.mark.parametrize("zipmap", [True, False, "columns"])
+@pytest.mark.parametrize("kind", ["strings", "ints", "bools", "multi-label"])
+def test_the_outputs_are_those_skl2onnx_gives_scikit_learns_estimators(zipmap, kind):
+    """The same names, element types and ranks, and the same values on the
+    same weights, as skl2onnx's conversion of scikit-learn's MLPClassifier."""
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+    X = _inputs(120, np.float32)
+    y, _, _ = _labels(kind, X)
+    ours = _fit_quietly(MLPClassifier((6,), activation="tanh", max_iter=5, random_state=0), X, y)
+    theirs = _fit_quietly(SkMLPClassifier((6,), activation="tanh", max_iter=5,
+                                          random_state=0), X, y)
+    theirs.coefs_ = [c.astype(np.float64) for c in ours.coefs_]  # the same weights
+    theirs.intercepts_ = [b.astype(np.float64) for b in ours.intercepts_]
+    options = {"zipmap": zipmap}
+    proto = fo.to_onnx(ours, options=options)
+    reference = skl2onnx.to_onnx(theirs, X[:1], options=options, target_opset=17)
+    assert _signature(proto) == _signature(reference)
+    got, expected = _run(proto, X), _run(reference, X)
+    assert list(got) == list(expected)
+    label = "label" if zipmap is False else "output_label"
+    assert got[label].dtype == expected[label].dtype
+    np.testing.assert_array_equal(got[label], expected[label])
+    assert_close(_probabilities(got, zipmap), _probabilities(expected, zipmap), "gemm", k=8)
+
+
+def test_the_regressor_outputs_are_those_skl2onnx_gives_scikit_learns():
+    """One target: skl2onnx 1.20 reshapes a multi-output regressor's (N, k)
+    predictions to (N k, 1), which fastnn does not copy (it gives (N, k))."""
+    from sklearn.neural_network import MLPRegressor as SkMLPRegressor
+    X = _inputs(80, np.float32)
+    Y = X[:, 0] - X[:, 1]
+    ours = _fit_quietly(MLPRegressor(hidden_layer_sizes=(5,), max_iter=5, random_state=0), X, Y)
+    theirs = _fit_quietly(SkMLPRegressor(hidden_layer_sizes=(5,), max_iter=5, random_state=0),
+                          X, Y)
+    theirs.coefs_ = [c.astype(np.float64) for c in ours.coefs_]
+    theirs.intercepts_ = [b.astype(np.float64) for b in ours.intercepts_]
+    proto = fo.to_onnx(ours)
+    reference = skl2onnx.to_onnx(theirs, X[:1], target_opset=17)
+    assert _signature(proto) == _signature(reference)
+    assert_close(_run(proto, X)["variable"], _run(reference, X)["variable"], "gemm", k=5)
+
+
 def test_a_float64_classifier_with_zipmap_is_refused_with_the_way_out():
     X = _inputs(40, np.float64)
     est = _fit_quietly(MLPClassifier((4,), max_iter=2, random_state=0), X, X[:, 0] > 0)
