@@ -1,0 +1,138 @@
+"""The program tests/test_distributed.py runs under mpiexec: every process
+trains on its shard of one data set and writes what it ended with to OUT.
+
+    mpiexec -n N python tests/distributed_worker.py MODE OUT [N_THREADS]
+
+MODE is
+- train: classification with string labels (process 1's shard lacks a class;
+  the processes other than 0 make their model with seed=None),
+  sample weights, uneven shards and an uneven last batch, l2, clip_norm,
+  validation shards and early stopping; process 0 also trains one model on
+  the whole data set in one process (single.npz)
+- regression: mse on the same rows, without weights, with validation shards
+  (the r2 and mse of the shards)
+- nonfinite: regression whose process 1's shard has a target that makes its
+  loss overflow; every process stops at the same step (on_nonfinite="warn")
+- kill: process 1 kills itself (SIGKILL) in its second epoch
+- mismatch: process 1's shard has one feature too many
+Each process writes rank<r>.npz (its parameters, optimizer state and step)
+and rank<r>.json (its History, or the error it raised).
+"""
+
+import json
+import os
+import signal
+import sys
+
+import numpy as np
+from mpi4py import MPI
+
+import fastnn as fn
+
+N_ROWS, N_FEATURES, N_VAL = 61, 6, 23
+LABELS = np.array(["ant", "bee", "cat"])
+
+
+def data(rank_count):
+    """The global data set, its validation rows, and the shard bounds of
+    rank_count processes (uneven; process 1's shard has no "cat")."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(N_ROWS, N_FEATURES))
+    codes = rng.integers(0, 3, size=N_ROWS)
+    cuts = {1: [0, N_ROWS], 2: [0, 40, N_ROWS], 3: [0, 25, 33, N_ROWS]}[rank_count]
+    if rank_count > 1:
+        codes[cuts[1]:cuts[2]] = rng.integers(0, 2, size=cuts[2] - cuts[1])
+    weights = rng.uniform(0.2, 2.0, size=N_ROWS)
+    X_val = rng.normal(size=(N_VAL, N_FEATURES))
+    y_val = LABELS[rng.integers(0, 3, size=N_VAL)]
+    val_cuts = np.linspace(0, N_VAL, rank_count + 1).astype(int)
+    return X, LABELS[codes], weights, cuts, X_val, y_val, val_cuts
+
+
+def model(loss="cross_entropy", seed=11):
+    out = fn.Dense(3, activation="softmax") if loss == "cross_entropy" else fn.Dense(1)
+    return fn.Sequential([fn.Dense(16, activation="tanh"), out], input_dim=N_FEATURES,
+                         dtype="float64", seed=seed)
+
+
+class KillSelf:
+    """Process 1 ends itself with SIGKILL at the end of epoch 1."""
+
+    def __init__(self, rank):
+        self.rank = rank
+
+    def on_epoch_end(self, epoch, logs):
+        if self.rank == 1 and epoch == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return False
+
+
+def save(out, name, net, history=None, error=None):
+    if net.optimizer_state_ is not None:
+        np.savez(os.path.join(out, name + ".npz"), params=net.arena_.params,
+                 states=np.concatenate([s.ravel() for s in net.optimizer_state_]), t=net.t_)
+    record = {"error": error}
+    if history is not None:
+        record.update(history=history.history, epochs=history.epochs,
+                      stopped=history.stopped, detail=history.stop_detail)
+    with open(os.path.join(out, name + ".json"), "w") as f:
+        json.dump(record, f)
+
+
+def main():
+    mode, out = sys.argv[1], sys.argv[2]
+    nt = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    comm = MPI.COMM_WORLD
+    rank = comm.rank
+    with open(os.path.join(out, "pid%d" % rank), "w") as f:
+        f.write(str(os.getpid()))
+    X, y, w, cuts, X_val, y_val, val_cuts = data(comm.size)
+    lo, hi = cuts[rank], cuts[rank + 1]
+    vlo, vhi = val_cuts[rank], val_cuts[rank + 1]
+    options = dict(batch_size=9, epochs=6, l2=0.05, clip_norm=0.3, optimizer="adam",
+                   n_threads=nt)
+    callbacks = []
+    if mode == "train":
+        options.update(sample_weight=w[lo:hi],
+                       early_stopping=fn.EarlyStopping(patience=1, restore_best=False))
+        validation = (X_val[vlo:vhi], y_val[vlo:vhi])
+        full_options = dict(options, sample_weight=w, validation_data=(X_val, y_val))
+    elif mode == "regression":
+        y = X @ np.linspace(-1, 1, N_FEATURES) + 0.1
+        y_val = X_val @ np.linspace(-1, 1, N_FEATURES) + 0.1
+        validation = (X_val[vlo:vhi], y_val[vlo:vhi])
+        full_options = dict(options, validation_data=(X_val, y_val))
+    elif mode == "nonfinite":
+        y = X @ np.linspace(-1, 1, N_FEATURES)
+        y[cuts[1] + 3] = 1e300  # in process 1's shard: its squared error overflows
+        options.update(on_nonfinite="warn", epochs=3)
+        validation = None
+        full_options = dict(options)
+    elif mode == "kill":
+        options.update(epochs=200)
+        callbacks = [KillSelf(rank)]
+        validation = None
+    elif mode == "mismatch":
+        if rank == 1:
+            X = np.hstack([X, X[:, :1]])
+        validation = None
+    else:
+        raise SystemExit("unknown mode %r" % mode)
+
+    loss = "mse" if mode in ("regression", "nonfinite") else "cross_entropy"
+    # in train mode only process 0 has the seed: the others start from its weights
+    net = model(loss, seed=None if mode == "train" and rank > 0 else 11)
+    try:
+        history = net.fit(X[lo:hi], y[lo:hi], validation_data=validation, comm=comm,
+                          callbacks=callbacks, **options)
+    except ValueError as exc:
+        save(out, "rank%d" % rank, net, error=str(exc))
+        return
+    save(out, "rank%d" % rank, net, history)
+    if rank == 0 and mode in ("train", "regression", "nonfinite"):
+        single = model(loss)
+        save(out, "single", single, single.fit(X, y, **full_options))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""fit(..., comm=comm) under mpiexec: every process ends with the same bits, and
+they are those of one process training on the concatenated shards, up to
+float64 rounding.
+
+Each test runs tests/distributed_worker.py under ``mpiexec -n 2`` or ``-n 3``
+(a subprocess with a timeout) and reads what every process wrote. mpi4py and
+the MPI library come with the test extra: without them these tests fail,
+they are not skipped.
+"""
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import fastnn
+from tests.tolerances import assert_close
+
+WORKER = os.path.join(os.path.dirname(__file__), "distributed_worker.py")
+ROOT = os.path.dirname(os.path.dirname(fastnn.__file__))
+TIMEOUT = 60
+
+
+def _mpiexec():
+    if importlib.util.find_spec("mpi4py") is None:
+        pytest.fail("mpi4py is missing: install the test extra (pip install -e '.[test]')")
+    path = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    path = path if os.path.exists(path) else shutil.which("mpiexec")
+    if path is None:
+        pytest.fail("mpiexec is missing: install the test extra (the mpich wheel provides it)")
+    return path
+
+
+def launch(tmp_path, mode, n, threads=1, timeout=TIMEOUT):
+    """Run the worker on n processes; (completed process, output directory)."""
+    out = tmp_path / ("%s-%d-%d" % (mode, n, threads))
+    out.mkdir()
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([_mpiexec(), "-n", str(n), sys.executable, WORKER, mode, str(out),
+                           str(threads)], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    return proc, out
+
+
+def results(out, n):
+    """(arrays, records) of processes 0..n-1."""
+    arrays = [dict(np.load(out / ("rank%d.npz" % r))) for r in range(n)]
+    records = [json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(n)]
+    return arrays, records
+
+
+def single(out):
+    return dict(np.load(out / "single.npz")), json.loads((out / "single.json").read_text())
+
+
+def assert_same_on_every_process(arrays, records):
+    for r in range(1, len(arrays)):
+        for key in ("params", "states", "t"):
+            assert arrays[r][key].tobytes() == arrays[0][key].tobytes(), (r, key)
+        assert records[r] == records[0], r  # the History too, times included
+
+
+def assert_like_one_process(arrays, records, out):
+    """Weights and History against one process on the concatenated shards:
+    float64 rounding only (the processes' partial gradients are summed in
+    another order than one process's product adds the rows), carried through
+    every Adam step: the "training" tolerance, rtol 1e-10."""
+    ref, ref_record = single(out)
+    assert int(arrays[0]["t"]) == int(ref["t"])
+    assert_close(arrays[0]["params"], ref["params"], "training", scale=1.0)
+    assert_close(arrays[0]["states"], ref["states"], "training", scale=1.0)
+    assert records[0]["epochs"] == ref_record["epochs"]
+    assert records[0]["stopped"] == ref_record["stopped"]
+    for key, values in ref_record["history"].items():
+        if key not in ("time", "samples_per_sec"):
+            assert_close(records[0]["history"][key], values, "training", scale=1.0,
+                         err_msg=key)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Each (mode, processes, threads) run once for the module."""
+    cache, base = {}, tmp_path_factory.mktemp("mpi")
+
+    def run(mode, n, threads=1):
+        if (mode, n, threads) not in cache:
+            proc, out = launch(base, mode, n, threads)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            cache[mode, n, threads] = out
+        return cache[mode, n, threads]
+    return run
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_shards_train_like_one_process(runs, n):
+    # string labels (one shard lacks a class), sample weights, uneven shards and last
+    # batch, l2 and clip_norm, validation shards, early stopping; seed=None except on
+    # process 0, whose weights and seed every process takes
+    out = runs("train", n)
+    arrays, records = results(out, n)
+    assert_same_on_every_process(arrays, records)
+    assert_like_one_process(arrays, records, out)
+    assert "val_accuracy" in records[0]["history"]
+
+
+def test_validation_metrics_of_regression_shards(runs):
+    out = runs("regression", 2)
+    arrays, records = results(out, 2)
+    assert_same_on_every_process(arrays, records)
+    assert_like_one_process(arrays, records, out)
+    assert {"val_loss", "val_mse", "val_r2"} <= set(records[0]["history"])
+
+
+def test_runs_repeat_bitwise_at_any_thread_count(runs, tmp_path):
+    first = runs("train", 3)
+    proc, again = launch(tmp_path, "train", 3, threads=2)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for a, b in zip(results(first, 3)[0], results(again, 3)[0]):
+        for key in ("params", "states", "t"):
+            assert a[key].tobytes() == b[key].tobytes(), key
+
+
+def test_overflow_on_one_process_stops_every_process(runs):
+    # process 1's loss overflows at one batch: every process stops before that step
+    # with the weights of the step before, as one process would
+    out = runs("nonfinite", 2)
+    arrays, records = results(out, 2)
+    assert_same_on_every_process(arrays, records)
+    assert_like_one_process(arrays, records, out)
+    assert records[0]["stopped"] == "non_finite"
+    assert "summed over the 2 processes" in records[0]["detail"]
+    assert 0 < int(arrays[0]["t"]) < 21  # it stopped in the first of 3 epochs of 7 steps
+
+
+def test_shards_that_disagree_fail_on_every_process(tmp_path):
+    proc, out = launch(tmp_path, "mismatch", 2)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = [json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(2)]
+    assert "X has 7 features" in records[1]["error"]
+    assert "process 1 of 2" in records[0]["error"] and "X has 7 features" in records[0]["error"]
+
+
+def test_a_killed_process_ends_the_run(tmp_path):
+    started = time.monotonic()
+    proc, out = launch(tmp_path, "kill", 2, timeout=30)
+    assert proc.returncode != 0
+    assert time.monotonic() - started < 30
+    pids = [int((out / ("pid%d" % r)).read_text()) for r in range(2)]
+    deadline = time.monotonic() + 5
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in pids if _running(p)]
+        time.sleep(0.05)
+    assert not alive, "processes left running: %s" % alive
+
+
+def _running(pid):
+    """Whether pid is a live process (not a zombie)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
