@@ -10,7 +10,8 @@ MODE is
   validation shards and early stopping; process 0 also trains one model on
   the whole data set in one process (single.npz)
 - regression: mse on the same rows, without weights, with validation shards
-  (the r2 and mse of the shards)
+  (the r2 and mse of the shards); a callback on the last process stops every
+  process after epoch 3
 - nonfinite: regression whose process 1's shard has a target that makes its
   loss overflow; every process stops at the same step (on_nonfinite="warn")
 - kill: process 1 kills itself (SIGKILL) in its second epoch
@@ -53,6 +54,17 @@ def model(loss="cross_entropy", seed=11):
     out = fn.Dense(3, activation="softmax") if loss == "cross_entropy" else fn.Dense(1)
     return fn.Sequential([fn.Dense(16, activation="tanh"), out], input_dim=N_FEATURES,
                          dtype="float64", seed=seed)
+
+
+class StopAt:
+    """Stops training at the end of `epoch` on process `rank` only."""
+
+    def __init__(self, rank, epoch, own_rank):
+        self.stop = own_rank == rank
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs):
+        return self.stop and epoch == self.epoch
 
 
 class KillSelf:
@@ -101,10 +113,12 @@ def main():
         y = X @ np.linspace(-1, 1, N_FEATURES) + 0.1
         y_val = X_val @ np.linspace(-1, 1, N_FEATURES) + 0.1
         validation = (X_val[vlo:vhi], y_val[vlo:vhi])
-        full_options = dict(options, validation_data=(X_val, y_val))
+        callbacks = [StopAt(comm.size - 1, 3, rank)]  # the last process stops them all
+        full_options = dict(options, validation_data=(X_val, y_val),
+                            callbacks=[StopAt(0, 3, 0)])
     elif mode == "nonfinite":
         y = X @ np.linspace(-1, 1, N_FEATURES)
-        y[cuts[1] + 3] = 1e300  # in process 1's shard: its squared error overflows
+        y[cuts[1] + 3] = 1.4e154  # in process 1's shard: its squared error overflows
         options.update(on_nonfinite="warn", epochs=3)
         validation = None
         full_options = dict(options)

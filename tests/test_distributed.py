@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -42,9 +43,16 @@ def launch(tmp_path, mode, n, threads=1, timeout=TIMEOUT):
     out = tmp_path / ("%s-%d-%d" % (mode, n, threads))
     out.mkdir()
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([_mpiexec(), "-n", str(n), sys.executable, WORKER, mode, str(out),
-                           str(threads)], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    # a session of its own, so that a run that times out is ended whole
+    proc = subprocess.Popen([_mpiexec(), "-n", str(n), sys.executable, WORKER, mode, str(out),
+                             str(threads)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        proc.stdout_text, proc.stderr_text = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
     return proc, out
 
 
@@ -91,7 +99,7 @@ def runs(tmp_path_factory):
     def run(mode, n, threads=1):
         if (mode, n, threads) not in cache:
             proc, out = launch(base, mode, n, threads)
-            assert proc.returncode == 0, proc.stdout + proc.stderr
+            assert proc.returncode == 0, proc.stdout_text + proc.stderr_text
             cache[mode, n, threads] = out
         return cache[mode, n, threads]
     return run
@@ -115,12 +123,13 @@ def test_validation_metrics_of_regression_shards(runs):
     assert_same_on_every_process(arrays, records)
     assert_like_one_process(arrays, records, out)
     assert {"val_loss", "val_mse", "val_r2"} <= set(records[0]["history"])
+    assert records[0]["epochs"] == [0, 1, 2, 3] and records[0]["stopped"] == "callback"
 
 
 def test_runs_repeat_bitwise_at_any_thread_count(runs, tmp_path):
     first = runs("train", 3)
     proc, again = launch(tmp_path, "train", 3, threads=2)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stdout_text + proc.stderr_text
     for a, b in zip(results(first, 3)[0], results(again, 3)[0]):
         for key in ("params", "states", "t"):
             assert a[key].tobytes() == b[key].tobytes(), key
@@ -140,7 +149,7 @@ def test_overflow_on_one_process_stops_every_process(runs):
 
 def test_shards_that_disagree_fail_on_every_process(tmp_path):
     proc, out = launch(tmp_path, "mismatch", 2)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stdout_text + proc.stderr_text
     records = [json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(2)]
     assert "X has 7 features" in records[1]["error"]
     assert "process 1 of 2" in records[0]["error"] and "X has 7 features" in records[0]["error"]
