@@ -150,7 +150,7 @@ class Group:
 
 
 def run_epoch(group, net, params, X, Y, rows, plan, denoms, lrs, losses, nt,
-              sample_weight=None, after_batch=None):
+              sample_weight=None, after_batch=None, l2_losses=None):
     """Every batch of one data-parallel epoch (len(lrs) of them): this
     process's rows of the batch through the gradient phase, the gradient
     arena summed over the processes, then the apply phase.
@@ -163,6 +163,7 @@ def run_epoch(group, net, params, X, Y, rows, plan, denoms, lrs, losses, nt,
     losses : (n_batches,) OUT, the global batch losses (the same bits on every
         process); batches after a failed one are 0
     after_batch : called with the number of batches done, or None
+    l2_losses : None, or (n_batches,) OUT: the L2 term of each batch's loss
 
     Returns a DistributedOutcome: failed_batch (None, or the batch whose
     summed gradient or a loss was not finite: no step was taken for it),
@@ -170,7 +171,8 @@ def run_epoch(group, net, params, X, Y, rows, plan, denoms, lrs, losses, nt,
     n_batches = lrs.shape[0]
     grads = net.setup.model.arena_.grads
     data_loss = np.zeros(n_batches, dtype=np.float64)
-    l2_loss = np.zeros(n_batches, dtype=np.float64)
+    l2_loss = np.zeros(n_batches, dtype=np.float64) if l2_losses is None else l2_losses
+    l2_loss[:] = 0
     failed = None
     reduce_before = group.reduce_seconds
     for b in range(n_batches):

@@ -16,6 +16,9 @@ MODE is
   loss overflow; every process stops at the same step (on_nonfinite="warn")
 - kill: process 1 kills itself (SIGKILL) in its second epoch
 - mismatch: process 1's shard has one feature too many
+- sklearn: fastnn.sklearn's MLPClassifier (the train mode's data, sample
+  weights, alpha, clip_norm) and a two-output MLPRegressor, each with comm and,
+  on process 0, without
 Each process writes rank<r>.npz (its parameters, optimizer state and step)
 and rank<r>.json (its History, or the error it raised).
 """
@@ -24,6 +27,7 @@ import json
 import os
 import signal
 import sys
+import warnings
 
 import numpy as np
 from mpi4py import MPI
@@ -91,6 +95,30 @@ def save(out, name, net, history=None, error=None):
         json.dump(record, f)
 
 
+def estimators(X, y, w, lo, hi, comm, nt):
+    """Fit an MLPClassifier and a two-output MLPRegressor on rows lo:hi with
+    comm (or on all rows when comm is None); their weights and loss curves."""
+    from fastnn.sklearn import MLPClassifier, MLPRegressor
+    options = dict(hidden_layer_sizes=(16,), solver="adam", alpha=0.05, batch_size=9,
+                   max_iter=6, tol=0.0, random_state=0, clip_norm=0.3, dtype="float64",
+                   n_threads=nt)
+    targets = np.column_stack([X @ np.linspace(-1, 1, N_FEATURES), X[:, 0] ** 2])
+    clf = MLPClassifier(**options).fit(X[lo:hi], y[lo:hi], sample_weight=w[lo:hi], comm=comm)
+    reg = MLPRegressor(**options).fit(X[lo:hi], targets[lo:hi], comm=comm)
+    params = np.concatenate([a.ravel() for e in (clf, reg)
+                             for a in e.coefs_ + e.intercepts_])
+    return params, {"clf_loss": clf.loss_curve_, "reg_loss": reg.loss_curve_,
+                    "t": [clf.t_, reg.t_], "n_iter": [clf.n_iter_, reg.n_iter_],
+                    "classes": clf.classes_.tolist()}
+
+
+def save_estimators(out, name, result):
+    np.savez(os.path.join(out, name + ".npz"), params=result[0], states=np.zeros(0),
+             t=result[1]["t"][0])
+    with open(os.path.join(out, name + ".json"), "w") as f:
+        json.dump(result[1], f)
+
+
 def main():
     mode, out = sys.argv[1], sys.argv[2]
     nt = int(sys.argv[3]) if len(sys.argv) > 3 else 1
@@ -126,6 +154,12 @@ def main():
         options.update(epochs=200)
         callbacks = [KillSelf(rank)]
         validation = None
+    elif mode == "sklearn":
+        warnings.simplefilter("ignore")  # max_iter reached: scikit-learn's ConvergenceWarning
+        save_estimators(out, "rank%d" % rank, estimators(X, y, w, lo, hi, comm, nt))
+        if rank == 0:
+            save_estimators(out, "single", estimators(X, y, w, 0, N_ROWS, None, nt))
+        return
     elif mode == "mismatch":
         if rank == 1:
             X = np.hstack([X, X[:, :1]])

@@ -126,6 +126,21 @@ def test_validation_metrics_of_regression_shards(runs):
     assert records[0]["epochs"] == [0, 1, 2, 3] and records[0]["stopped"] == "callback"
 
 
+def test_sklearn_estimators_on_shards(runs):
+    # MLPClassifier (string labels, one shard lacking a class, sample weights) and a
+    # two-output MLPRegressor, with alpha and clip_norm: as one process, to float64
+    # rounding ("training" tolerance, rtol 1e-10), and the same bits on every process
+    out = runs("sklearn", 3)
+    arrays, records = results(out, 3)
+    assert_same_on_every_process(arrays, records)
+    ref, ref_record = single(out)
+    assert_close(arrays[0]["params"], ref["params"], "training", scale=1.0)
+    for key in ("clf_loss", "reg_loss"):
+        assert_close(records[0][key], ref_record[key], "training", scale=1.0, err_msg=key)
+    for key in ("t", "n_iter", "classes"):
+        assert records[0][key] == ref_record[key], key
+
+
 def test_runs_repeat_bitwise_at_any_thread_count(runs, tmp_path):
     first = runs("train", 3)
     proc, again = launch(tmp_path, "train", 3, threads=2)
