@@ -512,22 +512,28 @@ class _FitRun:
             self.bar = None
         elif self.verbose == 2:
             print("epoch %d: " % epoch + ", ".join("%s=%.4g" % kv for kv in logs.items()))
-        stop = False
-        for cb in self.callbacks:
-            if cb.on_epoch_end(epoch, dict(logs)):
-                stop = True
-                history.stopped = ("early_stopping" if isinstance(cb, EarlyStopping)
-                                   else "callback")
-        if self.group is not None:
-            # a callback that stops one process stops all (early stopping sees the
-            # same logs everywhere and decides alike)
-            votes = np.zeros(2)
-            votes[0 if history.stopped == "early_stopping" else 1] = stop
-            votes = self.group.sum_(votes)
-            stop = bool(votes.sum() > 0)
-            if stop:
-                history.stopped = "early_stopping" if votes[0] > 0 else "callback"
-        return stop
+
+        def ask_callbacks():
+            stop = False
+            for cb in self.callbacks:
+                if cb.on_epoch_end(epoch, dict(logs)):
+                    stop = True
+                    history.stopped = ("early_stopping" if isinstance(cb, EarlyStopping)
+                                       else "callback")
+            return stop
+
+        if self.group is None:
+            return ask_callbacks()
+        # a callback that raises on one process raises on all, so none waits for it
+        stop = self.group.agree(ask_callbacks)
+        # a callback that stops one process stops all (early stopping sees the same
+        # logs everywhere and decides alike)
+        votes = np.zeros(2)
+        votes[0 if history.stopped == "early_stopping" else 1] = stop
+        votes = self.group.sum_(votes)
+        if votes.sum() > 0:
+            history.stopped = "early_stopping" if votes[0] > 0 else "callback"
+        return bool(votes.sum() > 0)
 
 
 def _learning_rates(optimizer, first_step, n_steps, steps_per_epoch):

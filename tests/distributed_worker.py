@@ -15,6 +15,7 @@ MODE is
 - nonfinite: regression whose process 1's shard has a target that makes its
   loss overflow; every process stops at the same step (on_nonfinite="warn")
 - kill: process 1 kills itself (SIGKILL) in its second epoch
+- callback_error: a callback raises on process 1 in its second epoch
 - mismatch: process 1's shard has one feature too many
 - sklearn: fastnn.sklearn's MLPClassifier (the train mode's data, sample
   weights, alpha, clip_norm) and a two-output MLPRegressor, each with comm and,
@@ -69,6 +70,18 @@ class StopAt:
 
     def on_epoch_end(self, epoch, logs):
         return self.stop and epoch == self.epoch
+
+
+class RaiseAt:
+    """Raises RuntimeError at the end of epoch 1 on process 1 only."""
+
+    def __init__(self, rank):
+        self.rank = rank
+
+    def on_epoch_end(self, epoch, logs):
+        if self.rank == 1 and epoch == 1:
+            raise RuntimeError("a callback failed")
+        return False
 
 
 class KillSelf:
@@ -160,6 +173,10 @@ def main():
         if rank == 0:
             save_estimators(out, "single", estimators(X, y, w, 0, N_ROWS, None, nt))
         return
+    elif mode == "callback_error":
+        options.update(epochs=200)
+        callbacks = [RaiseAt(rank)]
+        validation = None
     elif mode == "mismatch":
         if rank == 1:
             X = np.hstack([X, X[:, :1]])
@@ -173,8 +190,8 @@ def main():
     try:
         history = net.fit(X[lo:hi], y[lo:hi], validation_data=validation, comm=comm,
                           callbacks=callbacks, **options)
-    except ValueError as exc:
-        save(out, "rank%d" % rank, net, error=str(exc))
+    except (ValueError, RuntimeError) as exc:
+        save(out, "rank%d" % rank, net, error="%s: %s" % (type(exc).__name__, exc))
         return
     save(out, "rank%d" % rank, net, history)
     if rank == 0 and mode in ("train", "regression", "nonfinite"):

@@ -170,6 +170,14 @@ def test_shards_that_disagree_fail_on_every_process(tmp_path):
     assert "process 1 of 2" in records[0]["error"] and "X has 7 features" in records[0]["error"]
 
 
+def test_a_callback_that_raises_on_one_process_raises_on_all(tmp_path):
+    proc, out = launch(tmp_path, "callback_error", 2, timeout=30)
+    assert proc.returncode == 0, proc.stdout_text + proc.stderr_text
+    records = [json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(2)]
+    assert records[1]["error"] == "RuntimeError: a callback failed"
+    assert "process 1 of 2: RuntimeError: a callback failed" in records[0]["error"]
+
+
 def test_a_killed_process_ends_the_run(tmp_path):
     started = time.monotonic()
     proc, out = launch(tmp_path, "kill", 2, timeout=30)
