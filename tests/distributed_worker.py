@@ -16,6 +16,8 @@ MODE is
   loss overflow; every process stops at the same step (on_nonfinite="warn")
 - kill: process 1 kills itself (SIGKILL) in its second epoch
 - callback_error: a callback raises on process 1 in its second epoch
+- options: float32, dropout, validation_split, and a second fit continuing
+  the first
 - mismatch: process 1's shard has one feature too many
 - sklearn: fastnn.sklearn's MLPClassifier (the train mode's data, sample
   weights, alpha, clip_norm) and a two-output MLPRegressor, each with comm and,
@@ -172,6 +174,16 @@ def main():
         save_estimators(out, "rank%d" % rank, estimators(X, y, w, lo, hi, comm, nt))
         if rank == 0:
             save_estimators(out, "single", estimators(X, y, w, 0, N_ROWS, None, nt))
+        return
+    elif mode == "options":
+        # float32, dropout, validation_split, then a second fit that continues the first
+        net = fn.Sequential([fn.Dense(16, activation="relu"), fn.Dropout(0.3),
+                             fn.Dense(3, activation="softmax")], input_dim=N_FEATURES,
+                            dtype="float32", seed=5)
+        net.fit(X[lo:hi], y[lo:hi], batch_size=9, epochs=2, validation_split=0.2, comm=comm,
+                n_threads=nt)
+        history = net.fit(X[lo:hi], y[lo:hi], batch_size=9, epochs=2, comm=comm, n_threads=nt)
+        save(out, "rank%d" % rank, net, history)
         return
     elif mode == "callback_error":
         options.update(epochs=200)

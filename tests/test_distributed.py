@@ -141,6 +141,12 @@ def test_sklearn_estimators_on_shards(runs):
         assert records[0][key] == ref_record[key], key
 
 
+def test_float32_dropout_split_and_a_continued_fit_agree_everywhere(runs):
+    arrays, records = results(runs("options", 2), 2)
+    assert_same_on_every_process(arrays, records)
+    assert records[0]["epochs"] == [2, 3]  # the second fit continued the first
+
+
 def test_runs_repeat_bitwise_at_any_thread_count(runs, tmp_path):
     first = runs("train", 3)
     proc, again = launch(tmp_path, "train", 3, threads=2)
