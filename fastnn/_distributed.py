@@ -22,7 +22,6 @@ root), with no copy. mpi4py is imported only when a communicator is given.
 
 from collections import namedtuple
 import hashlib
-import time
 
 import numpy as np
 
@@ -33,7 +32,7 @@ EpochPlan.__doc__ = """This process's part of an epoch: rows (the positions,
 among its own training rows, of its rows of every batch, batch after batch),
 and where each batch's part starts in rows and how many rows it has."""
 
-DistributedOutcome = namedtuple("DistributedOutcome", "failed_batch params_finite reduce_seconds")
+DistributedOutcome = namedtuple("DistributedOutcome", "failed_batch params_finite")
 
 
 def _mpi():
@@ -55,7 +54,6 @@ class Group:
         self.size = comm.Get_size()
         self.sizes = None
         self.offset = self.n_total = 0
-        self.reduce_seconds = 0.0
 
     def set_shard(self, n_local):
         """Exchange the shard sizes: the global rows, and where this shard
@@ -93,13 +91,11 @@ class Group:
         if self.size == 1:
             return buf
         MPI = _mpi()
-        started = time.perf_counter()
         if self.rank == 0:
             self.comm.Reduce(MPI.IN_PLACE, buf, op=MPI.SUM, root=0)
         else:
             self.comm.Reduce(buf, None, op=MPI.SUM, root=0)
         self.comm.Bcast(buf, root=0)
-        self.reduce_seconds += time.perf_counter() - started
         return buf
 
     def broadcast(self, buf):
@@ -107,10 +103,6 @@ class Group:
         if self.size > 1:
             self.comm.Bcast(buf, root=0)
         return buf
-
-    def any(self, flag):
-        """Whether flag is true on any process."""
-        return bool(self.sum_(np.array([1.0 if flag else 0.0]))[0] > 0)
 
     def plan(self, perm, batch_size, n_batches):
         """This process's part of the epoch whose global row order is perm:
@@ -149,7 +141,7 @@ class Group:
                                % (what, differ[0]))
 
 
-def run_epoch(group, net, params, X, Y, rows, plan, denoms, lrs, losses, nt,
+def run_epoch(group, net, arena, X, Y, rows, plan, denoms, lrs, losses, nt,
               sample_weight=None, after_batch=None, l2_losses=None):
     """Every batch of one data-parallel epoch (len(lrs) of them): this
     process's rows of the batch through the gradient phase, the gradient
@@ -166,15 +158,14 @@ def run_epoch(group, net, params, X, Y, rows, plan, denoms, lrs, losses, nt,
     l2_losses : None, or (n_batches,) OUT: the L2 term of each batch's loss
 
     Returns a DistributedOutcome: failed_batch (None, or the batch whose
-    summed gradient or a loss was not finite: no step was taken for it),
-    params_finite, and the seconds spent summing the gradients."""
+    summed gradient or a loss was not finite: no step was taken for it), and
+    params_finite."""
     n_batches = lrs.shape[0]
-    grads = net.setup.model.arena_.grads
+    grads = arena.grads  # the arena the engine writes its gradient into
     data_loss = np.zeros(n_batches, dtype=np.float64)
     l2_loss = np.zeros(n_batches, dtype=np.float64) if l2_losses is None else l2_losses
     l2_loss[:] = 0
     failed = None
-    reduce_before = group.reduce_seconds
     for b in range(n_batches):
         if denoms[b] == 0:
             continue
@@ -187,6 +178,5 @@ def run_epoch(group, net, params, X, Y, rows, plan, denoms, lrs, losses, nt,
             break
         if after_batch is not None:
             after_batch(b + 1)
-    reduce_seconds = group.reduce_seconds - reduce_before
     losses[:] = group.sum_(data_loss) + l2_loss
-    return DistributedOutcome(failed, is_finite(params, nt), reduce_seconds)
+    return DistributedOutcome(failed, is_finite(arena.params, nt))

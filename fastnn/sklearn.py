@@ -513,8 +513,8 @@ class _BaseMLP(BaseEstimator):
         zero = np.flatnonzero(denoms == 0)
         n = len(rows) if zero.size == 0 else int(zero[0])
         l2 = np.zeros(len(rows))
-        outcome = _distributed.run_epoch(group, net, arena.params, X, Y, plan.rows, plan,
-                                         denoms[:n], lrs[:n], losses[:n], nt, sample_weight=sw,
+        outcome = _distributed.run_epoch(group, net, arena, X, Y, plan.rows, plan, denoms[:n],
+                                         lrs[:n], losses[:n], nt, sample_weight=sw,
                                          l2_losses=l2[:n])
         if n < len(rows) and outcome.failed_batch is None:
             raise zero_weight_error(n)

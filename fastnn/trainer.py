@@ -340,16 +340,16 @@ class _FitRun:
         first_epoch = model.epochs_trained_
         # with comm, every process stops at the same step: the weights are checked to
         # be the same everywhere when training ends or diverges
-        in_step = False
+        same_step = False
         try:
             with blas_threads(1):  # our OpenMP threads make every BLAS call
                 for _ in range(epochs):
                     logs = self.run_epoch()
                     if logs is None or self.end_epoch(logs):
                         break
-            in_step = True
+            same_step = True
         except NonFiniteError:
-            in_step = True
+            same_step = True
             raise
         except KeyboardInterrupt:
             _drop_partial_epoch(history, model, first_epoch)
@@ -365,7 +365,7 @@ class _FitRun:
             for cb in self.callbacks:
                 if hasattr(cb, "on_train_end"):
                     cb.on_train_end({})
-            if self.group is not None and in_step:
+            if self.group is not None and same_step:
                 self.group.check_identical([model.arena_.params] + list(self.states) +
                                            [np.array([self.net.t])])
         return history
@@ -445,10 +445,9 @@ class _FitRun:
         if self.bar is not None:
             bar = self.bar
             after = (lambda done: bar.update(int(rows[done - 1])))
-        outcome = _distributed.run_epoch(group, net, arena.params, data.X, data.Y, x_rows, plan,
-                                         denoms, lrs, losses, self.nt, sample_weight=data.sw,
+        outcome = _distributed.run_epoch(group, net, arena, data.X, data.Y, x_rows, plan, denoms,
+                                         lrs, losses, self.nt, sample_weight=data.sw,
                                          after_batch=after)
-        self.reduce_seconds = outcome.reduce_seconds
         if not outcome.params_finite:
             _restore(arena, self.states, net, snapshot)
             _finish_non_finite(self.history, self.on_nonfinite, epoch, outcome.failed_batch,
@@ -681,7 +680,7 @@ def _evaluate_shards(model, group, X, Y, sw, nt):
     k = 1 if Y.ndim == 1 else Y.shape[1]
     w = np.ones((X.shape[0], 1)) if sw is None else sw.astype(np.float64).reshape(-1, 1)
     wsum = float(w.sum())
-    sums = np.zeros(4 + k)  # weight, loss, correct or squared residual, then sum w y
+    sums = np.zeros(3 + k)  # weight, loss, correct or squared residual, then sum w y
     if X.shape[0] > 0 and wsum != 0:
         out = _logits(model, X, nt, loss)
         if loss == "cross_entropy":
@@ -699,7 +698,7 @@ def _evaluate_shards(model, group, X, Y, sw, nt):
                 value, _ = ops.mse(out, Y, sample_weight=sw, n_threads=nt)
                 pred = out.astype(np.float64)
             sums[2] = float(np.sum(w * (pred - Y) ** 2))
-            sums[4:] = np.sum(w * Y, axis=0)
+            sums[3:] = np.sum(w * Y, axis=0)
         sums[0], sums[1] = wsum, value * wsum
     sums = group.sum_(sums)
     if sums[0] == 0:
@@ -709,7 +708,7 @@ def _evaluate_shards(model, group, X, Y, sw, nt):
         return {"loss": sums[1] / sums[0], "accuracy": sums[2] / (sums[0] * per_row)}
     centered = np.zeros(1)
     if X.shape[0] > 0:
-        centered[0] = np.sum(w * (Y - sums[4:] / sums[0]) ** 2)
+        centered[0] = np.sum(w * (Y - sums[3:] / sums[0]) ** 2)
     total = group.sum_(centered)[0]
     return {"loss": sums[1] / sums[0], "mse": sums[2] / (sums[0] * k),
             "r2": 1 - sums[2] / total if total > 0 else float("nan")}
