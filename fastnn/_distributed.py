@@ -108,6 +108,9 @@ class Group:
         """This process's part of the epoch whose global row order is perm:
         batch b is perm[b * batch_size:(b + 1) * batch_size], and this process
         takes its rows that lie in its shard, in batch order."""
+        # every process must draw the same order (from the same seed): checked, since
+        # different orders would still give every process the same weights
+        self.check_identical([perm], "the epoch's orders of the rows")
         used = perm[:min(perm.shape[0], n_batches * batch_size)]
         n_local = int(self.sizes[self.rank])
         pos = np.flatnonzero((used >= self.offset) & (used < self.offset + n_local))
@@ -137,8 +140,7 @@ class Group:
         differ = [r for r, d in enumerate(digests) if d != digests[0]]
         if differ:
             raise RuntimeError("%s differ between processes: process %d's are not process "
-                               "0's; the processes did not take the same steps"
-                               % (what, differ[0]))
+                               "0's" % (what, differ[0]))
 
 
 def run_epoch(group, net, arena, X, Y, rows, plan, denoms, lrs, losses, nt,

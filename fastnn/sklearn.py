@@ -348,9 +348,12 @@ class _BaseMLP(BaseEstimator):
         labels = group.agree(check_local)
         labels = [a for a in group.allgather(labels) if a is not None]
         classes = np.unique(np.concatenate(labels)) if labels else None
-        # process 0's random_state draws the weights and the order of every process
-        seed = group.comm.bcast(int(check_random_state(self.random_state).randint(2**31 - 1))
-                                if group.rank == 0 else None, root=0)
+        # an integer random_state draws the same weights and orders on every process, as
+        # in one process; otherwise (None, a RandomState) process 0 draws a seed for all
+        fixed = isinstance(self.random_state, Integral)
+        seed = group.comm.bcast(
+            None if fixed or group.rank != 0
+            else int(check_random_state(self.random_state).randint(2**31 - 1)), root=0)
 
         def prepare():
             Xc, yc = self._validate_input(X, y, False, reset=True, classes=classes)
@@ -371,8 +374,8 @@ class _BaseMLP(BaseEstimator):
         hidden = self._hidden_sizes()
         self.n_outputs_ = y.shape[1]
         layer_units = [X.shape[1]] + hidden + [self.n_outputs_]
-        self._random_state = (np.random.RandomState(seed) if self.random_state is None
-                              else check_random_state(self.random_state))
+        self._random_state = (check_random_state(self.random_state) if fixed
+                              else np.random.RandomState(seed))
         self._initialize(y, layer_units, dtype)
         nt = resolve_n_threads(self.n_threads)
         self.n_threads_ = nt
@@ -1082,8 +1085,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             (docs/distributed.md): batch_size is the global batch, the
             gradients are summed over the processes every step, and every
             process ends with the same weights. Stochastic solvers only,
-            without early_stopping or warm_start. With random_state=None,
-            process 0's draw serves every process.
+            without early_stopping or warm_start. Unless random_state is an
+            integer, process 0 draws the seed every process uses.
 
         Returns
         -------
@@ -1286,8 +1289,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             (docs/distributed.md): batch_size is the global batch, the
             gradients are summed over the processes every step, and every
             process ends with the same weights. Stochastic solvers only,
-            without early_stopping or warm_start. With random_state=None,
-            process 0's draw serves every process.
+            without early_stopping or warm_start. Unless random_state is an
+            integer, process 0 draws the seed every process uses.
 
         Returns
         -------

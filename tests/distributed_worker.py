@@ -21,11 +21,12 @@ MODE is
 - mismatch: process 1's shard has one feature too many
 - sklearn: fastnn.sklearn's MLPClassifier (the train mode's data, sample
   weights, alpha, clip_norm) and a two-output MLPRegressor, each with comm and,
-  on process 0, without
+  on process 0, without; and an MLPRegressor with random_state=None
 Each process writes rank<r>.npz (its parameters, optimizer state and step)
 and rank<r>.json (its History, or the error it raised).
 """
 
+import hashlib
 import json
 import os
 import signal
@@ -122,9 +123,15 @@ def estimators(X, y, w, lo, hi, comm, nt):
     reg = MLPRegressor(**options).fit(X[lo:hi], targets[lo:hi], comm=comm)
     params = np.concatenate([a.ravel() for e in (clf, reg)
                              for a in e.coefs_ + e.intercepts_])
-    return params, {"clf_loss": clf.loss_curve_, "reg_loss": reg.loss_curve_,
-                    "t": [clf.t_, reg.t_], "n_iter": [clf.n_iter_, reg.n_iter_],
-                    "classes": clf.classes_.tolist()}
+    record = {"clf_loss": clf.loss_curve_, "reg_loss": reg.loss_curve_,
+              "t": [clf.t_, reg.t_], "n_iter": [clf.n_iter_, reg.n_iter_],
+              "classes": clf.classes_.tolist()}
+    if comm is not None:  # random_state=None: process 0's draw serves every process
+        unseeded = MLPRegressor(**dict(options, random_state=None)).fit(
+            X[lo:hi], targets[lo:hi], comm=comm)
+        record["unseeded"] = hashlib.sha256(b"".join(
+            a.tobytes() for a in unseeded.coefs_ + unseeded.intercepts_)).hexdigest()
+    return params, record
 
 
 def save_estimators(out, name, result):
