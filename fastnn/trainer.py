@@ -383,7 +383,8 @@ class _FitRun:
         self.setup.reset_diagnostics()
         snapshot = (arena.params.copy(), [s.copy() for s in self.states], net.t)
         if self.verbose == 1:
-            self.bar = _progress_bar(epoch, data.n_train)
+            self.bar = _progress_bar(epoch, data.n_train if self.group is None
+                                     else self.group.n_total)
         started = time.perf_counter()
         if self.group is not None:
             return self._run_shard_epoch(epoch, rng, lrs, losses, snapshot, started)

@@ -9,9 +9,9 @@ MODE is
   sample weights, uneven shards and an uneven last batch, l2, clip_norm,
   validation shards and early stopping; process 0 also trains one model on
   the whole data set in one process (single.npz)
-- regression: mse on the same rows, without weights, with validation shards
-  (the r2 and mse of the shards); a callback on the last process stops every
-  process after epoch 3
+- regression: mse on the same rows, without weights, drop_last and
+  clip_value, with validation shards (the r2 and mse of the shards); a
+  callback on the last process stops every process after epoch 3
 - nonfinite: regression whose process 1's shard has a target that makes its
   loss overflow; every process stops at the same step (on_nonfinite="warn")
 - kill: process 1 kills itself (SIGKILL) in its second epoch
@@ -160,6 +160,7 @@ def main():
         validation = (X_val[vlo:vhi], y_val[vlo:vhi])
         full_options = dict(options, sample_weight=w, validation_data=(X_val, y_val))
     elif mode == "regression":
+        options.update(drop_last=True, clip_value=0.2)
         y = X @ np.linspace(-1, 1, N_FEATURES) + 0.1
         y_val = X_val @ np.linspace(-1, 1, N_FEATURES) + 0.1
         validation = (X_val[vlo:vhi], y_val[vlo:vhi])
