@@ -9,13 +9,15 @@ Process 0 prints one line per network: the global rows, the parameters P,
 the fastest epoch of fit(..., comm=comm) (`--repeats` fits of `--epochs`), the
 seconds of the sum of the gradient arena (Reduce + Bcast of P elements, the
 median of 200 calls, and the share of the epoch it takes over the epoch's
-steps), and on one process also the epoch of fit without comm (the C loop
-that runs every batch without returning to Python). Each process trains its
+steps), on several processes also the epoch with FASTNN_MPI_SUM=allreduce,
+and on one process the epoch of fit without comm (the C loop that runs every
+batch without returning to Python). Each process trains its
 shard: the global rows divided among the processes. Every process runs 1
 OpenMP thread unless --threads says otherwise.
 """
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -105,17 +107,23 @@ def main():
         steps = -(-args.rows // args.batch_size)
         # fits with and without comm alternate, so that a busy moment of the
         # machine does not land on one of them only; the fastest of each is kept
-        t_comm = t_alone = float("inf")
+        t_comm = t_alone = t_allreduce = float("inf")
         for _ in range(args.repeats):
             t_comm = min(t_comm, epoch_seconds(name, X, y, comm, args))
             if comm.size == 1:
                 t_alone = min(t_alone, epoch_seconds(name, X, y, None, args))
+            else:  # the same fit summing with one Allreduce
+                os.environ["FASTNN_MPI_SUM"] = "allreduce"
+                t_allreduce = min(t_allreduce, epoch_seconds(name, X, y, comm, args))
+                os.environ["FASTNN_MPI_SUM"] = "reduce"
         t_sum = sum_seconds(comm, P, args.dtype)
         t_all = allreduce_seconds(comm, P, args.dtype)
         line = ("%-6s rows=%d P=%d steps=%d  epoch(comm)=%.4f s  step=%.1f us  "
                 "sum=%.1f us (%.1f%% of the epoch)  allreduce=%.1f us"
                 % (name, args.rows, P, steps, t_comm, 1e6 * t_comm / steps, 1e6 * t_sum,
                    100 * steps * t_sum / t_comm, 1e6 * t_all))
+        if comm.size > 1:
+            line += "  epoch(comm, FASTNN_MPI_SUM=allreduce)=%.4f s" % t_allreduce
         if comm.size == 1:
             line += "  epoch(no comm)=%.4f s  Python per step=%.1f us" % (
                 t_alone, 1e6 * (t_comm - t_alone) / steps)

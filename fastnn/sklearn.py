@@ -519,6 +519,7 @@ class _BaseMLP(BaseEstimator):
         outcome = _distributed.run_epoch(group, net, arena, X, Y, plan.rows, plan, denoms[:n],
                                          lrs[:n], losses[:n], nt, sample_weight=sw,
                                          l2_losses=l2[:n])
+        group.check_epoch([arena.params])
         if n < len(rows) and outcome.failed_batch is None:
             raise zero_weight_error(n)
         if l2_sq is not None:  # ||W||^2 before each step, from its L2 term

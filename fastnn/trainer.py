@@ -449,6 +449,7 @@ class _FitRun:
         outcome = _distributed.run_epoch(group, net, arena, data.X, data.Y, x_rows, plan, denoms,
                                          lrs, losses, self.nt, sample_weight=data.sw,
                                          after_batch=after)
+        group.check_epoch([arena.params] + list(self.states))
         if not outcome.params_finite:
             _restore(arena, self.states, net, snapshot)
             _finish_non_finite(self.history, self.on_nonfinite, epoch, outcome.failed_batch,
