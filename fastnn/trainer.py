@@ -178,6 +178,11 @@ def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuff
                 "weighted, validation, target shape, dtype) = %r, process %d has %r; every "
                 "shard needs the same columns, targets, weighting and validation_data"
                 % (signatures[0], rank, other))
+    if data.val_rows is not None:
+        # History lists the held-out rows among the global rows, the same everywhere
+        shards = group.allgather((data.X.shape[0], data.val_rows))
+        data.val_rows = np.concatenate(
+            [rows + sum(n for n, _ in shards[:r]) for r, (_, rows) in enumerate(shards)])
     n_total = group.set_shard(data.n_train)
     batch_size_ = _batch_size(batch_size_, n_total)
     # process 0's seed draws every process's permutations and dropout masks (a model

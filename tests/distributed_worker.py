@@ -105,8 +105,10 @@ def save(out, name, net, history=None, error=None):
                  states=np.concatenate([s.ravel() for s in net.optimizer_state_]), t=net.t_)
     record = {"error": error}
     if history is not None:
+        rows = history.validation_rows
         record.update(history=history.history, epochs=history.epochs,
-                      stopped=history.stopped, detail=history.stop_detail)
+                      stopped=history.stopped, detail=history.stop_detail,
+                      validation_rows=None if rows is None else rows.tolist())
     with open(os.path.join(out, name + ".json"), "w") as f:
         json.dump(record, f)
 
@@ -188,8 +190,9 @@ def main():
         net = fn.Sequential([fn.Dense(16, activation="relu"), fn.Dropout(0.3),
                              fn.Dense(3, activation="softmax")], input_dim=N_FEATURES,
                             dtype="float32", seed=5)
-        net.fit(X[lo:hi], y[lo:hi], batch_size=9, epochs=2, validation_split=0.2, comm=comm,
-                n_threads=nt)
+        first = net.fit(X[lo:hi], y[lo:hi], batch_size=9, epochs=2, validation_split=0.2,
+                        comm=comm, n_threads=nt)
+        save(out, "first%d" % rank, net, first)
         history = net.fit(X[lo:hi], y[lo:hi], batch_size=9, epochs=2, comm=comm, n_threads=nt)
         save(out, "rank%d" % rank, net, history)
         return

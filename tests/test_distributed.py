@@ -153,9 +153,16 @@ def test_sklearn_estimators_on_shards(runs):
 
 
 def test_float32_dropout_split_and_a_continued_fit_agree_everywhere(runs):
-    arrays, records = results(runs("options", 2), 2)
+    out = runs("options", 2)
+    arrays, records = results(out, 2)
     assert_same_on_every_process(arrays, records)
     assert records[0]["epochs"] == [2, 3]  # the second fit continued the first
+    # the first fit's History lists the held-out rows among the global rows: the
+    # same on every process, 20% of each shard (40 and 21 rows)
+    first = [json.loads((out / ("first%d.json" % r)).read_text()) for r in range(2)]
+    assert first[0] == first[1]
+    held_out = np.array(first[0]["validation_rows"])
+    assert np.sum(held_out < 40) == 8 and np.sum(held_out >= 40) == 5
 
 
 def test_runs_repeat_bitwise_at_any_thread_count(runs, tmp_path):
