@@ -39,7 +39,7 @@ def _mpiexec():
 
 
 def launch(tmp_path, mode, n, threads=1, timeout=TIMEOUT, sum_method="reduce"):
-    """Run the worker on n processes; (completed process, output directory)."""
+    """Run the worker on n processes; (its CompletedProcess, output directory)."""
     out = tmp_path / ("%s-%d-%d-%s" % (mode, n, threads, sum_method))
     out.mkdir()
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
@@ -49,12 +49,12 @@ def launch(tmp_path, mode, n, threads=1, timeout=TIMEOUT, sum_method="reduce"):
                              str(threads)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        proc.stdout_text, proc.stderr_text = proc.communicate(timeout=timeout)
+        stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
         raise
-    return proc, out
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), out
 
 
 def results(out, n):
@@ -100,7 +100,7 @@ def runs(tmp_path_factory):
     def run(mode, n, threads=1):
         if (mode, n, threads) not in cache:
             proc, out = launch(base, mode, n, threads)
-            assert proc.returncode == 0, proc.stdout_text + proc.stderr_text
+            assert proc.returncode == 0, proc.stdout + proc.stderr
             cache[mode, n, threads] = out
         return cache[mode, n, threads]
     return run
@@ -122,7 +122,7 @@ def test_allreduce_sum_trains_alike(tmp_path):
     # FASTNN_MPI_SUM=allreduce: MPICH's allreduce gives every process the same bits
     # here (the fit checks it after every epoch), and the fit is the same to rounding
     proc, out = launch(tmp_path, "train", 3, sum_method="allreduce")
-    assert proc.returncode == 0, proc.stdout_text + proc.stderr_text
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     arrays, records = results(out, 3)
     assert_same_on_every_process(arrays, records)
     assert_like_one_process(arrays, records, out)
@@ -168,7 +168,7 @@ def test_float32_dropout_split_and_a_continued_fit_agree_everywhere(runs):
 def test_runs_repeat_bitwise_at_any_thread_count(runs, tmp_path):
     first = runs("train", 3)
     proc, again = launch(tmp_path, "train", 3, threads=2)
-    assert proc.returncode == 0, proc.stdout_text + proc.stderr_text
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     for a, b in zip(results(first, 3)[0], results(again, 3)[0]):
         for key in ("params", "states", "t"):
             assert a[key].tobytes() == b[key].tobytes(), key
@@ -188,7 +188,7 @@ def test_overflow_on_one_process_stops_every_process(runs):
 
 def test_shards_that_disagree_fail_on_every_process(tmp_path):
     proc, out = launch(tmp_path, "mismatch", 2)
-    assert proc.returncode == 0, proc.stdout_text + proc.stderr_text
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     records = [json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(2)]
     assert "X has 7 features" in records[1]["error"]
     assert "process 1 of 2" in records[0]["error"] and "X has 7 features" in records[0]["error"]
@@ -196,7 +196,7 @@ def test_shards_that_disagree_fail_on_every_process(tmp_path):
 
 def test_a_callback_that_raises_on_one_process_raises_on_all(tmp_path):
     proc, out = launch(tmp_path, "callback_error", 2, timeout=30)
-    assert proc.returncode == 0, proc.stdout_text + proc.stderr_text
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     records = [json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(2)]
     assert records[1]["error"] == "RuntimeError: a callback failed"
     assert "process 1 of 2: RuntimeError: a callback failed" in records[0]["error"]
