@@ -31,10 +31,12 @@ import numpy as np
 
 from fastnn._validation import is_finite
 
-EpochPlan = namedtuple("EpochPlan", "rows starts counts")
+EpochPlan = namedtuple("EpochPlan", "rows positions starts counts")
 EpochPlan.__doc__ = """This process's part of an epoch: rows (the positions,
 among its own training rows, of its rows of every batch, batch after batch),
-and where each batch's part starts in rows and how many rows it has."""
+positions (where each of them lies in its batch: it keys the row's dropout
+masks as in a one-process fit), and where each batch's part starts in rows
+and how many rows it has."""
 
 DistributedOutcome = namedtuple("DistributedOutcome", "failed_batch params_finite")
 
@@ -146,7 +148,8 @@ class Group:
         counts = np.bincount(pos // batch_size, minlength=n_batches).astype(np.int64)
         starts = np.zeros(n_batches, dtype=np.int64)
         np.cumsum(counts[:-1], out=starts[1:])
-        return EpochPlan(rows, starts, counts)
+        return EpochPlan(rows, np.ascontiguousarray(pos % batch_size, dtype=np.int64), starts,
+                         counts)
 
     def batch_weight_sums(self, sample_weight, x_rows, plan):
         """The sample-weight sum of every global batch (float64, the same bits
@@ -199,8 +202,8 @@ def run_epoch(group, net, arena, X, Y, rows, plan, denoms, lrs, losses, nt,
     for b in range(n_batches):
         if denoms[b] == 0:
             continue
-        data_loss[b] = net.train_grad(X, Y, rows, plan.starts[b], plan.counts[b], denoms[b],
-                                      nt, sample_weight)
+        data_loss[b] = net.train_grad(X, Y, rows, plan.positions, plan.starts[b],
+                                      plan.counts[b], denoms[b], nt, sample_weight)
         group.sum_(grads)
         bad, l2_loss[b] = net.train_apply(denoms[b], lrs[b], nt)
         if bad:

@@ -211,8 +211,9 @@ int fnn_openmp_enabled(void);
                               double *batch_loss, int64_t *done, int nt,                 \
                               const fnn_blas *blas);                                     \
     int fnn_train_grad_##S(fnn_net *net, const R *x, const void *y, const R *sw,         \
-                           const int64_t *rows, int64_t m, double denom, uint64_t step,   \
-                           double *loss, int nt, const fnn_blas *blas);                   \
+                           const int64_t *rows, const int64_t *pos, int64_t m,            \
+                           double denom, uint64_t step, double *loss, int nt,             \
+                           const fnn_blas *blas);                                         \
     int fnn_train_apply_##S(fnn_net *net, fnn_optim *opt, double denom, double lr,       \
                             double *l2_loss, int nt);
 

@@ -24,7 +24,7 @@ static int FNN_SFX(train_act)(const fnn_net *net, int l)
 /* Training forward pass over m rows of x: dropout applied, the output layer
  * left linear for a fused loss. Returns the last layer's output. */
 static const REAL *FNN_SFX(net_fwd)(fnn_net *net, const REAL *x, int64_t m, uint64_t step,
-                                    int nt, const fnn_blas *blas)
+                                    const int64_t *pos, int nt, const fnn_blas *blas)
 {
     const REAL *in = x;
     int l;
@@ -35,8 +35,8 @@ static const REAL *FNN_SFX(net_fwd)(fnn_net *net, const REAL *x, int64_t m, uint
                            (REAL *)net->gemm_work, blas);
         in = (const REAL *)L->a;
         if (L->dropout > 0) {
-            FNN_SFX(fnn_dropout_apply)(m, L->n_out, in, (REAL *)L->a_drop, L->dropout,
-                                       fnn_dropout_key(net->seed, step, (uint64_t)l + 1), nt);
+            FNN_SFX(dropout_at)(m, L->n_out, in, (REAL *)L->a_drop, L->dropout,
+                                fnn_dropout_key(net->seed, step, (uint64_t)l + 1), pos, nt);
             in = (const REAL *)L->a_drop;
         }
     }
@@ -190,7 +190,7 @@ int FNN_SFX(fnn_train_batches)(fnn_net *net, fnn_optim *opt, const REAL *x, cons
             continue;
         }
         if (st != FNN_OK) return st;
-        out = FNN_SFX(net_fwd)(net, (const REAL *)net->xbuf, m, step, nt, blas);
+        out = FNN_SFX(net_fwd)(net, (const REAL *)net->xbuf, m, step, NULL, nt, blas);
 
         /* loss and the gradient it feeds the output layer */
         switch (net->loss) {
@@ -292,14 +292,16 @@ int FNN_SFX(fnn_train_batches)(fnn_net *net, fnn_optim *opt, const REAL *x, cons
  * x, y, sw IN  as fnn_train_batches
  * rows     IN  (m,) rows of x in the batch, in batch order; m may be 0 (the
  *              gradient is then 0)
+ * pos      IN  (m,) each row's position in the whole batch, which keys its
+ *              dropout masks as in a one-process run, or NULL (0..m-1)
  * denom    IN  the whole batch's rows, or its weight sum with sw (not 0)
  * loss     OUT this part's data loss: its sum over denom (no L2 term)
  * The gradient arena holds the part's gradient. A loss that is not finite
  * sets the arena's first element to NaN, so that the summed gradient is not
  * finite on every process and all of them stop at this step. */
 int FNN_SFX(fnn_train_grad)(fnn_net *net, const REAL *x, const void *y, const REAL *sw,
-                            const int64_t *rows, int64_t m, double denom, uint64_t step,
-                            double *loss, int nt, const fnn_blas *blas)
+                            const int64_t *rows, const int64_t *pos, int64_t m, double denom,
+                            uint64_t step, double *loss, int nt, const fnn_blas *blas)
 {
     const int L = net->n_layers;
     const fnn_layer *last = &net->layers[L - 1];
@@ -317,7 +319,7 @@ int FNN_SFX(fnn_train_grad)(fnn_net *net, const REAL *x, const void *y, const RE
         return FNN_OK;
     }
     FNN_SFX(gather)(net, x, y, sw, rows, m, nt);
-    out = FNN_SFX(net_fwd)(net, (const REAL *)net->xbuf, m, step, nt, blas);
+    out = FNN_SFX(net_fwd)(net, (const REAL *)net->xbuf, m, step, pos, nt, blas);
     st = FNN_SFX(fused_loss_over)(net->loss, m, last->n_out, out, (const int64_t *)net->ybuf,
                                   (const REAL *)net->ybuf, sw ? (const REAL *)net->swbuf : NULL,
                                   g, denom, loss, nt);
@@ -328,8 +330,8 @@ int FNN_SFX(fnn_train_grad)(fnn_net *net, const REAL *x, const void *y, const RE
             : (const REAL *)(net->layers[l - 1].a_drop ? net->layers[l - 1].a_drop
                                                        : net->layers[l - 1].a);
         if (Ly->dropout > 0)
-            FNN_SFX(fnn_dropout_apply)(m, Ly->n_out, g, g, Ly->dropout,
-                                       fnn_dropout_key(net->seed, step, (uint64_t)l + 1), nt);
+            FNN_SFX(dropout_at)(m, Ly->n_out, g, g, Ly->dropout,
+                                fnn_dropout_key(net->seed, step, (uint64_t)l + 1), pos, nt);
         st = FNN_SFX(dense_bwd)(m, Ly->n_in, Ly->n_out, in, (const REAL *)Ly->w,
                                 (const REAL *)Ly->a, g, FNN_SFX(train_act)(net, l), Ly->alpha,
                                 0.0, g, l > 0 ? other : NULL, (REAL *)Ly->dw, (REAL *)Ly->db, nt,

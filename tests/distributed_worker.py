@@ -4,8 +4,8 @@ trains on its shard of one data set and writes what it ended with to OUT.
     mpiexec -n N python tests/distributed_worker.py MODE OUT [N_THREADS]
 
 MODE is
-- train: classification with string labels (process 1's shard lacks a class;
-  the processes other than 0 make their model with seed=None),
+- train: classification with dropout and string labels (process 1's shard
+  lacks a class; the processes other than 0 make their model with seed=None),
   sample weights, uneven shards and an uneven last batch, l2, clip_norm,
   validation shards and early stopping; process 0 also trains one model on
   the whole data set in one process (single.npz)
@@ -58,10 +58,10 @@ def data(rank_count):
     return X, LABELS[codes], weights, cuts, X_val, y_val, val_cuts
 
 
-def model(loss="cross_entropy", seed=11):
+def model(loss="cross_entropy", seed=11, dropout=0.0):
     out = fn.Dense(3, activation="softmax") if loss == "cross_entropy" else fn.Dense(1)
-    return fn.Sequential([fn.Dense(16, activation="tanh"), out], input_dim=N_FEATURES,
-                         dtype="float64", seed=seed)
+    hidden = [fn.Dense(16, activation="tanh")] + ([fn.Dropout(dropout)] if dropout else [])
+    return fn.Sequential(hidden + [out], input_dim=N_FEATURES, dtype="float64", seed=seed)
 
 
 class StopAt:
@@ -209,7 +209,8 @@ def main():
 
     loss = "mse" if mode in ("regression", "nonfinite") else "cross_entropy"
     # in train mode only process 0 has the seed: the others start from its weights
-    net = model(loss, seed=None if mode == "train" and rank > 0 else 11)
+    dropout = 0.25 if mode == "train" else 0.0
+    net = model(loss, seed=None if mode == "train" and rank > 0 else 11, dropout=dropout)
     try:
         history = net.fit(X[lo:hi], y[lo:hi], validation_data=validation, comm=comm,
                           callbacks=callbacks, **options)
@@ -218,7 +219,7 @@ def main():
         return
     save(out, "rank%d" % rank, net, history)
     if rank == 0 and mode in ("train", "regression", "nonfinite"):
-        single = model(loss)
+        single = model(loss, dropout=dropout)
         save(out, "single", single, single.fit(X, y, **full_options))
 
 
