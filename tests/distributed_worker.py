@@ -19,6 +19,9 @@ MODE is
 - options: float32, dropout, validation_split, and a second fit continuing
   the first
 - mismatch: process 1's shard has one feature too many
+- losses: binary_cross_entropy (multi-label, and two string labels) and
+  poisson, weighted, with weighted validation shards; process 0 also trains
+  each on all rows in one process
 - sklearn: fastnn.sklearn's MLPClassifier (the train mode's data, sample
   weights, alpha, clip_norm) and a two-output MLPRegressor, each with comm and,
   on process 0, without; and an MLPRegressor with random_state=None
@@ -136,6 +139,40 @@ def estimators(X, y, w, lo, hi, comm, nt):
     return params, record
 
 
+def other_losses(X, w, X_val, lo, hi, vlo, vhi, comm, nt):
+    """binary_cross_entropy (multi-label, and two string labels) and poisson,
+    with sample weights and weighted validation shards (or all rows when comm
+    is None): (parameters, optimizer states, steps, History fields)."""
+    rng = np.random.default_rng(3)
+    w_val = rng.uniform(0.5, 1.5, N_VAL)
+    cases = [("multilabel", fn.Dense(3, activation="sigmoid"), (X[:, :3] > 0) * 1.0,
+              (X_val[:, :3] > 0) * 1.0),
+             ("labels", fn.Dense(1, activation="sigmoid"), np.where(X[:, 1] > 0, "yes", "no"),
+              np.where(X_val[:, 1] > 0, "yes", "no")),
+             ("poisson", fn.Dense(1, activation="exp"), np.floor(np.exp(X[:, 0])),
+              np.floor(np.exp(X_val[:, 0])))]
+    params, states, t, record = [], [], 0, {"history": {}, "epochs": [], "stopped": None}
+    for name, out, y, y_val in cases:
+        net = fn.Sequential([fn.Dense(8, activation="tanh"), out], input_dim=N_FEATURES,
+                            dtype="float64", seed=2)
+        history = net.fit(X[lo:hi], y[lo:hi], sample_weight=w[lo:hi],
+                          validation_data=(X_val[vlo:vhi], y_val[vlo:vhi], w_val[vlo:vhi]),
+                          batch_size=6, epochs=3, l2=0.01, n_threads=nt, comm=comm)
+        params.append(net.arena_.params)
+        states += [s.ravel() for s in net.optimizer_state_]
+        t += net.t_
+        record["history"].update({name + " " + k: v for k, v in history.history.items()})
+        record["epochs"] += history.epochs
+    return np.concatenate(params), np.concatenate(states), t, record
+
+
+def save_losses(out, name, result):
+    params, states, t, record = result
+    np.savez(os.path.join(out, name + ".npz"), params=params, states=states, t=t)
+    with open(os.path.join(out, name + ".json"), "w") as f:
+        json.dump(record, f)
+
+
 def save_estimators(out, name, result):
     np.savez(os.path.join(out, name + ".npz"), params=result[0], states=np.zeros(0),
              t=result[1]["t"][0])
@@ -179,6 +216,11 @@ def main():
         options.update(epochs=200)
         callbacks = [KillSelf(rank)]
         validation = None
+    elif mode == "losses":
+        save_losses(out, "rank%d" % rank, other_losses(X, w, X_val, lo, hi, vlo, vhi, comm, nt))
+        if rank == 0:
+            save_losses(out, "single", other_losses(X, w, X_val, 0, N_ROWS, 0, N_VAL, None, nt))
+        return
     elif mode == "sklearn":
         warnings.simplefilter("ignore")  # max_iter reached: scikit-learn's ConvergenceWarning
         save_estimators(out, "rank%d" % rank, estimators(X, y, w, lo, hi, comm, nt))
