@@ -110,6 +110,19 @@ class FastNetwork:
             raise zero_weight_error(first + done)
         return st == _NON_FINITE, done
 
+    def train_grad(self, X, y, rows, positions, start, m, denom, nt, sw=None):
+        """The gradient phase of a data-parallel step (fastnn._distributed):
+        rows[start:start + m] of X, at positions[start:start + m] of their
+        batch, the loss and gradient divided by denom; returns this part's
+        data loss."""
+        return self._net.train_grad(X, y, rows, positions, start, m, denom, nt, sw)
+
+    def train_apply(self, denom, lr, nt):
+        """The apply phase on the summed gradient: (whether the gradient was
+        not finite, so no step was taken; the batch's L2 loss term)."""
+        st, l2_loss = self._net.train_apply(denom, lr, nt)
+        return st == _NON_FINITE, l2_loss
+
 
 class ReferenceNetwork:
     """The same loop in NumPy, from fastnn.reference.train_step."""

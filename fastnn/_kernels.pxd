@@ -170,6 +170,10 @@ cdef extern from "fnn.h" nogil:
     int fnn_gemm_f64(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda, const double *B, int64_t ldb, int accumulate, double *C, int64_t ldc, int nt, const fnn_blas *blas) noexcept
     int fnn_train_batches_f32(fnn_net *net, fnn_optim *opt, const float *x, const void *y, const float *sw, const int64_t *perm, int64_t n_rows, int64_t batch_size, int64_t first_batch, int64_t n_batches, const double *lrs, double *batch_loss, int64_t *done, int nt, const fnn_blas *blas) noexcept
     int fnn_train_batches_f64(fnn_net *net, fnn_optim *opt, const double *x, const void *y, const double *sw, const int64_t *perm, int64_t n_rows, int64_t batch_size, int64_t first_batch, int64_t n_batches, const double *lrs, double *batch_loss, int64_t *done, int nt, const fnn_blas *blas) noexcept
+    int fnn_train_grad_f32(fnn_net *net, const float *x, const void *y, const float *sw, const int64_t *rows, const int64_t *pos, int64_t m, double denom, uint64_t step, double *loss, int nt, const fnn_blas *blas) noexcept
+    int fnn_train_grad_f64(fnn_net *net, const double *x, const void *y, const double *sw, const int64_t *rows, const int64_t *pos, int64_t m, double denom, uint64_t step, double *loss, int nt, const fnn_blas *blas) noexcept
+    int fnn_train_apply_f32(fnn_net *net, fnn_optim *opt, double denom, double lr, double *l2_loss, int nt) noexcept
+    int fnn_train_apply_f64(fnn_net *net, fnn_optim *opt, double denom, double lr, double *l2_loss, int nt) noexcept
     int fnn_center_loss_f32(int64_t m, int64_t d, int64_t k, const float *x, const int64_t *labels, const float *centers, double lam, float *dx, double *loss, int nt) noexcept
     int fnn_center_update_f32(int64_t m, int64_t d, int64_t k, const float *x, const int64_t *labels, float *centers, double alpha, double *scratch) noexcept
     int fnn_center_loss_f64(int64_t m, int64_t d, int64_t k, const double *x, const int64_t *labels, const double *centers, double lam, double *dx, double *loss, int nt) noexcept

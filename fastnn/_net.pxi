@@ -189,3 +189,66 @@ cdef class Net:
         if st != FNN_OK and st != FNN_ENONFINITE and st != FNN_EZEROWEIGHT:
             _check(st)
         return st, done
+
+    def train_grad(self, X, y, const int64_t[::1] rows, const int64_t[::1] pos, int64_t start,
+                   int64_t m, double denom, int nt, sw=None):
+        """The gradient phase of one data-parallel step (fastnn/_distributed.py):
+        this process's rows[start:start + m] of a batch (rows of X; m may be 0)
+        through forward, loss and backward, the loss and gradient divided by
+        denom, the whole batch's rows or weight sum; pos[start:start + m] are
+        their positions in the batch (which key their dropout masks). Returns
+        this part's data loss; the gradient arena holds its gradient (its
+        first element NaN when the loss is not finite)."""
+        cdef int st
+        cdef double loss = 0.0
+        cdef int64_t i, n_rows = X.shape[0]
+        cdef void *xp = _data(X, self.real)
+        cdef void *yp = _data(y, b"q" if self.net.loss == FNN_LOSS_CROSS_ENTROPY else self.real)
+        cdef void *swp = _data(sw, self.real)
+        cdef const int64_t *rp = NULL
+        cdef const int64_t *pp = NULL
+        cdef int64_t batch_size = self.net.m_max
+        cdef bint out_of_range = False
+        if y.shape[0] != n_rows or (sw is not None and sw.shape[0] != n_rows):
+            raise ValueError("train_grad: X has %d rows, y %d and sw %s"
+                             % (n_rows, y.shape[0], "-" if sw is None else sw.shape[0]))
+        if (start < 0 or m < 0 or start + m > rows.shape[0] or pos.shape[0] != rows.shape[0]
+                or m > self.net.m_max):
+            raise ValueError("train_grad: rows[%d:%d] is outside the %d rows given, or more "
+                             "than the network's %d" % (start, start + m, rows.shape[0],
+                                                         self.net.m_max))
+        if m > 0:
+            rp = &rows[start]
+            pp = &pos[start]
+            with nogil:
+                for i in range(m):
+                    if rp[i] < 0 or rp[i] >= n_rows or pp[i] < 0 or pp[i] >= batch_size:
+                        out_of_range = True
+                        break
+            if out_of_range:
+                raise ValueError("train_grad: rows holds a row outside X's %d rows, or pos a "
+                                 "position outside the batch's %d" % (n_rows, batch_size))
+        with nogil:
+            if self.single:
+                st = fnn_train_grad_f32(&self.net, <float *>xp, yp, <float *>swp, rp, pp, m,
+                                        denom, <uint64_t>self.opt.t, &loss, nt, &_BLAS)
+            else:
+                st = fnn_train_grad_f64(&self.net, <double *>xp, yp, <double *>swp, rp, pp, m,
+                                        denom, <uint64_t>self.opt.t, &loss, nt, &_BLAS)
+        _check(st)
+        return loss
+
+    def train_apply(self, double denom, double lr, int nt):
+        """The apply phase of one data-parallel step, on the summed gradient
+        arena: L2, finiteness check, clipping, optimizer step. Returns
+        (status, the batch's L2 loss term): FNN_OK or FNN_ENONFINITE (no step)."""
+        cdef int st
+        cdef double l2_loss = 0.0
+        with nogil:
+            if self.single:
+                st = fnn_train_apply_f32(&self.net, &self.opt, denom, lr, &l2_loss, nt)
+            else:
+                st = fnn_train_apply_f64(&self.net, &self.opt, denom, lr, &l2_loss, nt)
+        if st != FNN_OK and st != FNN_ENONFINITE:
+            _check(st)
+        return st, l2_loss

@@ -166,7 +166,7 @@ class Sequential:
             validation_data=None, validation_rows="random", sample_weight=None,
             class_weight=None, early_stopping=None, callbacks=None, verbose=0,
             diagnostics=False, n_threads=None, backend="fast", on_nonfinite="raise",
-            drop_last=False):
+            drop_last=False, comm=None):
         """Train the model with mini-batches; a later fit continues from the
         weights (and, with the same optimizer, its state) this one ends with.
 
@@ -253,6 +253,13 @@ class Sequential:
             the weights of the last completed step.
         drop_last : bool, default=False
             Skip the last, smaller batch of each epoch.
+        comm : mpi4py.MPI.Intracomm, default=None
+            Train one model on the processes of comm (``mpiexec -n N``), X and
+            y being this process's shard of the rows (docs/distributed.md):
+            batch_size is the global batch, the gradients are summed over the
+            processes every step, and every process ends with the same
+            weights and History. validation_data is this process's shard of
+            the validation rows. Needs the ``fastnn[mpi]`` extra.
 
         Returns
         -------
@@ -266,7 +273,7 @@ class Sequential:
             validation_rows=validation_rows, sample_weight=sample_weight,
             class_weight=class_weight, early_stopping=early_stopping, callbacks=callbacks,
             verbose=verbose, diagnostics=diagnostics, n_threads=n_threads, backend=backend,
-            on_nonfinite=on_nonfinite, drop_last=drop_last)
+            on_nonfinite=on_nonfinite, drop_last=drop_last, comm=comm)
 
     def partial_fit(self, X, y, *, classes=None, sample_weight=None, n_threads=None,
                     verbose=0, **options):

@@ -92,9 +92,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("fastnn.sklearn needs scikit-learn >= 1.6: pip install 'fastnn[sklearn]'"
                       " (%s)" % exc) from exc
 
-from fastnn import _kernels
-from fastnn._backends import TrainingSetup, make_network
-from fastnn._epochs import batch_rows, batch_weight_sums, run_epoch
+from fastnn import _distributed, _kernels
+from fastnn._backends import TrainingSetup, make_network, zero_weight_error
+from fastnn._epochs import EpochOutcome, batch_rows, batch_weight_sums, run_epoch
 from fastnn._inference import forward_in_chunks
 from fastnn._threads import blas_threads, resolve_n_threads
 from fastnn._validation import FLOAT_DTYPE_NAMES
@@ -117,6 +117,11 @@ _OUTPUTS = {"softmax": ("softmax", "cross_entropy"),
 
 _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain "
                "large values and need to be preprocessed.")
+
+
+def _epochs_outcome(outcome):
+    """A data-parallel epoch's outcome as fastnn._epochs reports one."""
+    return EpochOutcome(outcome.failed_batch, outcome.params_finite, 1)
 
 
 def _writeable(a, dtype):
@@ -285,7 +290,9 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False, comm=None):
+        if comm is not None:
+            return self._fit_shards(X, y, sample_weight, comm)
         if self.solver == "lbfgs" and self.dropout > 0:
             raise ValueError("dropout needs a stochastic solver ('sgd' or 'adam'); L-BFGS "
                              "minimizes a deterministic objective")
@@ -320,6 +327,61 @@ class _BaseMLP(BaseEstimator):
         for w in self.coefs_ + self.intercepts_:
             if not np.all(np.isfinite(w)):
                 raise ValueError(_NON_FINITE)
+        return self
+
+    def _fit_shards(self, X, y, sample_weight, comm):
+        """fit(X, y, comm=comm): this process's shard of the rows, one model
+        trained by the processes of comm (fastnn._distributed,
+        docs/distributed.md). The global data set is the shards in rank
+        order; with an integer random_state the fit is the one-process fit of
+        it, up to float rounding."""
+        group = _distributed.Group(comm)
+
+        def check_local():
+            if self.solver not in _STOCHASTIC_SOLVERS:
+                raise ValueError("fit with comm needs a stochastic solver ('sgd' or 'adam')")
+            if self.early_stopping or self.warm_start:
+                raise ValueError("fit with comm supports neither early_stopping nor "
+                                 "warm_start")
+            return (unique_labels(y) if is_classifier(self) and np.ndim(y) == 1 else None)
+
+        labels = group.agree(check_local)
+        labels = [a for a in group.allgather(labels) if a is not None]
+        classes = np.unique(np.concatenate(labels)) if labels else None
+        # an integer random_state draws the same weights and orders on every process, as
+        # in one process; otherwise (None, a RandomState) process 0 draws a seed for all
+        fixed = isinstance(self.random_state, Integral)
+        seed = group.comm.bcast(
+            None if fixed or group.rank != 0
+            else int(check_random_state(self.random_state).randint(2**31 - 1)), root=0)
+
+        def prepare():
+            Xc, yc = self._validate_input(X, y, False, reset=True, classes=classes)
+            Xc = _dense(Xc, np.dtype(Xc.dtype))
+            sw = sample_weight
+            if sw is not None:
+                sw = np.ascontiguousarray(_check_sample_weight(sw, Xc), dtype=Xc.dtype)
+            return Xc, (yc.reshape((-1, 1)) if yc.ndim == 1 else yc), sw
+
+        X, y, sample_weight = group.agree(prepare)
+        signature = (X.shape[1], y.shape[1], str(X.dtype), sample_weight is not None,
+                     None if not is_classifier(self) else self.classes_.tolist())
+        signatures = group.allgather(signature)
+        if any(other != signatures[0] for other in signatures):
+            raise ValueError("the processes' shards disagree on (features, outputs, dtype, "
+                             "weighted, classes): %r" % (signatures,))
+        dtype = np.dtype(X.dtype)
+        hidden = self._hidden_sizes()
+        self.n_outputs_ = y.shape[1]
+        layer_units = [X.shape[1]] + hidden + [self.n_outputs_]
+        self._random_state = (check_random_state(self.random_state) if fixed
+                              else np.random.RandomState(seed))
+        self._initialize(y, layer_units, dtype)
+        nt = resolve_n_threads(self.n_threads)
+        self.n_threads_ = nt
+        with blas_threads(1):
+            self._fit_stochastic(X, y, sample_weight, layer_units, False, dtype, nt,
+                                 group=group)
         return self
 
     def _fastnn_optimizer(self):
@@ -358,12 +420,15 @@ class _BaseMLP(BaseEstimator):
         self._optimizer_state = state
         return opt, state
 
-    def _fit_stochastic(self, X, y, sample_weight, layer_units, incremental, dtype, nt):
+    def _fit_stochastic(self, X, y, sample_weight, layer_units, incremental, dtype, nt,
+                        group=None):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         X_train, y_train, sw_train, X_val, y_val, sw_val = self._split_validation(
             X, y, sample_weight)
         n_samples = X_train.shape[0]
+        if group is not None:  # the global rows: every process's shard
+            n_samples = group.set_shard(n_samples)
         batch_size = self._stochastic_batch_size(n_samples)
         rows = batch_rows(n_samples, batch_size)
         # dropout masks are keyed by a seed; draw it only when needed, so the
@@ -377,6 +442,9 @@ class _BaseMLP(BaseEstimator):
                               float(self.alpha), float(self.clip_norm or 0.0), 0.0, False,
                               weighted=sw_train is not None)
         net = make_network(setup, "fast", state["t"])
+        state["report"] = group is None or group.rank == 0  # progress from process 0 only
+        if group is not None:  # every process starts from process 0's weights
+            group.broadcast(arena.params)
         # from here on coefs_ and intercepts_ are views into the arena the C loop updates
         self.coefs_, self.intercepts_ = list(arena.W), list(arena.b)
         Y_train = self._targets(y_train, dtype)
@@ -397,10 +465,18 @@ class _BaseMLP(BaseEstimator):
                     sample_idx = np.ascontiguousarray(sample_idx[order])
                 lrs.fill(state["learning_rate"])
                 start_params = arena.params.copy()
-                outcome = run_epoch(net, arena.params, X_train, Y_train, sample_idx,
-                                    batch_size, lrs, losses, nt, run,
-                                    record_l2 if l2_sq is not None else None,
-                                    sample_weight=sw_train)
+                if group is not None:
+                    outcome, sums = self._shard_epoch(group, net, arena, X_train, Y_train,
+                                                      sw_train, sample_idx, batch_size, rows,
+                                                      lrs, losses, l2_sq, nt)
+                else:
+                    outcome = run_epoch(net, arena.params, X_train, Y_train, sample_idx,
+                                        batch_size, lrs, losses, nt, run,
+                                        record_l2 if l2_sq is not None else None,
+                                        sample_weight=sw_train)
+                    sums = (None if sw_train is None
+                            else batch_weight_sums(sw_train, sample_idx, batch_size,
+                                                   len(rows)))
                 run = outcome.run
                 state["t"] = net.t
                 diverged = outcome.failed_batch is not None or not outcome.params_finite
@@ -410,8 +486,6 @@ class _BaseMLP(BaseEstimator):
                     self._record_diverged_iterations(
                         self._diverged_epoch_loss(losses, rows, outcome), n_samples, state)
                     break
-                sums = (None if sw_train is None
-                        else batch_weight_sums(sw_train, sample_idx, batch_size, len(rows)))
                 epoch_loss = self._epoch_loss(losses, rows, l2_sq, sums)
                 if self._end_iteration(epoch_loss, n_samples, state, X_val, y_val, sw_val,
                                        incremental):
@@ -420,11 +494,37 @@ class _BaseMLP(BaseEstimator):
             warnings.warn("Training interrupted by user.")
         finally:
             state["t"] = net.t
+        if group is not None:
+            group.check_identical([arena.params] + list(state["states"]) +
+                                  [np.array([net.t])])
         if self.early_stopping:  # restore the best weights
             for W, b, best_W, best_b in zip(arena.W, arena.b, self._best_coefs,
                                             self._best_intercepts):
                 W[...] = best_W
                 b[...] = best_b
+
+    def _shard_epoch(self, group, net, arena, X, Y, sw, sample_idx, batch_size, rows, lrs,
+                     losses, l2_sq, nt):
+        """One epoch of a fit with comm: sample_idx orders the global rows;
+        each process runs its rows of every batch, the gradients summed over
+        the processes. Returns (outcome, each batch's global weight sum or
+        None); a batch whose weights sum to zero raises ZeroDivisionError on
+        every process, as in a one-process fit."""
+        plan = group.plan(sample_idx, batch_size, len(rows))
+        sums = None if sw is None else group.batch_weight_sums(sw, plan.rows, plan)
+        denoms = rows if sums is None else sums
+        zero = np.flatnonzero(denoms == 0)
+        n = len(rows) if zero.size == 0 else int(zero[0])
+        l2 = np.zeros(len(rows))
+        outcome = _distributed.run_epoch(group, net, arena, X, Y, plan.rows, plan, denoms[:n],
+                                         lrs[:n], losses[:n], nt, sample_weight=sw,
+                                         l2_losses=l2[:n])
+        group.check_epoch([arena.params])
+        if n < len(rows) and outcome.failed_batch is None:
+            raise zero_weight_error(n)
+        if l2_sq is not None:  # ||W||^2 before each step, from its L2 term
+            l2_sq[:] = l2 * 2.0 * denoms / self.alpha
+        return _epochs_outcome(outcome), sums
 
     def _split_validation(self, X, y, sample_weight):
         """(X_train, y_train, sw_train, X_val, y_val, sw_val): scikit-learn's
@@ -507,7 +607,7 @@ class _BaseMLP(BaseEstimator):
         self.loss_ = accumulated / n_samples
         self.t_ += n_samples
         self.loss_curve_.append(self.loss_)
-        if self.verbose:
+        if self.verbose and state.get("report", True):
             print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
         self._update_no_improvement_count(self.early_stopping, X_val, y_val, sw_val, diverged)
         # the learning rate that changes at the end of an iteration
@@ -551,15 +651,15 @@ class _BaseMLP(BaseEstimator):
         """scikit-learn's optimizers: 'adaptive' SGD divides the learning rate
         by 5 (until it is <= 1e-6), everything else stops."""
         if self.solver != "sgd" or self.learning_rate != "adaptive":
-            if self.verbose:
+            if self.verbose and state.get("report", True):
                 print(msg + " Stopping.")
             return True
         if state["learning_rate"] <= 1e-6:
-            if self.verbose:
+            if self.verbose and state.get("report", True):
                 print(msg + " Learning rate too small. Stopping.")
             return True
         state["learning_rate"] /= 5.0
-        if self.verbose:
+        if self.verbose and state.get("report", True):
             print(msg + " Setting learning rate to %f" % state["learning_rate"])
         return False
 
@@ -939,7 +1039,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.clip_norm = clip_norm
         self.n_threads = n_threads
 
-    def _validate_input(self, X, y, incremental, reset):
+    def _validate_input(self, X, y, incremental, reset, classes=None):
+        """classes: the labels of every process's shard (a fit with comm), or None."""
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              dtype=self._dtype_request(), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
@@ -949,7 +1050,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         #   0 1 1 / 1 1 1 check compatibility with warm_start; 1 0 1 check against the last fit
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
             self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y)
+            self._label_binarizer.fit(y if classes is None or y.ndim != 1 else classes)
             self.classes_ = self._label_binarizer.classes_
         else:
             classes = unique_labels(y)
@@ -966,7 +1067,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return X, y
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, comm=None):
         """Fit the model to data matrix X and targets y.
 
         Parameters
@@ -979,12 +1080,20 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             loss is its weighted mean, the L2 term is divided by the batch's
             weight sum, and the early-stopping validation score is weighted.
             A batch whose weights sum to zero raises ZeroDivisionError.
+        comm : mpi4py.MPI.Intracomm, default=None
+            Train one model on the processes of comm (``mpiexec -n N``), X
+            and y being this process's shard of the rows
+            (docs/distributed.md): batch_size is the global batch, the
+            gradients are summed over the processes every step, and every
+            process ends with the same weights. Stochastic solvers only,
+            without early_stopping or warm_start. Unless random_state is an
+            integer, process 0 draws the seed every process uses.
 
         Returns
         -------
         self : MLPClassifier
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False, comm=comm)
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
@@ -1152,7 +1261,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.clip_norm = clip_norm
         self.n_threads = n_threads
 
-    def _validate_input(self, X, y, incremental, reset):
+    def _validate_input(self, X, y, incremental, reset, classes=None):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              y_numeric=True, dtype=self._dtype_request(), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
@@ -1163,7 +1272,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return X, y
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, comm=None):
         """Fit the model to data matrix X and targets y.
 
         Parameters
@@ -1175,12 +1284,20 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             loss is its weighted mean, the L2 term is divided by the batch's
             weight sum, and the early-stopping validation score is weighted.
             A batch whose weights sum to zero raises ZeroDivisionError.
+        comm : mpi4py.MPI.Intracomm, default=None
+            Train one model on the processes of comm (``mpiexec -n N``), X
+            and y being this process's shard of the rows
+            (docs/distributed.md): batch_size is the global batch, the
+            gradients are summed over the processes every step, and every
+            process ends with the same weights. Stochastic solvers only,
+            without early_stopping or warm_start. Unless random_state is an
+            integer, process 0 draws the seed every process uses.
 
         Returns
         -------
         self : MLPRegressor
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False, comm=comm)
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)

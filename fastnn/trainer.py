@@ -16,6 +16,7 @@ import numpy as np
 
 from fastnn import ops
 from fastnn import reference as ref
+from fastnn import _distributed
 from fastnn._backends import TrainingSetup, make_network
 from fastnn._epochs import batch_rows, batch_weight_sums, run_epoch, run_stream_epoch
 from fastnn._fit_data import (CLASSIFICATION_LOSSES, check_sample_weight, default_loss,
@@ -73,12 +74,23 @@ def fit(model, X, y, *, loss=None, optimizer=None, batch_size=None, epochs=10, s
         l2=0.0, clip_norm=None, clip_value=None, validation_split=0.0, validation_data=None,
         validation_rows="random", sample_weight=None, class_weight=None, early_stopping=None,
         callbacks=None, verbose=0, diagnostics=False, n_threads=None, backend="fast",
-        on_nonfinite="raise", drop_last=False, _classes=None, _clip_batch_size=False):
+        on_nonfinite="raise", drop_last=False, comm=None, _classes=None,
+        _clip_batch_size=False):
     """Sequential.fit: every option is checked here, before the model changes.
     Sequential.fit's docstring documents each of them (tests/test_model.py
     holds the two signatures and the docstring together). partial_fit passes
     _classes (the labels it is told of) and _clip_batch_size (a chunk smaller
     than the batch size is one batch)."""
+    if comm is not None:
+        return _fit_shards(model, X, y, comm, loss=loss, optimizer=optimizer,
+                           batch_size=batch_size, epochs=epochs, shuffle=shuffle, l2=l2,
+                           clip_norm=clip_norm, clip_value=clip_value,
+                           validation_split=validation_split, validation_data=validation_data,
+                           validation_rows=validation_rows, sample_weight=sample_weight,
+                           class_weight=class_weight, early_stopping=early_stopping,
+                           callbacks=callbacks, verbose=verbose, diagnostics=diagnostics,
+                           n_threads=n_threads, backend=backend, on_nonfinite=on_nonfinite,
+                           drop_last=drop_last)
     (batch_size, epochs, l2, clip_norm, clip_value, validation_split, verbose,
      callbacks) = _check_options(batch_size, epochs, l2, clip_norm, clip_value,
                                  validation_split, verbose, backend, on_nonfinite, callbacks,
@@ -110,6 +122,109 @@ def fit(model, X, y, *, loss=None, optimizer=None, batch_size=None, epochs=10, s
 
 
 _LR_CHECK_STEPS = 1 << 20
+
+
+def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuffle, l2,
+                clip_norm, clip_value, validation_split, validation_data, validation_rows,
+                sample_weight, class_weight, early_stopping, callbacks, verbose, diagnostics,
+                n_threads, backend, on_nonfinite, drop_last):
+    """fit(..., comm=comm): this process's shard (X, y) of a data set that the
+    processes of comm train one model on (fastnn._distributed). Every check
+    runs on every process and a failure on one raises on all, before the
+    model changes."""
+    group = _distributed.Group(comm)
+
+    def check_local():
+        options = _check_options(batch_size, epochs, l2, clip_norm, clip_value,
+                                 validation_split, verbose, backend, on_nonfinite, callbacks,
+                                 early_stopping)
+        if isinstance(X, ParquetSource) or y is None:
+            raise ValueError("fit with comm takes each process's rows as arrays (X, y); a "
+                             "fastnn.data source is not supported")
+        if backend != "fast":
+            raise ValueError("fit with comm runs the C loop only (backend='fast')")
+        if diagnostics:
+            raise ValueError("diagnostics are not available with comm (they need the whole "
+                             "batch on one process)")
+        if isinstance(class_weight, str):
+            raise ValueError("class_weight='balanced' needs the class counts of every "
+                             "shard; give fit with comm a dict {label: weight}")
+        return options, _local_labels(model, y, loss)
+
+    options, labels = group.agree(check_local)
+    (batch_size_, epochs_, l2_, clip_norm_, clip_value_, validation_split_, verbose_,
+     callbacks_) = options
+    if group.rank != 0:
+        verbose_ = 0  # progress is reported by process 0
+    classes = _shared_classes(model, group.allgather(labels), loss)
+    nt = resolve_n_threads(n_threads)
+
+    def prepare():
+        data = prepare_data(model, X, y, loss, validation_split_, validation_data,
+                            validation_rows, sample_weight, class_weight, classes)
+        if data.center_lambda > 0:
+            raise ValueError("the center loss is not available with comm")
+        return data
+
+    data = group.agree(prepare)
+    signature = (data.n_features, data.loss, None if data.classes is None
+                 else data.classes.tolist(), data.sw is not None, data.X_val is not None,
+                 data.Y.shape[1:], str(data.X.dtype))
+    signatures = group.allgather(signature)
+    for rank, other in enumerate(signatures):
+        if other != signatures[0]:
+            raise ValueError(
+                "the processes' shards disagree: process 0 has (features, loss, classes, "
+                "weighted, validation, target shape, dtype) = %r, process %d has %r; every "
+                "shard needs the same columns, targets, weighting and validation_data"
+                % (signatures[0], rank, other))
+    if data.val_rows is not None:
+        # History lists the held-out rows among the global rows, the same everywhere
+        shards = group.allgather((data.X.shape[0], data.val_rows))
+        data.val_rows = np.concatenate(
+            [rows + sum(n for n, _ in shards[:r]) for r, (_, rows) in enumerate(shards)])
+    n_total = group.set_shard(data.n_train)
+    batch_size_ = _batch_size(batch_size_, n_total)
+    # process 0's seed draws every process's permutations and dropout masks (a model
+    # made with seed=None has a different one on each process)
+    seed = group.comm.bcast(int(model.seed_), root=0)
+    optimizer, resume = _resolve_optimizer(model, optimizer)
+    rows = batch_rows(n_total, batch_size_, drop_last)
+    t0 = model.t_ if resume else 0
+    _learning_rates(optimizer, t0, min(epochs_ * len(rows), _LR_CHECK_STEPS), len(rows))
+    model.seed_ = seed
+    run = _FitRun(model, data, optimizer, resume, t0, rows, batch_size_, shuffle, l2_,
+                  clip_norm_, clip_value_, False, backend, on_nonfinite, verbose_, nt,
+                  callbacks_ + ([early_stopping] if early_stopping is not None else []),
+                  group=group)
+    return run.train(epochs_)
+
+
+def _local_labels(model, y, loss):
+    """The distinct class labels of this shard's y when the fit sets the
+    model's classes from labels of one per row, else None."""
+    name = loss if isinstance(loss, str) else default_loss(model)
+    if model.classes_ is not None or name not in CLASSIFICATION_LOSSES or np.ndim(y) != 1:
+        return None
+    return np.unique(np.asarray(y))
+
+
+def _shared_classes(model, labels, loss):
+    """The classes of a fit on shards: the union of the shards' labels when it
+    has as many labels as the output stands for (a shard may lack a class),
+    else None (each shard's labels are then the output units' indices, or the
+    shard fails as a single-process fit would)."""
+    labels = [a for a in labels if a is not None]
+    if not labels:
+        return None
+    try:
+        union = np.unique(np.concatenate(labels))
+    except (TypeError, ValueError):  # labels of different kinds: each shard's check says so
+        return None
+    name = loss if isinstance(loss, str) else default_loss(model)
+    n_classes = 2 if name == "binary_cross_entropy" else model.n_outputs
+    return union if len(union) == n_classes else None
+
 
 # the options a stream's first partial_fit sets and its later calls keep
 PARTIAL_FIT_OPTIONS = {"loss": None, "optimizer": None, "batch_size": None, "shuffle": True,
@@ -191,12 +306,16 @@ class _FitRun:
 
     def __init__(self, model, data, optimizer, resume, t0, rows, batch_size, shuffle, l2,
                  clip_norm, clip_value, diagnostics, backend, on_nonfinite, verbose, nt,
-                 callbacks):
+                 callbacks, group=None):
         if not model.built:
             model.build(data.n_features)
         arena = model.arena_
         states = (model.optimizer_state_ if resume
                   else [arena.new_state() for _ in range(optimizer.n_states)])
+        if group is not None:  # every process starts from process 0's weights and state
+            group.broadcast(arena.params)
+            for state in states:
+                group.broadcast(state)
         # a batch whose sample weights are all 0 takes no step (its loss counts 0)
         self.setup = TrainingSetup(model, data.loss, optimizer, states, batch_size, l2,
                                    clip_norm, clip_value, diagnostics, data.center_lambda,
@@ -213,6 +332,7 @@ class _FitRun:
         self.callbacks = callbacks
         self.run_length = 1
         self.bar = None
+        self.group = group
 
     def train(self, epochs):
         """Run up to `epochs` epochs; returns the History."""
@@ -223,12 +343,19 @@ class _FitRun:
             if hasattr(cb, "on_train_begin"):
                 cb.on_train_begin({})
         first_epoch = model.epochs_trained_
+        # with comm, every process stops at the same step: the weights are checked to
+        # be the same everywhere when training ends or diverges
+        same_step = False
         try:
             with blas_threads(1):  # our OpenMP threads make every BLAS call
                 for _ in range(epochs):
                     logs = self.run_epoch()
                     if logs is None or self.end_epoch(logs):
                         break
+            same_step = True
+        except NonFiniteError:
+            same_step = True
+            raise
         except KeyboardInterrupt:
             _drop_partial_epoch(history, model, first_epoch)
             history.stopped = "interrupted"
@@ -243,6 +370,9 @@ class _FitRun:
             for cb in self.callbacks:
                 if hasattr(cb, "on_train_end"):
                     cb.on_train_end({})
+            if self.group is not None and same_step:
+                self.group.check_identical([model.arena_.params] + list(self.states) +
+                                           [np.array([self.net.t])])
         return history
 
     def run_epoch(self):
@@ -258,8 +388,11 @@ class _FitRun:
         self.setup.reset_diagnostics()
         snapshot = (arena.params.copy(), [s.copy() for s in self.states], net.t)
         if self.verbose == 1:
-            self.bar = _progress_bar(epoch, data.n_train)
+            self.bar = _progress_bar(epoch, data.n_train if self.group is None
+                                     else self.group.n_total)
         started = time.perf_counter()
+        if self.group is not None:
+            return self._run_shard_epoch(epoch, rng, lrs, losses, snapshot, started)
         if data.source is None:
             perm = data.epoch_rows(rng.permutation(data.n_train) if rng is not None
                                    else np.arange(data.n_train))  # rows of X, never copied
@@ -301,6 +434,54 @@ class _FitRun:
             logs.update({"val_" + k: v for k, v in scores.items()})
         return logs
 
+    def _run_shard_epoch(self, epoch, rng, lrs, losses, snapshot, started):
+        """run_epoch with comm: the epoch's global permutation drawn from the
+        seed, this process's rows of each batch, the gradients summed over the
+        processes (fastnn._distributed); the logs are the same everywhere."""
+        model, net, data, group = self.model, self.net, self.data, self.group
+        arena, rows, n_batches = model.arena_, self.rows, len(self.rows)
+        perm = (rng.permutation(group.n_total) if rng is not None
+                else np.arange(group.n_total))
+        plan = group.plan(perm, self.batch_size, n_batches)
+        x_rows = data.epoch_rows(plan.rows)  # this shard's rows of X, batch after batch
+        # each batch's mean is over its global rows, or its global weight sum
+        denoms = (rows if data.sw is None
+                  else group.batch_weight_sums(data.sw, x_rows, plan))
+        after = None
+        if self.bar is not None:
+            bar = self.bar
+            after = (lambda done: bar.update(int(rows[done - 1])))
+        outcome = _distributed.run_epoch(group, net, arena, data.X, data.Y, x_rows, plan, denoms,
+                                         lrs, losses, self.nt, sample_weight=data.sw,
+                                         after_batch=after)
+        group.check_epoch([arena.params] + list(self.states))
+        if not outcome.params_finite:
+            _restore(arena, self.states, net, snapshot)
+            _finish_non_finite(self.history, self.on_nonfinite, epoch, outcome.failed_batch,
+                               "the weights", _OVERFLOW_ADVICE % epoch)
+            return None
+        if outcome.failed_batch is not None:
+            model._record_progress(net.t, model.epochs_trained_)
+            _finish_non_finite(
+                self.history, self.on_nonfinite, epoch, outcome.failed_batch,
+                "the gradient summed over the %d processes (a loss or gradient of the batch's "
+                "rows on one of them)" % group.size,
+                "every process keeps the weights of the last completed step (optimizer step "
+                "%d); try a lower learning rate or clip_norm" % net.t)
+            return None
+        # process 0's time is everyone's, so that every process records the same logs
+        seconds = float(group.sum_(np.array([time.perf_counter() - started
+                                             if group.rank == 0 else 0.0]))[0])
+        used = rows.sum()
+        logs = {"loss": float(losses @ denoms / denoms.sum()), "time": seconds,
+                "samples_per_sec": used / seconds if seconds > 0 else float("inf"),
+                "lr": float(lrs[-1])}
+        if data.X_val is not None:
+            scores = _evaluate_shards(model, group, data.X_val, data.Y_val, data.sw_val,
+                                      self.nt)
+            logs.update({"val_" + k: v for k, v in scores.items()})
+        return logs
+
     def _source_targets(self, y, where):
         """A chunk's target values as the C loop takes them (class labels
         encoded through the classes of the fit)."""
@@ -337,13 +518,28 @@ class _FitRun:
             self.bar = None
         elif self.verbose == 2:
             print("epoch %d: " % epoch + ", ".join("%s=%.4g" % kv for kv in logs.items()))
-        stop = False
-        for cb in self.callbacks:
-            if cb.on_epoch_end(epoch, dict(logs)):
-                stop = True
-                history.stopped = ("early_stopping" if isinstance(cb, EarlyStopping)
-                                   else "callback")
-        return stop
+
+        def ask_callbacks():
+            stop = False
+            for cb in self.callbacks:
+                if cb.on_epoch_end(epoch, dict(logs)):
+                    stop = True
+                    history.stopped = ("early_stopping" if isinstance(cb, EarlyStopping)
+                                       else "callback")
+            return stop
+
+        if self.group is None:
+            return ask_callbacks()
+        # a callback that raises on one process raises on all, so none waits for it
+        stop = self.group.agree(ask_callbacks)
+        # a callback that stops one process stops all (early stopping sees the same
+        # logs everywhere and decides alike)
+        votes = np.zeros(2)
+        votes[0 if history.stopped == "early_stopping" else 1] = stop
+        votes = self.group.sum_(votes)
+        if votes.sum() > 0:
+            history.stopped = "early_stopping" if votes[0] > 0 else "callback"
+        return bool(votes.sum() > 0)
 
 
 def _learning_rates(optimizer, first_step, n_steps, steps_per_epoch):
@@ -481,3 +677,45 @@ def evaluate(model, X, y, *, sample_weight=None, n_threads=None, _prepared=False
     total = np.sum(w * centered ** 2)
     return {"loss": value, "mse": float(resid / (w.sum() * y.shape[1])),
             "r2": float(1 - resid / total) if total > 0 else float("nan")}
+
+
+def _evaluate_shards(model, group, X, Y, sw, nt):
+    """evaluate's metrics over the processes' validation shards (prepared
+    arrays): each process's numerators and denominators, summed. A shard with
+    no weight adds nothing."""
+    loss = model.loss_ or default_loss(model)
+    k = 1 if Y.ndim == 1 else Y.shape[1]
+    w = np.ones((X.shape[0], 1)) if sw is None else sw.astype(np.float64).reshape(-1, 1)
+    wsum = float(w.sum())
+    sums = np.zeros(3 + k)  # weight, loss, correct or squared residual, then sum w y
+    if X.shape[0] > 0 and wsum != 0:
+        out = _logits(model, X, nt, loss)
+        if loss == "cross_entropy":
+            value, _ = ops.softmax_cross_entropy(out, Y, sample_weight=sw, n_threads=nt)
+            sums[2] = float(np.sum(w[:, 0] * (np.argmax(out, axis=1) == Y)))
+        elif loss == "binary_cross_entropy":
+            value, _ = ops.sigmoid_binary_cross_entropy(out, Y, sample_weight=sw, n_threads=nt)
+            sums[2] = float(np.sum(w * ((out >= 0) == (Y >= 0.5))))
+        else:
+            if loss == "poisson":
+                value, _ = ops.poisson_loss(out, Y, sample_weight=sw, n_threads=nt)
+                with np.errstate(over="ignore"):
+                    pred = np.exp(out.astype(np.float64))
+            else:
+                value, _ = ops.mse(out, Y, sample_weight=sw, n_threads=nt)
+                pred = out.astype(np.float64)
+            sums[2] = float(np.sum(w * (pred - Y) ** 2))
+            sums[3:] = np.sum(w * Y, axis=0)
+        sums[0], sums[1] = wsum, value * wsum
+    sums = group.sum_(sums)
+    if sums[0] == 0:
+        raise ValueError("the validation shards have no weight: there is nothing to evaluate")
+    if loss in CLASSIFICATION_LOSSES:
+        per_row = 1 if loss == "cross_entropy" else k
+        return {"loss": sums[1] / sums[0], "accuracy": sums[2] / (sums[0] * per_row)}
+    centered = np.zeros(1)
+    if X.shape[0] > 0:
+        centered[0] = np.sum(w * (Y - sums[3:] / sums[0]) ** 2)
+    total = group.sum_(centered)[0]
+    return {"loss": sums[1] / sums[0], "mse": sums[2] / (sums[0] * k),
+            "r2": 1 - sums[2] / total if total > 0 else float("nan")}

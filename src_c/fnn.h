@@ -209,7 +209,13 @@ int fnn_openmp_enabled(void);
                               int64_t batch_size,                                        \
                               int64_t first_batch, int64_t n_batches, const double *lrs, \
                               double *batch_loss, int64_t *done, int nt,                 \
-                              const fnn_blas *blas);
+                              const fnn_blas *blas);                                     \
+    int fnn_train_grad_##S(fnn_net *net, const R *x, const void *y, const R *sw,         \
+                           const int64_t *rows, const int64_t *pos, int64_t m,            \
+                           double denom, uint64_t step, double *loss, int nt,             \
+                           const fnn_blas *blas);                                         \
+    int fnn_train_apply_##S(fnn_net *net, fnn_optim *opt, double denom, double lr,       \
+                            double *l2_loss, int nt);
 
 FNN_DECLARE_KERNELS(float, f32)
 FNN_DECLARE_KERNELS(double, f64)

@@ -55,10 +55,10 @@ static inline double FNN_SFX(row_weight)(const FNN_SFX(loss_args) *g, int64_t i)
     return g->sw ? (double)g->sw[i] : 1.0;
 }
 
-/* loss = (sum over chunks of chunk_fn) / (m or the weight sum), summed in a
- * fixed chunk order; sets g->inv_m first. */
-static int FNN_SFX(chunked_loss)(int64_t m, int nt, FNN_SFX(chunk_loss_fn) chunk_fn,
-                                 FNN_SFX(loss_args) *g, double *loss)
+/* loss = (sum over chunks of chunk_fn) / denom, summed in a fixed chunk
+ * order; sets g->inv_m = 1 / denom first. */
+static int FNN_SFX(chunked_loss_over)(int64_t m, int nt, FNN_SFX(chunk_loss_fn) chunk_fn,
+                                      FNN_SFX(loss_args) *g, double denom, double *loss)
 {
     double partial[FNN_MAX_CHUNKS], total = 0.0;
     int64_t clen = fnn_chunk_len(m, FNN_LOSS_ROW_CHUNK);
@@ -67,9 +67,6 @@ static int FNN_SFX(chunked_loss)(int64_t m, int nt, FNN_SFX(chunk_loss_fn) chunk
     int t = chunk_fn == FNN_SFX(mse_chunk) ? fnn_use_threads(nt, m * g->k)
                                            : fnn_use_threads_costly(nt, m * g->k);
     int bad = 0;
-    double denom;
-    int st = FNN_SFX(weight_denominator)(m, g->sw, &denom);
-    if (st != FNN_OK) return st;
     g->inv_m = 1.0 / denom;
     FNN_PARALLEL_FOR(t, reduction(|:bad),
         for (ch = 0; ch < nch; ch++) {
@@ -80,6 +77,16 @@ static int FNN_SFX(chunked_loss)(int64_t m, int nt, FNN_SFX(chunk_loss_fn) chunk
     for (ch = 0; ch < nch; ch++) total += partial[ch];
     *loss = total / denom;
     return FNN_OK;
+}
+
+/* loss = (sum over chunks of chunk_fn) / (m or the weight sum). */
+static int FNN_SFX(chunked_loss)(int64_t m, int nt, FNN_SFX(chunk_loss_fn) chunk_fn,
+                                 FNN_SFX(loss_args) *g, double *loss)
+{
+    double denom;
+    int st = FNN_SFX(weight_denominator)(m, g->sw, &denom);
+    if (st != FNN_OK) return st;
+    return FNN_SFX(chunked_loss_over)(m, nt, chunk_fn, g, denom, loss);
 }
 
 /* One row of softmax cross-entropy: the vector exp writes exp(z - max) into
@@ -350,4 +357,33 @@ int FNN_SFX(fnn_center_update)(int64_t m, int64_t d, int64_t k, const REAL *x,
             centers[c * d + j] = (REAL)((double)centers[c * d + j] - alpha * row[j] / (1.0 + row[d]));
     }
     return FNN_OK;
+}
+
+/* A fused loss of the training loop whose mean is taken over a given
+ * denominator instead of this batch's rows or weights: the rows are part of
+ * a larger batch (split among processes), so the loss and the gradient are
+ * this part's sum divided by the whole batch's rows or weight sum, and the
+ * parts add up to the whole batch's mean. Same row formulas and chunking as
+ * the functions above. labels for cross_entropy, y otherwise. */
+static int FNN_SFX(fused_loss_over)(int loss_kind, int64_t m, int64_t k, const REAL *z,
+                                    const int64_t *labels, const REAL *y, const REAL *sw,
+                                    REAL *dz, double denom, double *loss, int nt)
+{
+    FNN_SFX(loss_args) g = {k, 0.0, sw, z, NULL, y, dz};
+    int st;
+    if (m <= 0 || k <= 0 || !(denom != 0.0)) return FNN_EINVAL;
+    switch (loss_kind) {
+    case FNN_LOSS_CROSS_ENTROPY:
+        g.labels = labels;
+        g.y = NULL;
+        return FNN_SFX(chunked_loss_over)(m, nt, FNN_SFX(softmax_xent_chunk), &g, denom, loss);
+    case FNN_LOSS_BINARY_CROSS_ENTROPY:
+        return FNN_SFX(chunked_loss_over)(m, nt, FNN_SFX(sigmoid_bce_chunk), &g, denom, loss);
+    case FNN_LOSS_POISSON:
+        return FNN_SFX(chunked_loss_over)(m, nt, FNN_SFX(poisson_chunk), &g, denom, loss);
+    default:
+        st = FNN_SFX(chunked_loss_over)(m, nt, FNN_SFX(mse_chunk), &g, denom, loss);
+        *loss *= 0.5;
+        return st;
+    }
 }

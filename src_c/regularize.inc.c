@@ -47,6 +47,39 @@ int FNN_SFX(fnn_clip_value)(int64_t n, REAL *x, double c, int nt)
     return FNN_OK;
 }
 
+/* fnn_dropout_apply over some rows of a larger batch: row i of x is row
+ * pos[i] of the batch, and the batch's flat index of each element keys its
+ * mask, so the rows get the masks they get when the whole batch is run at
+ * once. x IN (m, n);  pos IN (m,);  out OUT (m, n), may alias x */
+static int FNN_SFX(dropout_rows)(int64_t m, int64_t n, const REAL *x, REAL *out, double rate,
+                                 uint64_t key, const int64_t *pos, int nt)
+{
+    const double q = 1.0 - rate;
+    const REAL scale = (REAL)(1.0 / q);
+    int t = fnn_use_threads(nt, m * n / 4);
+    int64_t i;
+    if (!(rate >= 0.0 && rate < 1.0)) return FNN_EINVAL;
+    FNN_PARALLEL_FOR(t, ,
+        for (i = 0; i < m; i++) {
+            int64_t j;
+            for (j = 0; j < n; j++) {
+                const int64_t at = pos[i] * n + j, k = i * n + j;
+                uint64_t bits = fnn_mix64(key + (uint64_t)(at + 1) * UINT64_C(0x9E3779B97F4A7C15));
+                double u = (double)(bits >> 11) * 0x1.0p-53;
+                out[k] = u < q ? x[k] * scale : (REAL)0;
+            }
+        });
+    return FNN_OK;
+}
+
+/* Dropout of m rows: rows 0..m-1 of the batch (pos NULL), or rows pos[i]. */
+static int FNN_SFX(dropout_at)(int64_t m, int64_t n, const REAL *x, REAL *out, double rate,
+                               uint64_t key, const int64_t *pos, int nt)
+{
+    if (!pos) return FNN_SFX(fnn_dropout_apply)(m, n, x, out, rate, key, nt);
+    return FNN_SFX(dropout_rows)(m, n, x, out, rate, key, pos, nt);
+}
+
 /* 1 when every element is finite, else 0.  x IN (n,) */
 int FNN_SFX(fnn_all_finite)(int64_t n, const REAL *x, int nt)
 {

@@ -24,7 +24,7 @@ static int FNN_SFX(train_act)(const fnn_net *net, int l)
 /* Training forward pass over m rows of x: dropout applied, the output layer
  * left linear for a fused loss. Returns the last layer's output. */
 static const REAL *FNN_SFX(net_fwd)(fnn_net *net, const REAL *x, int64_t m, uint64_t step,
-                                    int nt, const fnn_blas *blas)
+                                    const int64_t *pos, int nt, const fnn_blas *blas)
 {
     const REAL *in = x;
     int l;
@@ -35,8 +35,8 @@ static const REAL *FNN_SFX(net_fwd)(fnn_net *net, const REAL *x, int64_t m, uint
                            (REAL *)net->gemm_work, blas);
         in = (const REAL *)L->a;
         if (L->dropout > 0) {
-            FNN_SFX(fnn_dropout_apply)(m, L->n_out, in, (REAL *)L->a_drop, L->dropout,
-                                       fnn_dropout_key(net->seed, step, (uint64_t)l + 1), nt);
+            FNN_SFX(dropout_at)(m, L->n_out, in, (REAL *)L->a_drop, L->dropout,
+                                fnn_dropout_key(net->seed, step, (uint64_t)l + 1), pos, nt);
             in = (const REAL *)L->a_drop;
         }
     }
@@ -190,7 +190,7 @@ int FNN_SFX(fnn_train_batches)(fnn_net *net, fnn_optim *opt, const REAL *x, cons
             continue;
         }
         if (st != FNN_OK) return st;
-        out = FNN_SFX(net_fwd)(net, (const REAL *)net->xbuf, m, step, nt, blas);
+        out = FNN_SFX(net_fwd)(net, (const REAL *)net->xbuf, m, step, NULL, nt, blas);
 
         /* loss and the gradient it feeds the output layer */
         switch (net->loss) {
@@ -273,5 +273,112 @@ int FNN_SFX(fnn_train_batches)(fnn_net *net, fnn_optim *opt, const REAL *x, cons
         opt->t += 1;
         *done = bi + 1;
     }
+    return FNN_OK;
+}
+
+/* Data-parallel training splits a step in two, with the sum of the gradient
+ * arena over the processes between them (fastnn/_distributed.py). Each
+ * process holds a shard of the rows; a global batch's rows fall partly in
+ * each shard. The gradient phase runs this process's part of the batch and
+ * leaves in the gradient arena its part of the batch-mean gradient (its rows'
+ * sum over the whole batch's rows or weight sum, no L2): the parts add up to
+ * the whole batch's gradient. The apply phase then runs on the summed arena,
+ * identical on every process, what fnn_train_batches does after the backward
+ * pass: L2, the finiteness check, clipping, the optimizer step. So every
+ * process takes the same step. The center loss and diagnostics are not part
+ * of this path (they need the whole batch). */
+
+/* The gradient phase of one step over this process's m rows of a batch.
+ * x, y, sw IN  as fnn_train_batches
+ * rows     IN  (m,) rows of x in the batch, in batch order; m may be 0 (the
+ *              gradient is then 0)
+ * pos      IN  (m,) each row's position in the whole batch, which keys its
+ *              dropout masks as in a one-process run, or NULL (0..m-1)
+ * denom    IN  the whole batch's rows, or its weight sum with sw (not 0)
+ * loss     OUT this part's data loss: its sum over denom (no L2 term)
+ * The gradient arena holds the part's gradient. A loss that is not finite
+ * sets the arena's first element to NaN, so that the summed gradient is not
+ * finite on every process and all of them stop at this step. */
+int FNN_SFX(fnn_train_grad)(fnn_net *net, const REAL *x, const void *y, const REAL *sw,
+                            const int64_t *rows, const int64_t *pos, int64_t m, double denom,
+                            uint64_t step, double *loss, int nt, const fnn_blas *blas)
+{
+    const int L = net->n_layers;
+    const fnn_layer *last = &net->layers[L - 1];
+    REAL *g = (REAL *)net->gbuf1, *other = (REAL *)net->gbuf2, *tmp;
+    const REAL *out;
+    int st, l;
+    *loss = 0.0;
+    if (L < 1 || m < 0 || m > net->m_max || !(denom != 0.0) || net->center_lambda > 0 ||
+        (sw && !net->swbuf))
+        return FNN_EINVAL;
+    if (m == 0) {
+        int64_t i;
+        REAL *grads = (REAL *)net->grads;
+        for (i = 0; i < net->n_params; i++) grads[i] = 0;
+        return FNN_OK;
+    }
+    FNN_SFX(gather)(net, x, y, sw, rows, m, nt);
+    out = FNN_SFX(net_fwd)(net, (const REAL *)net->xbuf, m, step, pos, nt, blas);
+    st = FNN_SFX(fused_loss_over)(net->loss, m, last->n_out, out, (const int64_t *)net->ybuf,
+                                  (const REAL *)net->ybuf, sw ? (const REAL *)net->swbuf : NULL,
+                                  g, denom, loss, nt);
+    if (st != FNN_OK) return st;
+    for (l = L - 1; l >= 0; l--) {
+        fnn_layer *Ly = &net->layers[l];
+        const REAL *in = l == 0 ? (const REAL *)net->xbuf
+            : (const REAL *)(net->layers[l - 1].a_drop ? net->layers[l - 1].a_drop
+                                                       : net->layers[l - 1].a);
+        if (Ly->dropout > 0)
+            FNN_SFX(dropout_at)(m, Ly->n_out, g, g, Ly->dropout,
+                                fnn_dropout_key(net->seed, step, (uint64_t)l + 1), pos, nt);
+        st = FNN_SFX(dense_bwd)(m, Ly->n_in, Ly->n_out, in, (const REAL *)Ly->w,
+                                (const REAL *)Ly->a, g, FNN_SFX(train_act)(net, l), Ly->alpha,
+                                0.0, g, l > 0 ? other : NULL, (REAL *)Ly->dw, (REAL *)Ly->db, nt,
+                                (REAL *)net->gemm_work, blas);
+        if (st != FNN_OK) return st;
+        tmp = g; g = other; other = tmp;
+    }
+    if (!isfinite(*loss)) ((REAL *)net->grads)[0] = (REAL)NAN;
+    return FNN_OK;
+}
+
+/* The apply phase of one step, on the summed gradient arena.
+ * denom   IN  the whole batch's rows or weight sum (as fnn_train_grad's)
+ * lr      IN  the step's learning rate
+ * l2_loss OUT the L2 term of the batch's loss, lambda / (2 denom) ||W||^2,
+ *             from the weights before the step
+ * Returns FNN_ENONFINITE, without a step, when the summed gradient is not
+ * finite. */
+int FNN_SFX(fnn_train_apply)(fnn_net *net, fnn_optim *opt, double denom, double lr,
+                             double *l2_loss, int nt)
+{
+    double gsq = 0.0;
+    int st;
+    *l2_loss = 0.0;
+    if (!(denom != 0.0)) return FNN_EINVAL;
+    if (net->l2 > 0) {
+        /* dW += (lambda / denom) W, the term fnn_train_batches adds in the backward pass */
+        const REAL rl2 = (REAL)(net->l2 / denom);
+        const REAL *w = (const REAL *)net->params;
+        REAL *dw = (REAL *)net->grads;
+        const int64_t n = net->n_weights;
+        double wsq = 0.0;
+        int64_t i;
+        int t = fnn_use_threads(nt, n);
+        FNN_SFX(fnn_sumsq)(n, w, &wsq, nt);
+        *l2_loss = net->l2 / (2.0 * denom) * wsq;
+        FNN_PARALLEL_FOR(t, ,
+            for (i = 0; i < n; i++) dw[i] += rl2 * w[i];);
+    }
+    FNN_SFX(fnn_sumsq)(net->n_params, (const REAL *)net->grads, &gsq, nt);
+    if (!isfinite(gsq)) return FNN_ENONFINITE;
+    if (net->clip_norm > 0 && sqrt(gsq) > net->clip_norm)
+        FNN_SFX(fnn_scale)(net->n_params, (REAL *)net->grads, net->clip_norm / sqrt(gsq), nt);
+    if (net->clip_value > 0)
+        FNN_SFX(fnn_clip_value)(net->n_params, (REAL *)net->grads, net->clip_value, nt);
+    st = FNN_SFX(optim_step)(net, opt, lr, nt);
+    if (st != FNN_OK) return st;
+    opt->t += 1;
     return FNN_OK;
 }

@@ -21,7 +21,7 @@ LAYERS = [
     ("descriptions", ["optim", "layers", "_kernel_args"]),
     ("kernels", ["ops", "reference", "_lipo"]),
     ("engines and file format", ["_backends", "_epochs", "_inference", "io", "preprocessing",
-                                 "_fit_data", "data"]),
+                                 "_fit_data", "data", "_distributed"]),
     ("training", ["trainer"]),
     ("model", ["model"]),
     ("front ends", ["sklearn", "search"]),

@@ -1,0 +1,135 @@
+"""Data-parallel training over MPI: time per epoch on 1 and R processes, the
+share of the step spent summing the gradients, and what a batch costs when
+the step returns to Python between its two halves.
+
+    mpiexec -n 1 python bench/distributed.py     # the one-process figures
+    mpiexec -n 2 python bench/distributed.py     # two processes, 1 thread each
+
+Process 0 prints one line per network: the global rows, the parameters P,
+the fastest epoch of fit(..., comm=comm) (`--repeats` fits of `--epochs`), the
+seconds of the sum of the gradient arena (Reduce + Bcast of P elements, the
+median of 200 calls, and the share of the epoch it takes over the epoch's
+steps), on several processes also the epoch with FASTNN_MPI_SUM=allreduce,
+and on one process the epoch of fit without comm (the C loop that runs every
+batch without returning to Python). Each process trains its
+shard: the global rows divided among the processes. Every process runs 1
+OpenMP thread unless --threads says otherwise.
+"""
+
+import argparse
+import os
+import time
+
+import numpy as np
+from mpi4py import MPI
+
+import fastnn as fn
+
+NETWORKS = {  # name: (inputs, hidden widths, classes)
+    "small": (64, (64,), 10),
+    "mnist": (784, (256,), 10),
+    "wide": (784, (1024, 1024), 10),
+}
+
+
+def model(name, dtype):
+    n_in, hidden, k = NETWORKS[name]
+    layers = [fn.Dense(h, activation="relu") for h in hidden]
+    return fn.Sequential(layers + [fn.Dense(k, activation="softmax")], input_dim=n_in,
+                         dtype=dtype, seed=0)
+
+
+def shard(comm, n_rows, n_in, k, dtype):
+    """This process's rows of a synthetic data set of n_rows rows."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((n_rows, n_in)).astype(dtype)
+    y = rng.integers(0, k, size=n_rows)
+    cuts = np.linspace(0, n_rows, comm.size + 1).astype(int)
+    lo, hi = cuts[comm.rank], cuts[comm.rank + 1]
+    return X[lo:hi], y[lo:hi]
+
+
+def sum_seconds(comm, n, dtype, repeats=200):
+    """Median seconds of one Reduce + Bcast of n elements (the gradient sum)."""
+    buf = np.ones(n, dtype=dtype)
+    times = []
+    for _ in range(repeats):
+        comm.Barrier()
+        t0 = time.perf_counter()
+        if comm.rank == 0:
+            comm.Reduce(MPI.IN_PLACE, buf, op=MPI.SUM, root=0)
+        else:
+            comm.Reduce(buf, None, op=MPI.SUM, root=0)
+        comm.Bcast(buf, root=0)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def allreduce_seconds(comm, n, dtype, repeats=200):
+    """Median seconds of one in-place Allreduce of n elements, for comparison."""
+    buf = np.ones(n, dtype=dtype)
+    times = []
+    for _ in range(repeats):
+        comm.Barrier()
+        t0 = time.perf_counter()
+        comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def epoch_seconds(name, X, y, comm, args):
+    """The fastest epoch of a fresh model's fit (after its first, which warms up)."""
+    history = model(name, args.dtype).fit(X, y, batch_size=args.batch_size,
+                                          epochs=args.epochs, optimizer="adam",
+                                          n_threads=args.threads, comm=comm)
+    return float(np.min(history.history["time"][1:]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=16384)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--networks", default="small,mnist,wide")
+    args = parser.parse_args()
+    comm = MPI.COMM_WORLD
+    if comm.rank == 0:
+        print("processes=%d threads=%d dtype=%s batch_size=%d MPI: %s"
+              % (comm.size, args.threads, args.dtype, args.batch_size,
+                 MPI.Get_library_version().splitlines()[0]))
+    for name in args.networks.split(","):
+        n_in, _, k = NETWORKS[name]
+        X, y = shard(comm, args.rows, n_in, k, args.dtype)
+        P = model(name, args.dtype).arena_.params.size
+        steps = -(-args.rows // args.batch_size)
+        # fits with and without comm alternate, so that a busy moment of the
+        # machine does not land on one of them only; the fastest of each is kept
+        t_comm = t_alone = t_allreduce = float("inf")
+        for _ in range(args.repeats):
+            t_comm = min(t_comm, epoch_seconds(name, X, y, comm, args))
+            if comm.size == 1:
+                t_alone = min(t_alone, epoch_seconds(name, X, y, None, args))
+            else:  # the same fit summing with one Allreduce
+                os.environ["FASTNN_MPI_SUM"] = "allreduce"
+                t_allreduce = min(t_allreduce, epoch_seconds(name, X, y, comm, args))
+                os.environ["FASTNN_MPI_SUM"] = "reduce"
+        t_sum = sum_seconds(comm, P, args.dtype)
+        t_all = allreduce_seconds(comm, P, args.dtype)
+        line = ("%-6s rows=%d P=%d steps=%d  epoch(comm)=%.4f s  step=%.1f us  "
+                "sum=%.1f us (%.1f%% of the epoch)  allreduce=%.1f us"
+                % (name, args.rows, P, steps, t_comm, 1e6 * t_comm / steps, 1e6 * t_sum,
+                   100 * steps * t_sum / t_comm, 1e6 * t_all))
+        if comm.size > 1:
+            line += "  epoch(comm, FASTNN_MPI_SUM=allreduce)=%.4f s" % t_allreduce
+        if comm.size == 1:
+            line += "  epoch(no comm)=%.4f s  Python per step=%.1f us" % (
+                t_alone, 1e6 * (t_comm - t_alone) / steps)
+        if comm.rank == 0:
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
