@@ -1,10 +1,23 @@
 """fastnn.search.lipo_search against random search, dlib's find_min_global and
 Optuna's TPE sampler on standard global-optimization test functions over box
-bounds, at equal budgets: the median regret (best value found minus the
-known minimum; lower is better) over several seeds.
+bounds, and on hyperparameter problems of fastnn networks, at equal budgets:
+the median regret (best value found minus the minimum; lower is better) over
+several seeds.
 
-    python bench/lipo_compare.py                      # every function, budgets 40 and 100
+    python bench/lipo_compare.py                      # every test function, budgets 40 and 100
     python bench/lipo_compare.py --seeds 3 --functions branin hartmann3 --budgets 40
+    python bench/lipo_compare.py --functions digits_mlp digits_mlp_log  # network problems
+    python bench/lipo_compare.py --methods 'fastnn lipo_search' --lipo-set RELATIVE_NOISE=0
+
+The test functions' minima are known. The network problems' are not: their
+regret is measured against the best value any method found on any run of the
+same invocation (printed under the table), so compare them only within one
+invocation that runs every method.
+
+--lipo-set NAME=VALUE overrides one of lipo_search's internal constants in
+fastnn._lipo for this run only (to measure them; they are not parameters of
+lipo_search). With lipo_search among the methods, its own time per trial
+(the run's time less the objective's) is printed under the table.
 
 dlib (``pip install dlib``, built from source) and Optuna are optional: a
 method whose library is missing is left out. dlib takes no seed and is not
@@ -22,7 +35,8 @@ import warnings
 
 import numpy as np
 
-from fastnn.search import Real, lipo_search, random_search
+from fastnn import _lipo
+from fastnn.search import Integer, Real, lipo_search, random_search
 
 
 # ------------------------------------------------------------------ test functions
@@ -96,7 +110,57 @@ FUNCTIONS = {
 }
 
 
-# ------------------------------------------------------------------ methods
+# ------------------------------------------------------------------ network problems
+# (name, factory returning (objective of a params dict, to minimize; space))
+
+class DigitsLoss:
+    """The validation cross-entropy of Dense(width, relu) -> Dense(10, softmax)
+    trained for 3 epochs of Adam (batch 64, one thread) on 70% of
+    scikit-learn's digits (1797 8x8 images), scored on the other 30%: over
+    the learning rate [1e-4, 1] and the L2 lambda [1e-6, 1] (log scales) and
+    the width [4, 128] (an integer, log scale). The split and the weights'
+    initialisation are seeded, so the value is a deterministic function of the
+    parameters; about 0.05 s per evaluation. A diverged training (non-finite
+    loss) scores nan, which every method ranks last."""
+
+    space = {"lr": Real(1e-4, 1.0, log=True), "l2": Real(1e-6, 1.0, log=True),
+             "width": Integer(4, 128, log=True)}
+
+    def __init__(self):
+        import fastnn
+        from sklearn.datasets import load_digits
+        from fastnn.search import model_objective
+        self.fastnn = fastnn
+        X, y = load_digits(return_X_y=True)
+        self.objective = model_objective(
+            self._build, X.astype(np.float64), y, validation_split=0.3, metric="neg_loss",
+            seed=0, epochs=3, batch_size=64, n_threads=1, on_nonfinite="warn")
+
+    def _build(self, params):
+        fn = self.fastnn
+        model = fn.Sequential([fn.Dense(int(params["width"]), activation="relu"),
+                               fn.Dense(10, activation="softmax")], input_dim=64, seed=0)
+        return model, {"optimizer": fn.optim.Adam(lr=params["lr"]), "l2": params["l2"]}
+
+    def __call__(self, params):
+        return -self.objective(params)
+
+
+class DigitsLogLoss(DigitsLoss):
+    """DigitsLoss's log: the same minimum, with the diverging learning rates'
+    losses (above 100 at worst, against 0.109 at the best) brought within a
+    few units of it. Its regret, log(loss / best loss), is a relative one."""
+
+    def __call__(self, params):
+        return math.log(super().__call__(params))
+
+
+NETWORK_PROBLEMS = {"digits_mlp": DigitsLoss, "digits_mlp_log": DigitsLogLoss}
+
+
+# ------------------------------------------------------------------ problems and methods
+# Every method gets a problem (objective of a params dict to minimize, space)
+# and returns the values it evaluated, in order.
 
 def _space(bounds):
     return {"x%d" % i: Real(lo, hi) for i, (lo, hi) in enumerate(bounds)}
@@ -106,41 +170,70 @@ def _as_array(params, n):
     return np.array([params["x%d" % i] for i in range(n)])
 
 
-def run_fastnn(search, f, bounds, budget, seed):
+def _problem(name):
+    """(objective, space, known minimum or None)."""
+    if name in NETWORK_PROBLEMS:
+        problem = NETWORK_PROBLEMS[name]()
+        return problem, problem.space, None
+    f, bounds, f_min = FUNCTIONS[name]
     n = len(bounds)
-    res = search(lambda p: f(_as_array(p, n)), _space(bounds), budget, seed=seed, minimize=True)
-    return res.best_score
+    return (lambda p: f(_as_array(p, n))), _space(bounds), f_min
 
 
-def run_lipo(f, bounds, budget, seed):
-    return run_fastnn(lipo_search, f, bounds, budget, seed)
+def run_lipo(objective, space, budget, seed):
+    res = lipo_search(objective, space, budget, seed=seed, minimize=True)
+    return [t["score"] for t in res.trials]
 
 
-def run_random(f, bounds, budget, seed):
-    return run_fastnn(random_search, f, bounds, budget, seed)
+def run_random(objective, space, budget, seed):
+    res = random_search(objective, space, budget, seed=seed, minimize=True)
+    return [t["score"] for t in res.trials]
 
 
-def run_dlib(f, bounds, budget, seed):
+def run_dlib(objective, space, budget, seed):
     import dlib
-    lo, hi = [b[0] for b in bounds], [b[1] for b in bounds]
-    _, value = dlib.find_min_global(lambda *x: f(np.array(x)), lo, hi, budget)
-    return value
+    names = list(space)
+    lo = [space[k].low for k in names]
+    hi = [space[k].high for k in names]
+    is_int = [isinstance(space[k], Integer) for k in names]
+    values = []
+
+    def f(*x):
+        values.append(objective({k: int(round(v)) if i else v
+                                 for k, v, i in zip(names, x, is_int)}))
+        return values[-1]
+    dlib.find_min_global(f, lo, hi, is_int, budget)
+    return values
 
 
-def run_tpe(f, bounds, budget, seed):
+def run_tpe(objective, space, budget, seed):
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    values = []
 
-    def objective(trial):
-        return f(np.array([trial.suggest_float("x%d" % i, lo, hi)
-                           for i, (lo, hi) in enumerate(bounds)]))
+    def suggest(trial, name, dim):
+        if isinstance(dim, Integer):
+            return trial.suggest_int(name, dim.low, dim.high, log=dim.log)
+        return trial.suggest_float(name, dim.low, dim.high, log=dim.log)
+
+    def f(trial):
+        values.append(objective({k: suggest(trial, k, d) for k, d in space.items()}))
+        return values[-1]
     study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(objective, n_trials=budget)
-    return study.best_value
+    study.optimize(f, n_trials=budget)
+    return values
 
 
 METHODS = {"fastnn lipo_search": run_lipo, "fastnn random_search": run_random,
            "dlib find_min_global": run_dlib, "Optuna TPE": run_tpe}
+# methods whose first b evaluations do not depend on the budget (lipo_search
+# with n_jobs=1 and TPE take no look ahead): one run at the largest budget
+# gives the runs at every budget. random_search draws its points all at once
+# and dlib is not deterministic, so they run once per budget.
+PREFIX_METHODS = {"fastnn lipo_search", "Optuna TPE"}
+# the constants --lipo-set may override
+LIPO_CONSTANTS = {"RELATIVE_NOISE": float, "PURE_RANDOM_PROBABILITY": float,
+                  "N_BOUND_SAMPLES": int}
 
 
 def _available(name):
@@ -154,43 +247,101 @@ def _available(name):
         return False
 
 
+def _lipo_set(text):
+    name, sep, value = text.partition("=")
+    if not sep or name not in LIPO_CONSTANTS:
+        raise argparse.ArgumentTypeError("expected NAME=VALUE with NAME one of %s, got %r"
+                                         % (", ".join(LIPO_CONSTANTS), text))
+    return name, LIPO_CONSTANTS[name](value)
+
+
+def _best_so_far(values):
+    # non-finite values (a diverged network) rank last, as every method ranks them
+    v = np.where(np.isfinite(values), np.asarray(values, float), np.inf)
+    return np.minimum.accumulate(v)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--functions", nargs="*", default=list(FUNCTIONS))
+    parser.add_argument("--functions", nargs="*", default=list(FUNCTIONS),
+                        help="test functions and network problems (%s)"
+                        % ", ".join(list(FUNCTIONS) + list(NETWORK_PROBLEMS)))
     parser.add_argument("--budgets", nargs="*", type=int, default=[40, 100])
     parser.add_argument("--seeds", type=int, default=7)
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
+    parser.add_argument("--lipo-set", action="append", type=_lipo_set, default=[],
+                        metavar="NAME=VALUE")
     parser.add_argument("--json", help="write every regret to this file")
     args = parser.parse_args(argv)
+    unknown = [n for n in args.functions if n not in FUNCTIONS and n not in NETWORK_PROBLEMS]
+    if unknown:
+        parser.error("unknown function %s" % ", ".join(unknown))
+    for name, value in args.lipo_set:
+        setattr(_lipo, name, value)
     methods = [m for m in args.methods if _available(m)]
     missing = [m for m in args.methods if m not in methods]
     given = sys.argv[1:] if argv is None else argv
+    budgets, top = sorted(args.budgets), max(args.budgets)
     print("# python bench/lipo_compare.py %s" % shlex.join(given))
     print("# %s; median regret over %d seeds%s" % (
         time.strftime("%Y-%m-%d %H:%M:%S"), args.seeds,
         "; not installed: %s" % ", ".join(missing) if missing else ""))
+    if args.lipo_set:
+        print("# lipo_search constants: %s" % ", ".join(
+            "%s=%s" % (name, getattr(_lipo, name)) for name in LIPO_CONSTANTS))
     print()
     print("| function | budget | " + " | ".join(methods) + " |")
     print("|---|---|" + "---|" * len(methods))
-    raw = {}
+    raw, own_time, references = {}, {}, {}
     for name in args.functions:
-        f, bounds, f_min = FUNCTIONS[name]
-        for budget in args.budgets:
+        objective, space, f_min = _problem(name)
+        best = {}   # (method, budget) -> best value of each seed
+        for method in methods:
+            started = time.perf_counter()
+            for budget in ([top] if method in PREFIX_METHODS else budgets):
+                for seed in range(args.seeds):
+                    spent = [0.0]
+
+                    def timed(params):
+                        t0 = time.perf_counter()
+                        try:
+                            return objective(params)
+                        finally:
+                            spent[0] += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        trace = _best_so_far(METHODS[method](timed, space, budget, seed))
+                    if method == "fastnn lipo_search":
+                        own_time.setdefault(name, []).append(
+                            (time.perf_counter() - t0 - spent[0]) / budget)
+                    for b in budgets:
+                        if b <= budget and (b == budget or method in PREFIX_METHODS):
+                            best.setdefault((method, b), []).append(float(trace[b - 1]))
+            raw.setdefault(name, {})[method] = {"seconds": time.perf_counter() - started,
+                                                "regrets": {}}
+        if f_min is None:  # no known minimum: the best value of any run
+            f_min = references[name] = min(min(v) for v in best.values())
+        for b in budgets:
             cells = []
             for method in methods:
-                started = time.perf_counter()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    regrets = [max(METHODS[method](f, bounds, budget, seed) - f_min, 0.0)
-                               for seed in range(args.seeds)]
-                raw.setdefault(name, {}).setdefault(str(budget), {})[method] = {
-                    "regrets": regrets, "seconds": time.perf_counter() - started}
+                regrets = [max(v - f_min, 0.0) for v in best[(method, b)]]
+                raw[name][method]["regrets"][str(b)] = regrets
                 cells.append("%.2g" % float(np.median(regrets)))
-            print("| %s (%d-D) | %d | %s |" % (name, len(bounds), budget, " | ".join(cells)),
+            print("| %s (%d-D) | %d | %s |" % (name, len(space), b, " | ".join(cells)),
                   flush=True)
+    print()
+    for name, value in references.items():
+        print("# %s: regret against %.6g, the best value of any method on any run above"
+              % (name, value))
+    if own_time:
+        print("# lipo_search's own time per trial (the run's time less the objective's), "
+              "median over seeds, %d trials: %s" % (top, ", ".join(
+                  "%s %.1f ms" % (name, 1e3 * np.median(t)) for name, t in own_time.items())))
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(raw, fh, indent=1)
+            json.dump({"regrets": raw, "references": references,
+                       "lipo_seconds_per_trial": own_time}, fh, indent=1)
 
 
 if __name__ == "__main__":
