@@ -24,18 +24,12 @@ same through their ``partial_fit`` (docs/interop.md).
 
 import numpy as np
 
+from fastnn._optional import import_optional
+from fastnn._validation import check_int
 from fastnn.history import History
 from fastnn.model import Sequential
 
 _PARTITION_ORDER_STREAM = 3  # seeds the partition order apart from init, shuffling, holdout
-
-
-def _import_dask():
-    try:
-        import dask
-    except ImportError as exc:
-        raise ImportError("fastnn.dask needs Dask: pip install 'fastnn[dask]'") from exc
-    return dask
 
 
 def _blocks(X, name):
@@ -93,8 +87,7 @@ def fit_partitions(model, X, y, *, epochs=1, classes=None, shuffle=True, **optio
         One record per epoch: the row-weighted mean of the partitions'
         losses.
     """
-    dask = _import_dask()
-    from fastnn._validation import check_int
+    dask = import_optional("dask", "fastnn.dask", "dask", "Dask")
     epochs = check_int(epochs, "epochs", low=1)
     x_blocks, y_blocks = _blocks(X, "X"), _blocks(y, "y")
     if len(x_blocks) != len(y_blocks):

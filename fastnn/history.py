@@ -1,5 +1,7 @@
 """History: what a fit recorded, per epoch, and its plots."""
 
+from fastnn._optional import import_optional
+
 
 class History:
     """Per-epoch records of a fit.
@@ -63,15 +65,11 @@ class History:
         """Learning curves and, when recorded, the per-layer diagnostics.
 
         Returns the matplotlib Figure; saves it when `path` is given."""
-        try:
-            import matplotlib  # noqa: F401
-            if show:
-                import matplotlib.pyplot as plt
-            else:
-                from matplotlib.figure import Figure
-        except ImportError as exc:
-            raise ImportError("History.plot needs matplotlib: pip install 'fastnn[plot]'") \
-                from exc
+        import_optional("matplotlib", "History.plot", "plot")
+        if show:
+            import matplotlib.pyplot as plt
+        else:
+            from matplotlib.figure import Figure
         n_rows = 2 if self.diagnostics else 1
         if show:
             fig, axes = plt.subplots(n_rows, 2, figsize=(11, 4 * n_rows), squeeze=False)

@@ -45,6 +45,7 @@ import numbers
 
 import numpy as np
 
+from fastnn._optional import import_optional
 from fastnn._version import __version__
 from fastnn.activations import DEFAULT_LEAKY_ALPHA
 from fastnn.model import Sequential
@@ -55,7 +56,6 @@ DEFAULT_OPSET = 17
 # Softmax over an axis (not a flattened 2-D view) and the Gather, ArgMax and
 # comparison operators as written here need opset 13
 MIN_OPSET = 13
-_INSTALL = "pip install 'fastnn[onnx]'"
 # scikit-learn's activation names (and fastnn's extras) -> fastnn's
 _SKLEARN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh",
                         "relu": "relu", "leaky_relu": "leaky_relu", "softplus": "softplus",
@@ -66,11 +66,7 @@ _NATIVE = {"identity": "Identity", "sigmoid": "Sigmoid", "tanh": "Tanh", "relu":
 
 def _import(name):
     """The optional module `name`, or an ImportError that names the extra."""
-    import importlib
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        raise ImportError("fastnn.onnx needs %s: %s" % (name, _INSTALL)) from exc
+    return import_optional(name, "fastnn.onnx", "onnx")
 
 
 # ---------------------------------------------------------------- opsets

@@ -31,19 +31,17 @@ Design:
   this module, so fastnn works without PyTorch installed.
 """
 
-try:  # absolute imports: PyTorch, not this module of the same name
-    import torch
-    from torch import nn
-except ImportError as exc:
-    raise ImportError("fastnn.torch needs PyTorch: pip install 'fastnn[torch]' (import torch "
-                      "failed: %s)" % (exc,)) from exc
-
 import numpy as np
 
+from fastnn._optional import import_optional
 from fastnn._validation import check_int
 from fastnn.activations import LeakyReLU, get_activation
 from fastnn.layers import Dense, Dropout
 from fastnn.model import Sequential
+
+# PyTorch itself (an absolute import: not this module of the same name)
+torch = import_optional("torch", "fastnn.torch", "torch", "PyTorch")
+nn = torch.nn
 
 __all__ = ["Exp", "to_torch", "from_torch", "LOSS_OUTPUT_ACTIVATIONS"]
 

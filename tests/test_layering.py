@@ -14,7 +14,7 @@ PACKAGE = os.path.dirname(fastnn.__file__)
 # lowest first; the same table as in docs/architecture.md
 LAYERS = [
     ("compiled kernels", ["_kernels", "_openmp"]),
-    ("runtime", ["_threads", "_isa", "_version"]),
+    ("runtime", ["_threads", "_isa", "_version", "_optional"]),
     ("validation and build facts", ["_validation", "_config", "_frames"]),
     ("vocabulary", ["activations", "losses", "schedules", "initializers", "params", "history",
                     "callbacks"]),
