@@ -49,32 +49,35 @@ def shard(comm, n_rows, n_in, k, dtype):
     return X[lo:hi], y[lo:hi]
 
 
-def sum_seconds(comm, n, dtype, repeats=200):
-    """Median seconds of one Reduce + Bcast of n elements (the gradient sum)."""
-    buf = np.ones(n, dtype=dtype)
+def _median_seconds(comm, operation, repeats):
+    """Median seconds of operation(), every process starting together."""
     times = []
     for _ in range(repeats):
         comm.Barrier()
         t0 = time.perf_counter()
+        operation()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def sum_seconds(comm, n, dtype, repeats=200):
+    """Median seconds of one Reduce + Bcast of n elements (the gradient sum)."""
+    buf = np.ones(n, dtype=dtype)
+
+    def reduce_and_broadcast():
         if comm.rank == 0:
             comm.Reduce(MPI.IN_PLACE, buf, op=MPI.SUM, root=0)
         else:
             comm.Reduce(buf, None, op=MPI.SUM, root=0)
         comm.Bcast(buf, root=0)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return _median_seconds(comm, reduce_and_broadcast, repeats)
 
 
 def allreduce_seconds(comm, n, dtype, repeats=200):
     """Median seconds of one in-place Allreduce of n elements, for comparison."""
     buf = np.ones(n, dtype=dtype)
-    times = []
-    for _ in range(repeats):
-        comm.Barrier()
-        t0 = time.perf_counter()
-        comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return _median_seconds(comm, lambda: comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM),
+                           repeats)
 
 
 def epoch_seconds(name, X, y, comm, args):

@@ -320,6 +320,15 @@ def _inputs(model, X, name, n_features_of_X=None):
     return X
 
 
+def _feature_names(model, names):
+    """The feature names a fit records: the data's, checked against the
+    model's when it continues a trained model (which keeps its own)."""
+    if model.epochs_trained_ > 0:
+        check_feature_names(model.feature_names_in_, names)
+        return model.feature_names_in_
+    return names
+
+
 def _validation_arrays(model, validation_data, loss, classes, n_features):
     """(X_val, Y_val, sample_weight_val or None) of a fit's validation_data."""
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
@@ -367,10 +376,7 @@ def prepare_source(model, source, y, loss, validation_split, validation_data, sa
         if given:
             raise ValueError("%s is not available when training on a fastnn.data source "
                              "(give validation_data to validate)" % name)
-    names = source.feature_names
-    if model.epochs_trained_ > 0:
-        check_feature_names(model.feature_names_in_, names)
-        names = model.feature_names_in_
+    names = _feature_names(model, source.feature_names)
     if model.built and source.n_features != model.input_dim:
         raise ValueError("the source has %d feature columns, but the model was built for %d"
                          % (source.n_features, model.input_dim))
@@ -394,9 +400,7 @@ def prepare_data(model, X, y, loss, validation_split, validation_data, validatio
     """Check and convert a fit's data once (see TrainingData). classes: the
     labels a partial fit is told of (see check_classes), or None."""
     X, names = frame_to_array(X)
-    if model.epochs_trained_ > 0:  # a fit that continues a trained model keeps its names
-        check_feature_names(model.feature_names_in_, names)
-        names = model.feature_names_in_
+    names = _feature_names(model, names)
     X = _inputs(model, X, "X")
     loss, center_lambda, center_alpha = _loss_and_center(model, loss)
     m = X.shape[0]

@@ -33,17 +33,15 @@ import os
 
 import numpy as np
 
+from fastnn._optional import import_optional
+from fastnn._validation import check_int, is_finite
+
 CHUNK_BYTES = 16 * 2**20
 SHUFFLE_BYTES = 64 * 2**20
 
 
 def _pyarrow_parquet():
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as exc:
-        raise ImportError("fastnn.data reads Parquet through pyarrow: "
-                          "pip install 'fastnn[data]'") from exc
-    return pq
+    return import_optional("pyarrow.parquet", "fastnn.data", "data", "pyarrow")
 
 
 def _parquet_files(path):
@@ -86,7 +84,6 @@ class ParquetSource:
     """
 
     def __init__(self, path, target, features=None, chunk_rows=None, shuffle_rows=None):
-        from fastnn._validation import check_int
         pq = _pyarrow_parquet()
         for value, name in ((chunk_rows, "chunk_rows"), (shuffle_rows, "shuffle_rows")):
             if value is not None:
@@ -193,7 +190,7 @@ class ParquetSource:
                     y = self._targets_of(batch)
                 except ValueError as exc:
                     raise ValueError("%s (%s)" % (exc, where)) from None
-                if not np.all(np.isfinite(X)):
+                if not is_finite(X):  # one pass of the kernel, no temporary
                     raise ValueError("the features contain NaN or infinity (%s)" % where)
                 yield X, y, where
 
