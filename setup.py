@@ -26,7 +26,8 @@ from setuptools.command.build_ext import build_ext
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from build_tools.openmp_probe import openmp_flags, probe_openmp  # noqa: E402
 
-C_SOURCES = ["src_c/kernels_f32.c", "src_c/kernels_f64.c", "src_c/common.c", "src_c/isa.c"] + [
+C_SOURCES = ["src_c/kernels_f32.c", "src_c/kernels_f64.c", "src_c/common.c", "src_c/isa.c",
+             "src_c/allsum.c"] + [
     # the elementwise loops, once per instruction set and dtype (src_c/fnn_isa.h)
     "src_c/isa_%s_%s.c" % (isa, dtype)
     for isa in ("generic", "avx2", "avx512") for dtype in ("f32", "f64")]

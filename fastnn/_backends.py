@@ -117,6 +117,16 @@ class FastNetwork:
         data loss."""
         return self._net.train_grad(X, y, rows, positions, start, m, denom, nt, sw)
 
+    def train_shard_batches(self, X, y, rows, positions, starts, counts, denoms, first, n, lrs,
+                            data_loss, l2_loss, nt, c_sum, sw=None):
+        """Steps first .. first + n - 1 of a data-parallel epoch in one call:
+        each step's gradient phase, the sum of the gradient arena over the
+        processes through c_sum (a _kernels.ProcessSum), and its apply phase.
+        Returns the kernel status (ok, enonfinite or ecomm) and the steps
+        done."""
+        return self._net.train_shard_batches(X, y, rows, positions, starts, counts, denoms,
+                                             first, n, lrs, data_loss, l2_loss, nt, c_sum, sw)
+
     def train_apply(self, denom, lr, nt):
         """The apply phase on the summed gradient: (whether the gradient was
         not finite, so no step was taken; the batch's L2 loss term)."""

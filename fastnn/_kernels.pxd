@@ -10,6 +10,7 @@ cdef extern from "fnn.h" nogil:
         FNN_ELABEL
         FNN_ENONFINITE
         FNN_EZEROWEIGHT
+        FNN_ECOMM
         FNN_ACT_IDENTITY
         FNN_ACT_SIGMOID
         FNN_ACT_TANH
@@ -42,6 +43,22 @@ cdef extern from "fnn.h" nogil:
     ctypedef struct fnn_blas:
         fnn_sgemm_fn sgemm
         fnn_dgemm_fn dgemm
+
+    ctypedef struct fnn_allsum:
+        void *reduce_fn
+        void *bcast_fn
+        void *allreduce_fn
+        int64_t comm
+        int64_t datatype
+        int64_t op
+        void *in_place
+        int handle_bytes
+        int item_bytes
+        int allreduce
+        int rank
+        int n_procs
+        int max_count
+        int error
 
     ctypedef struct fnn_layer:
         int64_t n_in
@@ -174,6 +191,9 @@ cdef extern from "fnn.h" nogil:
     int fnn_train_grad_f64(fnn_net *net, const double *x, const void *y, const double *sw, const int64_t *rows, const int64_t *pos, int64_t m, double denom, uint64_t step, double *loss, int nt, const fnn_blas *blas) noexcept
     int fnn_train_apply_f32(fnn_net *net, fnn_optim *opt, double denom, double lr, double *l2_loss, int nt) noexcept
     int fnn_train_apply_f64(fnn_net *net, fnn_optim *opt, double denom, double lr, double *l2_loss, int nt) noexcept
+    int fnn_train_shard_batches_f32(fnn_net *net, fnn_optim *opt, const float *x, const void *y, const float *sw, const int64_t *rows, const int64_t *pos, const int64_t *starts, const int64_t *counts, const double *denoms, int64_t first_batch, int64_t n_batches, const double *lrs, double *data_loss, double *l2_loss, int64_t *done, fnn_allsum *sum, int nt, const fnn_blas *blas) noexcept
+    int fnn_train_shard_batches_f64(fnn_net *net, fnn_optim *opt, const double *x, const void *y, const double *sw, const int64_t *rows, const int64_t *pos, const int64_t *starts, const int64_t *counts, const double *denoms, int64_t first_batch, int64_t n_batches, const double *lrs, double *data_loss, double *l2_loss, int64_t *done, fnn_allsum *sum, int nt, const fnn_blas *blas) noexcept
+    int fnn_allsum_run(fnn_allsum *s, void *buf, int64_t count) noexcept
     int fnn_center_loss_f32(int64_t m, int64_t d, int64_t k, const float *x, const int64_t *labels, const float *centers, double lam, float *dx, double *loss, int nt) noexcept
     int fnn_center_update_f32(int64_t m, int64_t d, int64_t k, const float *x, const int64_t *labels, float *centers, double alpha, double *scratch) noexcept
     int fnn_center_loss_f64(int64_t m, int64_t d, int64_t k, const double *x, const int64_t *labels, const double *centers, double lam, double *dx, double *loss, int nt) noexcept

@@ -31,7 +31,7 @@ OPTIMIZER_IDS = {
 ENUM_COUNTS = {"ACT": FNN_ACT_COUNT, "LOSS": FNN_LOSS_COUNT, "OPT": FNN_OPT_COUNT}
 STATUS_CODES = {"ok": FNN_OK, "einval": FNN_EINVAL, "enomem": FNN_ENOMEM,
                 "elabel": FNN_ELABEL, "enonfinite": FNN_ENONFINITE,
-                "ezeroweight": FNN_EZEROWEIGHT}
+                "ezeroweight": FNN_EZEROWEIGHT, "ecomm": FNN_ECOMM}
 
 # The exception each failure status becomes once the GIL is back.
 _STATUS_ERRORS = {
@@ -41,6 +41,7 @@ _STATUS_ERRORS = {
     FNN_ENONFINITE: (FloatingPointError, "a loss or gradient became NaN or infinite"),
     FNN_EZEROWEIGHT: (ZeroDivisionError, "the sample weights sum to zero, so their weighted "
                       "mean loss is undefined"),
+    FNN_ECOMM: (RuntimeError, "a call into the MPI library failed"),
 }
 
 
@@ -499,3 +500,4 @@ def center_update(const floating[:, ::1] x, const int64_t[::1] labels,
 
 
 include "_net.pxi"
+include "_allsum.pxi"

@@ -252,3 +252,75 @@ cdef class Net:
         if st != FNN_OK and st != FNN_ENONFINITE:
             _check(st)
         return st, l2_loss
+
+    def train_shard_batches(self, X, y, const int64_t[::1] rows, const int64_t[::1] pos,
+                            const int64_t[::1] starts, const int64_t[::1] counts,
+                            const double[::1] denoms, int64_t first_batch, int64_t n_batches,
+                            const double[::1] lrs, double[::1] data_loss, double[::1] l2_loss,
+                            int nt, ProcessSum sum not None, sw=None):
+        """Steps first_batch .. first_batch + n_batches - 1 of a data-parallel
+        epoch (fastnn/_distributed.py), each its gradient phase, the sum of
+        the gradient arena over the processes and its apply phase, in one
+        call with the GIL released. rows and pos hold this process's rows of
+        every batch (rows of X) and their positions in their batch; batch b's
+        part is rows[starts[b]:starts[b] + counts[b]], denoms[b] the whole
+        batch's rows or weight sum (0: no step). lrs, data_loss and l2_loss
+        hold one entry per batch of this call. Returns (status, batches done):
+        FNN_OK, FNN_ENONFINITE (the summed gradient of batch first_batch + done
+        was not finite: no step) or FNN_ECOMM (an MPI call failed: sum.error);
+        other statuses raise."""
+        cdef int st
+        cdef int64_t done = 0, b, i, n_rows = X.shape[0], m_max = self.net.m_max
+        cdef void *xp = _data(X, self.real)
+        cdef void *yp = _data(y, b"q" if self.net.loss == FNN_LOSS_CROSS_ENTROPY else self.real)
+        cdef void *swp = _data(sw, self.real)
+        cdef bint bad = False
+        if y.shape[0] != n_rows or (sw is not None and sw.shape[0] != n_rows):
+            raise ValueError("train_shard_batches: X has %d rows, y %d and sw %s"
+                             % (n_rows, y.shape[0], "-" if sw is None else sw.shape[0]))
+        if sum.item_bytes != (4 if self.single else 8):
+            raise ValueError("train_shard_batches: the sum's datatype is not the network's")
+        if n_batches < 1:
+            return FNN_OK, 0
+        if (first_batch < 0 or starts.shape[0] < first_batch + n_batches
+                or counts.shape[0] < first_batch + n_batches
+                or denoms.shape[0] < first_batch + n_batches or lrs.shape[0] < n_batches
+                or data_loss.shape[0] < n_batches or l2_loss.shape[0] < n_batches
+                or pos.shape[0] != rows.shape[0]):
+            raise ValueError("train_shard_batches: the per-batch arrays do not cover batches "
+                             "%d to %d, or rows and pos differ in length"
+                             % (first_batch, first_batch + n_batches - 1))
+        with nogil:  # every row these batches read lies in X, every part fits the network
+            for b in range(first_batch, first_batch + n_batches):
+                if (counts[b] < 0 or counts[b] > m_max or starts[b] < 0
+                        or starts[b] + counts[b] > rows.shape[0]):
+                    bad = True
+                    break
+                for i in range(starts[b], starts[b] + counts[b]):
+                    if rows[i] < 0 or rows[i] >= n_rows or pos[i] < 0 or pos[i] >= m_max:
+                        bad = True
+                        break
+                if bad:
+                    break
+        if bad:
+            raise ValueError("train_shard_batches: batch %d's part lies outside rows, holds "
+                             "more rows than the network's %d, or a row outside X's %d rows "
+                             "or a position outside the batch" % (b, m_max, n_rows))
+        with nogil:
+            if self.single:
+                st = fnn_train_shard_batches_f32(
+                    &self.net, &self.opt, <float *>xp, yp, <float *>swp,
+                    &rows[0] if rows.shape[0] > 0 else NULL,
+                    &pos[0] if pos.shape[0] > 0 else NULL, &starts[0], &counts[0],
+                    &denoms[0], first_batch, n_batches, &lrs[0], &data_loss[0], &l2_loss[0],
+                    &done, &sum.s, nt, &_BLAS)
+            else:
+                st = fnn_train_shard_batches_f64(
+                    &self.net, &self.opt, <double *>xp, yp, <double *>swp,
+                    &rows[0] if rows.shape[0] > 0 else NULL,
+                    &pos[0] if pos.shape[0] > 0 else NULL, &starts[0], &counts[0],
+                    &denoms[0], first_batch, n_batches, &lrs[0], &data_loss[0], &l2_loss[0],
+                    &done, &sum.s, nt, &_BLAS)
+        if st != FNN_OK and st != FNN_ENONFINITE and st != FNN_ECOMM:
+            _check(st)
+        return st, done

@@ -26,6 +26,7 @@
 #define FNN_ELABEL (-3)   /* a class label is outside [0, k) */
 #define FNN_ENONFINITE (-4) /* a loss or gradient became NaN or infinite */
 #define FNN_EZEROWEIGHT (-5) /* the sample weights of a batch sum to zero */
+#define FNN_ECOMM (-6)   /* an MPI call failed (its error code in fnn_allsum.error) */
 
 /* The enumerations below reach Python through fastnn/_kernels.pyx, which
  * exports them by name (FNN_ACT_TANH as ACTIVATION_IDS["tanh"], and so on);
@@ -56,6 +57,23 @@ typedef struct fnn_blas {
     fnn_sgemm_fn sgemm;
     fnn_dgemm_fn dgemm;
 } fnn_blas;
+
+/* The sum of a buffer over the processes of an MPI communicator (allsum.c):
+ * the MPI library's functions, found at run time, and the handles to call
+ * them with. Reduce to process 0 then broadcast, or one allreduce; in place. */
+typedef struct fnn_allsum {
+    void *reduce_fn, *bcast_fn, *allreduce_fn; /* MPI_Reduce, MPI_Bcast, MPI_Allreduce */
+    int64_t comm, datatype, op; /* the handles, as integers */
+    void *in_place;             /* MPI_IN_PLACE */
+    int handle_bytes;           /* 4 (int handles) or sizeof(void *) (pointer handles) */
+    int item_bytes;             /* the datatype's size */
+    int allreduce;              /* 1: MPI_Allreduce; 0: MPI_Reduce + MPI_Bcast */
+    int rank, n_procs;
+    int max_count;              /* elements per call (MPI counts are ints): 0 for INT_MAX */
+    int error;                  /* OUT the code of the MPI call that failed */
+} fnn_allsum;
+
+int fnn_allsum_run(fnn_allsum *s, void *buf, int64_t count);
 
 /* Losses and optimizers of the training loop (train.inc.c). */
 #define FNN_LOSS_MSE 0                  /* any output activation */
@@ -215,7 +233,15 @@ int fnn_openmp_enabled(void);
                            double denom, uint64_t step, double *loss, int nt,             \
                            const fnn_blas *blas);                                         \
     int fnn_train_apply_##S(fnn_net *net, fnn_optim *opt, double denom, double lr,       \
-                            double *l2_loss, int nt);
+                            double *l2_loss, int nt);                                     \
+    int fnn_train_shard_batches_##S(fnn_net *net, fnn_optim *opt, const R *x,             \
+                                    const void *y, const R *sw, const int64_t *rows,      \
+                                    const int64_t *pos, const int64_t *starts,            \
+                                    const int64_t *counts, const double *denoms,          \
+                                    int64_t first_batch, int64_t n_batches,               \
+                                    const double *lrs, double *data_loss,                 \
+                                    double *l2_loss, int64_t *done, fnn_allsum *sum,      \
+                                    int nt, const fnn_blas *blas);
 
 FNN_DECLARE_KERNELS(float, f32)
 FNN_DECLARE_KERNELS(double, f64)

@@ -382,3 +382,53 @@ int FNN_SFX(fnn_train_apply)(fnn_net *net, fnn_optim *opt, double denom, double 
     opt->t += 1;
     return FNN_OK;
 }
+
+/* Steps first_batch .. first_batch + n_batches - 1 of a data-parallel epoch,
+ * each the gradient phase, the sum of the gradient arena over the processes
+ * (sum, allsum.c) and the apply phase, without returning to the caller
+ * between steps.
+ * rows, pos     IN  this process's rows of every batch (rows of x), batch
+ *                   after batch, and their positions in their batch
+ * starts, counts IN (per batch) where the batch's part starts in rows, and
+ *                   its length (0 when the batch has no row here)
+ * denoms        IN  (per batch) the whole batch's rows or weight sum; a batch
+ *                   whose weights sum to 0 takes no step on any process
+ * lrs           IN  (n_batches,) each step's learning rate
+ * data_loss, l2_loss OUT (n_batches,) this part's data loss, and the batch's
+ *                   L2 term (the same on every process)
+ * starts, counts and denoms are indexed by the batch's number in the epoch,
+ * lrs and the losses by its number in this call, as in fnn_train_batches.
+ * done          OUT the batches completed
+ * Returns FNN_ENONFINITE (without a step) at the first batch whose summed
+ * gradient is not finite, FNN_ECOMM when an MPI call failed. */
+int FNN_SFX(fnn_train_shard_batches)(fnn_net *net, fnn_optim *opt, const REAL *x,
+                                     const void *y, const REAL *sw, const int64_t *rows,
+                                     const int64_t *pos, const int64_t *starts,
+                                     const int64_t *counts, const double *denoms,
+                                     int64_t first_batch, int64_t n_batches,
+                                     const double *lrs, double *data_loss, double *l2_loss,
+                                     int64_t *done, fnn_allsum *sum, int nt,
+                                     const fnn_blas *blas)
+{
+    int64_t b;
+    int st;
+    *done = 0;
+    for (b = first_batch; b < first_batch + n_batches; b++) {
+        const int64_t k = b - first_batch;
+        data_loss[k] = l2_loss[k] = 0.0;
+        if (denoms[b] == 0.0) { /* no rows or no weight: no step anywhere */
+            *done = k + 1;
+            continue;
+        }
+        st = FNN_SFX(fnn_train_grad)(net, x, y, sw, rows + starts[b], pos + starts[b],
+                                     counts[b], denoms[b], (uint64_t)opt->t, &data_loss[k],
+                                     nt, blas);
+        if (st != FNN_OK) return st;
+        st = fnn_allsum_run(sum, net->grads, net->n_params);
+        if (st != FNN_OK) return st;
+        st = FNN_SFX(fnn_train_apply)(net, opt, denoms[b], lrs[k], &l2_loss[k], nt);
+        if (st != FNN_OK) return st;
+        *done = k + 1;
+    }
+    return FNN_OK;
+}

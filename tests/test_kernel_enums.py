@@ -36,7 +36,7 @@ def test_each_table_is_its_header_enumeration(prefix, table):
 def test_status_codes_are_the_headers():
     with open(HEADER) as f:
         found = re.findall(r"^#define FNN_(OK|E[A-Z]+)\s+\(?(-?\d+)\)?", f.read(), re.M)
-    assert len(found) == 6
+    assert len(found) == 7
     assert _kernels.STATUS_CODES == {name.lower(): int(value) for name, value in found}
 
 
@@ -53,7 +53,8 @@ def test_the_python_layers_use_the_exported_tables():
 @pytest.mark.parametrize("status, exc", [("einval", ValueError), ("enomem", MemoryError),
                                          ("elabel", ValueError),
                                          ("enonfinite", FloatingPointError),
-                                         ("ezeroweight", ZeroDivisionError)])
+                                         ("ezeroweight", ZeroDivisionError),
+                                         ("ecomm", RuntimeError)])
 def test_each_failure_status_raises_its_exception(status, exc):
     with pytest.raises(exc):
         _kernels.raise_for_status(_kernels.STATUS_CODES[status])
