@@ -4,9 +4,10 @@
 
 Needs the mpi and sklearn extras (pip install ".[mpi,sklearn]"). Every
 process reads scikit-learn's digits and keeps its own contiguous shard of the
-training and test rows; fit(..., comm=comm) sums the gradients over the
-processes at every step, so the processes train one model and end with the
-same weights. Process 0 prints the progress and the result, and saves the
+training and test rows; the Standardizer fitted with comm takes the mean
+and standard deviation of every process's training rows together, and
+fit(..., comm=comm) sums the gradients over the processes at every step, so
+the processes train one model and end with the same weights. Process 0 prints the progress and the result, and saves the
 model; every process then loads it (docs/distributed.md).
 """
 
@@ -31,12 +32,16 @@ def shard(a, comm):
 def main():
     comm = MPI.COMM_WORLD
     X, y = load_digits(return_X_y=True)
-    X = (X / 16.0).astype("float32")  # pixels 0..16; a scale known to every process
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y,
+    X_train, X_test, y_train, y_test = train_test_split(X.astype("float32"), y,
+                                                        test_size=0.25, stratify=y,
                                                         random_state=0)
+    X_local, y_local = shard(X_train, comm), shard(y_train, comm)
+    # the statistics of all the processes' training rows, the same on every process
+    scaler = fn.Standardizer().fit(X_local, comm=comm)
+    X_local, X_test = scaler.transform(X_local), scaler.transform(X_test)
     model = fn.Sequential([fn.Dense(128, activation="relu"), fn.Dropout(0.1),
                            fn.Dense(10, activation="softmax")], input_dim=64, seed=0)
-    history = model.fit(shard(X_train, comm), shard(y_train, comm),
+    history = model.fit(X_local, y_local,
                         batch_size=64,  # the global batch: rows of every process together
                         epochs=30, optimizer=fn.optim.Adam(lr=2e-3), l2=1e-4,
                         validation_data=(shard(X_test, comm), shard(y_test, comm)),

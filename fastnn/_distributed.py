@@ -18,17 +18,32 @@ which gives weights that differ in the last bits; a reduce computes one sum,
 in an order fixed by the process count and message size, and the broadcast
 copies its bits. Both calls work on the arena itself (MPI_IN_PLACE at the
 root), with no copy. FASTNN_MPI_SUM=allreduce selects an in-place
-MPI_Allreduce instead (faster: measured 1.5-3x), whose identical result on
+MPI_Allreduce instead (faster: measured 1.4-3x), whose identical result on
 every process is then checked on the weights after every epoch. mpi4py is
 imported only when a communicator is given.
+
+The steps of an epoch run in C without returning to Python between them
+(Net.train_shard_batches, src_c/allsum.c): the C loop calls the MPI library
+mpi4py has loaded, through the addresses of its functions found here at run
+time, so fastnn itself is built without MPI. Where they cannot be found (an
+MPI library mpi4py opens itself rather than links to, or a platform whose
+loader does not look into a module's dependencies), or with
+FASTNN_MPI_LOOP=python, each step returns to Python for the sum through
+mpi4py instead: the same calls on the same buffer, so the same bits
+(docs/distributed.md, "Where the step returns to Python").
 """
 
 from collections import namedtuple
+import ctypes
 import hashlib
 import os
+import time
 
 import numpy as np
 
+from fastnn import _kernels
+from fastnn._collective import agree
+from fastnn._epochs import next_run_length
 from fastnn._validation import is_finite
 
 EpochPlan = namedtuple("EpochPlan", "rows positions starts counts")
@@ -41,8 +56,14 @@ and how many rows it has."""
 DistributedOutcome = namedtuple("DistributedOutcome", "failed_batch params_finite")
 
 
+_NON_FINITE = _kernels.STATUS_CODES["enonfinite"]
+_COMM_FAILED = _kernels.STATUS_CODES["ecomm"]
+
 SUM_ENV_VAR = "FASTNN_MPI_SUM"
 SUM_METHODS = ("reduce", "allreduce")
+LOOP_ENV_VAR = "FASTNN_MPI_LOOP"
+LOOPS = ("c", "python")
+MPI_FUNCTIONS = ("MPI_Reduce", "MPI_Bcast", "MPI_Allreduce")
 
 
 def _mpi():
@@ -50,14 +71,57 @@ def _mpi():
     return MPI
 
 
+def _choice(name, allowed):
+    value = os.environ.get(name, "").strip().lower() or allowed[0]
+    if value not in allowed:
+        raise ValueError("%s must be %s, got %r" % (name, " or ".join(repr(a) for a in allowed),
+                                                    os.environ[name]))
+    return value
+
+
 def sum_method():
     """How gradients are summed: FASTNN_MPI_SUM, "reduce" (Reduce + Bcast, the
     default) or "allreduce"."""
-    value = os.environ.get(SUM_ENV_VAR, "").strip().lower() or "reduce"
-    if value not in SUM_METHODS:
-        raise ValueError("%s must be 'reduce' or 'allreduce', got %r"
-                         % (SUM_ENV_VAR, os.environ[SUM_ENV_VAR]))
-    return value
+    return _choice(SUM_ENV_VAR, SUM_METHODS)
+
+
+def step_loop():
+    """Where the steps of an epoch loop: FASTNN_MPI_LOOP, "c" (in the C loop,
+    the default, when the MPI functions can be found) or "python"."""
+    return _choice(LOOP_ENV_VAR, LOOPS)
+
+
+def mpi_function_addresses(MPI):
+    """The addresses of MPI_FUNCTIONS in the MPI library mpi4py calls, or None
+    when they cannot be found: looked up through mpi4py's extension module,
+    whose dependencies include the library it links to, then among the
+    symbols loaded globally."""
+    for path in (MPI.__file__, None):
+        try:
+            lib = ctypes.CDLL(path)
+            return tuple(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+                         for name in MPI_FUNCTIONS)
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+def process_sum(comm, dtype, allreduce):
+    """A _kernels.ProcessSum over comm for arrays of dtype (float32 or
+    float64), or None when the MPI functions or handles cannot be used from C."""
+    MPI = _mpi()
+    addresses = mpi_function_addresses(MPI)
+    handle_bytes = {MPI._sizeof(MPI.Comm), MPI._sizeof(MPI.Datatype), MPI._sizeof(MPI.Op)}
+    if addresses is None or len(handle_bytes) != 1 or not all(addresses):
+        return None
+    datatype = MPI.FLOAT if np.dtype(dtype) == np.float32 else MPI.DOUBLE
+    try:
+        return _kernels.ProcessSum(*addresses, comm.handle, datatype.handle, MPI.SUM.handle,
+                                   int(MPI.IN_PLACE), handle_bytes.pop(),
+                                   np.dtype(dtype).itemsize, allreduce, comm.Get_rank(),
+                                   comm.Get_size())
+    except ValueError:  # handles of a size the C side does not call with
+        return None
 
 
 class Group:
@@ -75,6 +139,7 @@ class Group:
         self.size = comm.Get_size()
         self.sizes = None
         self.offset = self.n_total = 0
+        self._process_sums = {}
 
     def set_shard(self, n_local):
         """Exchange the shard sizes: the global rows, and where this shard
@@ -86,21 +151,8 @@ class Group:
 
     def agree(self, fn):
         """Run fn() on every process and return its result; when it raises on
-        any process, every process raises (its own error, or one that names
-        the process that failed), so none is left waiting in a collective."""
-        try:
-            result, error = fn(), None
-        except Exception as exc:  # re-raised below, on every process
-            result, error = None, exc
-        messages = self.comm.allgather(None if error is None else
-                                       "%s: %s" % (type(error).__name__, error))
-        if error is not None:
-            raise error
-        failed = [(r, m) for r, m in enumerate(messages) if m is not None]
-        if failed:
-            raise ValueError("the fit failed on process %d of %d: %s"
-                             % (failed[0][0], self.size, failed[0][1]))
-        return result
+        any process, every process raises (fastnn._collective.agree)."""
+        return agree(self.comm, fn)
 
     def allgather(self, value):
         return self.comm.allgather(value)
@@ -121,6 +173,25 @@ class Group:
             self.comm.Reduce(buf, None, op=MPI.SUM, root=0)
         self.comm.Bcast(buf, root=0)
         return buf
+
+    def c_sum(self, dtype):
+        """The ProcessSum the C loop sums dtype's gradients with, or None (the
+        steps then return to Python for the sum). The same answer on every
+        process: the C loop only when every process can run it."""
+        key = np.dtype(dtype).str
+        if key not in self._process_sums:
+            found = None
+            if step_loop() == "c":
+                found = process_sum(self.comm, dtype, self.method == "allreduce")
+            everywhere = all(self.comm.allgather(found is not None))
+            self._process_sums[key] = found if everywhere else None
+        return self._process_sums[key]
+
+    def raise_comm_error(self, code):
+        """The RuntimeError for an MPI call from the C loop that returned code."""
+        MPI = _mpi()
+        raise RuntimeError("summing the gradients over the processes failed in MPI (error "
+                           "%d: %s)" % (code, MPI.Get_error_string(code)))
 
     def broadcast(self, buf):
         """buf <- rank 0's buf, in place."""
@@ -161,6 +232,20 @@ class Group:
                             minlength=n_batches)
         return self.sum_(np.ascontiguousarray(local, dtype=np.float64))
 
+    def check_same_options(self, options, what, hint):
+        """Raise ValueError on every process unless every process gave the same
+        options (a dict {name: value}, compared as option_text), naming the
+        options that differ and the processes."""
+        texts = {k: option_text(v) for k, v in options.items()}
+        everyone = self.comm.allgather(texts)
+        for rank, other in enumerate(everyone):
+            differ = [k for k in other if other[k] != everyone[0].get(k)]
+            if differ:
+                theirs = ", ".join("%s=%s" % (k, other[k]) for k in differ)
+                ours = ", ".join("%s=%s" % (k, everyone[0].get(k)) for k in differ)
+                raise ValueError("the processes' %s differ: process 0 has %s, process %d has "
+                                 "%s; %s" % (what, ours, rank, theirs, hint))
+
     def check_identical(self, arrays, what="the parameters"):
         """Raise RuntimeError unless the arrays have the same bytes on every
         process (compared by digest)."""
@@ -173,12 +258,50 @@ class Group:
             raise RuntimeError("%s differ between processes: process %d's are not process "
                                "0's" % (what, differ[0]))
 
+    def squared_sums(self, w, Y, pred, first=()):
+        """The sums of R^2 over the processes' validation shards, per output:
+        the weighted squared residuals and the weighted squares about the
+        global weighted mean of Y. The mean needs every shard's sums, so two
+        sums over the processes; `first` (this process's other sums) goes with
+        the first one.
+
+        w : (n, 1) row weights; Y, pred : (n, k) float64 (n may be 0)
+
+        Returns (first summed, weight sum, residual sums (k,), centered sums
+        (k,)); ValueError on every process when the shards have no weight."""
+        k, n_first = Y.shape[1], len(first)
+        sums = self.sum_(np.concatenate([np.asarray(first, dtype=np.float64), [w.sum()],
+                                         np.sum(w * (pred - Y) ** 2, axis=0),
+                                         np.sum(w * Y, axis=0)]))
+        weight = sums[n_first]
+        if weight == 0:
+            raise ValueError("the validation shards have no weight: there is nothing to "
+                             "evaluate")
+        mean = sums[n_first + 1 + k:] / weight
+        centered = self.sum_(np.ascontiguousarray(np.sum(w * (Y - mean) ** 2, axis=0),
+                                                  dtype=np.float64))
+        return sums[:n_first], weight, sums[n_first + 1:n_first + 1 + k], centered
+
+
+def option_text(value):
+    """An option as text that processes compare: an object with a
+    configuration (an optimizer, a loss) by its class and configuration, a
+    dict whatever its order, anything else by its repr."""
+    if hasattr(value, "get_config"):
+        return "%s(%s)" % (type(value).__name__, option_text(value.get_config()))
+    if isinstance(value, dict):
+        return "{%s}" % ", ".join(sorted("%r: %s" % (k, option_text(v))
+                                         for k, v in value.items()))
+    return repr(value)
+
 
 def run_epoch(group, net, arena, X, Y, rows, plan, denoms, lrs, losses, nt,
               sample_weight=None, after_batch=None, l2_losses=None):
     """Every batch of one data-parallel epoch (len(lrs) of them): this
     process's rows of the batch through the gradient phase, the gradient
-    arena summed over the processes, then the apply phase.
+    arena summed over the processes, then the apply phase; in calls of about
+    fastnn._epochs.RUN_SECONDS into the C loop, or step by step from Python
+    (step_loop()).
 
     rows : (n,) int64, the rows of X of this process's part of every batch,
         batch after batch (plan.rows mapped to rows of X)
@@ -194,12 +317,51 @@ def run_epoch(group, net, arena, X, Y, rows, plan, denoms, lrs, losses, nt,
     summed gradient or a loss was not finite: no step was taken for it), and
     params_finite."""
     n_batches = lrs.shape[0]
-    grads = arena.grads  # the arena the engine writes its gradient into
     data_loss = np.zeros(n_batches, dtype=np.float64)
     l2_loss = np.zeros(n_batches, dtype=np.float64) if l2_losses is None else l2_losses
     l2_loss[:] = 0
-    failed = None
-    for b in range(n_batches):
+    denoms = np.ascontiguousarray(denoms, dtype=np.float64)
+    c_sum = group.c_sum(arena.params.dtype)
+    if c_sum is not None:
+        failed = _c_steps(group, net, X, Y, rows, plan, denoms, lrs, data_loss, l2_loss, nt,
+                          sample_weight, after_batch, c_sum)
+    else:
+        failed = _python_steps(group, net, arena.grads, X, Y, rows, plan, denoms, lrs,
+                               data_loss, l2_loss, nt, sample_weight, after_batch)
+    losses[:] = group.sum_(data_loss) + l2_loss
+    return DistributedOutcome(failed, is_finite(arena.params, nt))
+
+
+def _c_steps(group, net, X, Y, rows, plan, denoms, lrs, data_loss, l2_loss, nt,
+             sample_weight, after_batch, c_sum):
+    """The steps in calls into the C loop, which sums with c_sum between the
+    two phases of a step; returns the failed batch or None."""
+    first, run, n_batches = 0, 1, lrs.shape[0]
+    while first < n_batches:
+        n = min(run, n_batches - first)
+        started = time.perf_counter()
+        status, done = net.train_shard_batches(
+            X, Y, rows, plan.positions, plan.starts, plan.counts, denoms, first, n,
+            lrs[first:first + n], data_loss[first:first + n], l2_loss[first:first + n], nt,
+            c_sum, sample_weight)
+        if status == _COMM_FAILED:
+            group.raise_comm_error(c_sum.error)
+        if status == _NON_FINITE:
+            return first + done
+        first += n
+        if n == run:  # a shorter final call says little about the speed
+            run = next_run_length(run, time.perf_counter() - started)
+        if after_batch is not None:
+            after_batch(first)
+    return None
+
+
+def _python_steps(group, net, grads, X, Y, rows, plan, denoms, lrs, data_loss, l2_loss, nt,
+                  sample_weight, after_batch):
+    """The steps one at a time, the gradient arena grads summed through
+    mpi4py between the two C calls of a step; returns the failed batch or
+    None."""
+    for b in range(lrs.shape[0]):
         if denoms[b] == 0:
             continue
         data_loss[b] = net.train_grad(X, Y, rows, plan.positions, plan.starts[b],
@@ -207,9 +369,7 @@ def run_epoch(group, net, arena, X, Y, rows, plan, denoms, lrs, losses, nt,
         group.sum_(grads)
         bad, l2_loss[b] = net.train_apply(denoms[b], lrs[b], nt)
         if bad:
-            failed = b
-            break
+            return b
         if after_batch is not None:
             after_batch(b + 1)
-    losses[:] = group.sum_(data_loss) + l2_loss
-    return DistributedOutcome(failed, is_finite(arena.params, nt))
+    return None

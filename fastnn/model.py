@@ -276,7 +276,7 @@ class Sequential:
             on_nonfinite=on_nonfinite, drop_last=drop_last, comm=comm)
 
     def partial_fit(self, X, y, *, classes=None, sample_weight=None, n_threads=None,
-                    verbose=0, **options):
+                    verbose=0, comm=None, **options):
         """One pass over one chunk of a stream of data: call it once per chunk.
 
         The first call builds the model if needed and takes the training
@@ -299,13 +299,24 @@ class Sequential:
             OpenMP threads; None uses fastnn.get_num_threads().
         verbose : {0, 1, 2}, default=0
             As for fit.
+        comm : mpi4py.MPI.Intracomm, default=None
+            Train one model on the processes of comm, X and y being this
+            process's shard of the global chunk (the shards in rank order),
+            as fit with comm trains on its shards (docs/distributed.md): one
+            pass over the global chunk in the global batches of a fit with
+            comm, every process calling partial_fit once per chunk. Every
+            shard needs at least one row. Every process passes the same
+            options and keeps them: one that differs, or a later call that
+            changes one, raises on every process. Without classes, the
+            classes are the union of the first chunk's shards' labels.
         **options
             The first call's training options, as for fit: loss, optimizer,
             batch_size, shuffle, l2, clip_norm, clip_value, class_weight (a
             dict), backend, on_nonfinite. A later call may repeat them
-            unchanged; changing one raises ValueError. A chunk smaller than
-            batch_size is one batch. They are not saved with the model: after
-            load, the first partial_fit takes them again.
+            unchanged; changing one raises ValueError. A chunk (with comm,
+            the global chunk) smaller than batch_size is one batch. They are
+            not saved with the model: after load, the first partial_fit
+            takes them again.
 
         Returns
         -------
@@ -313,7 +324,7 @@ class Sequential:
             The pass's record (one epoch).
         """
         return trainer.partial_fit(self, X, y, classes=classes, sample_weight=sample_weight,
-                                   n_threads=n_threads, verbose=verbose, **options)
+                                   n_threads=n_threads, verbose=verbose, comm=comm, **options)
 
     def _begin_fit(self, loss, y_1d, classes, optimizer, states, history, feature_names=None):
         """Record what a fit starting now trains with; the trainer calls this once

@@ -292,7 +292,7 @@ class _BaseMLP(BaseEstimator):
 
     def _fit(self, X, y, sample_weight=None, incremental=False, comm=None):
         if comm is not None:
-            return self._fit_shards(X, y, sample_weight, comm)
+            return self._fit_shards(X, y, sample_weight, comm, incremental)
         if self.solver == "lbfgs" and self.dropout > 0:
             raise ValueError("dropout needs a stochastic solver ('sgd' or 'adam'); L-BFGS "
                              "minimizes a deterministic objective")
@@ -324,28 +324,44 @@ class _BaseMLP(BaseEstimator):
                 self._fit_stochastic(X, y, sample_weight, layer_units, incremental, dtype, nt)
             else:
                 self._fit_lbfgs(X, y, sample_weight, layer_units, dtype, nt)
+        self._check_finite_weights()
+        return self
+
+    def _check_finite_weights(self):
+        """scikit-learn's ValueError when a fit ends with non-finite weights."""
         for w in self.coefs_ + self.intercepts_:
             if not np.all(np.isfinite(w)):
                 raise ValueError(_NON_FINITE)
-        return self
 
-    def _fit_shards(self, X, y, sample_weight, comm):
+    def _fit_shards(self, X, y, sample_weight, comm, incremental=False, partial_classes=None):
         """fit(X, y, comm=comm): this process's shard of the rows, one model
         trained by the processes of comm (fastnn._distributed,
         docs/distributed.md). The global data set is the shards in rank
         order; with an integer random_state the fit is the one-process fit of
-        it, up to float rounding."""
+        it, up to float rounding. A warm start continues process 0's fitted
+        estimator, whose fitted attributes every process takes.
+
+        incremental: partial_fit(X, y, comm=comm), one iteration over the
+        global chunk, continuing process 0's estimator and its optimizer
+        state; partial_classes is the classifier's classes argument."""
         group = _distributed.Group(comm)
 
         def check_local():
             if self.solver not in _STOCHASTIC_SOLVERS:
                 raise ValueError("fit with comm needs a stochastic solver ('sgd' or 'adam')")
-            if self.early_stopping or self.warm_start:
-                raise ValueError("fit with comm supports neither early_stopping nor "
-                                 "warm_start")
+            if incremental and self.early_stopping:
+                raise ValueError("partial_fit does not support early_stopping=True")
             return (unique_labels(y) if is_classifier(self) and np.ndim(y) == 1 else None)
 
         labels = group.agree(check_local)
+        # parameters that differ would take different steps, or a different number of them;
+        # the threads and the output may differ, and a random_state that is not an integer
+        # is replaced by process 0's draw below
+        params = {k: v for k, v in self.get_params(deep=False).items()
+                  if k not in ("n_threads", "verbose")
+                  and (k != "random_state" or isinstance(v, Integral))}
+        group.check_same_options(params, "parameters", "every process makes the estimator "
+                                 "with the same parameters")
         labels = [a for a in group.allgather(labels) if a is not None]
         classes = np.unique(np.concatenate(labels)) if labels else None
         # an integer random_state draws the same weights and orders on every process, as
@@ -354,9 +370,19 @@ class _BaseMLP(BaseEstimator):
         seed = group.comm.bcast(
             None if fixed or group.rank != 0
             else int(check_random_state(self.random_state).randint(2**31 - 1)), root=0)
+        # process 0 decides whether the fit continues, and every process continues
+        # its estimator (which may have been fitted on process 0 alone), as every
+        # process starts from process 0's initial weights
+        fitted = group.comm.bcast(
+            self._fitted_attributes(incremental) if group.rank == 0 else None, root=0)
+        if fitted is not None and group.rank != 0:
+            self.__dict__.update(fitted)
+        if incremental:  # the classifier's first call takes the stream's classes
+            group.agree(lambda: self._begin_partial_fit(y, partial_classes))
 
         def prepare():
-            Xc, yc = self._validate_input(X, y, False, reset=True, classes=classes)
+            Xc, yc = self._validate_input(X, y, incremental, reset=fitted is None,
+                                          classes=classes)
             Xc = _dense(Xc, np.dtype(Xc.dtype))
             sw = sample_weight
             if sw is not None:
@@ -376,13 +402,33 @@ class _BaseMLP(BaseEstimator):
         layer_units = [X.shape[1]] + hidden + [self.n_outputs_]
         self._random_state = (check_random_state(self.random_state) if fixed
                               else np.random.RandomState(seed))
-        self._initialize(y, layer_units, dtype)
+        if fitted is None:
+            self._initialize(y, layer_units, dtype)
+        else:
+            group.agree(lambda: self._check_architecture(layer_units))
         nt = resolve_n_threads(self.n_threads)
         self.n_threads_ = nt
         with blas_threads(1):
-            self._fit_stochastic(X, y, sample_weight, layer_units, False, dtype, nt,
+            self._fit_stochastic(X, y, sample_weight, layer_units, incremental, dtype, nt,
                                  group=group)
+        self._check_finite_weights()  # the same weights, so the same answer, everywhere
         return self
+
+    def _fitted_attributes(self, incremental=False):
+        """What a warm start or a partial_fit (incremental) continues: the
+        fitted attributes (weights, classes, loss curve, counters), or None
+        when this fit starts anew. The optimizer state restarts at every fit
+        and continues from one partial_fit to the next; the random state is
+        drawn again."""
+        if not (self.warm_start or incremental) or not hasattr(self, "coefs_"):
+            return None
+        params = self.get_params(deep=False)
+        dropped = ("_random_state", "n_threads_") + (() if incremental else ("_optimizer_state",))
+        return {k: v for k, v in vars(self).items() if k not in params and k not in dropped}
+
+    def _begin_partial_fit(self, y, classes):
+        """What a partial_fit sets up before its data are checked: nothing
+        here (the classifier takes its classes)."""
 
     def _fastnn_optimizer(self):
         if self.solver == "adam":
@@ -425,7 +471,7 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         X_train, y_train, sw_train, X_val, y_val, sw_val = self._split_validation(
-            X, y, sample_weight)
+            X, y, sample_weight, group)
         n_samples = X_train.shape[0]
         if group is not None:  # the global rows: every process's shard
             n_samples = group.set_shard(n_samples)
@@ -484,11 +530,12 @@ class _BaseMLP(BaseEstimator):
                     self._diverged(arena, start_params, outcome)
                 if diverged:  # scikit-learn goes on with NaN weights; early stopping restores
                     self._record_diverged_iterations(
-                        self._diverged_epoch_loss(losses, rows, outcome), n_samples, state)
+                        self._diverged_epoch_loss(losses, rows, outcome), n_samples, state,
+                        group)
                     break
                 epoch_loss = self._epoch_loss(losses, rows, l2_sq, sums)
                 if self._end_iteration(epoch_loss, n_samples, state, X_val, y_val, sw_val,
-                                       incremental):
+                                       incremental, group=group):
                     break
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
@@ -526,22 +573,38 @@ class _BaseMLP(BaseEstimator):
             l2_sq[:] = l2 * 2.0 * denoms / self.alpha
         return _epochs_outcome(outcome), sums
 
-    def _split_validation(self, X, y, sample_weight):
+    def _split_validation(self, X, y, sample_weight, group=None):
         """(X_train, y_train, sw_train, X_val, y_val, sw_val): scikit-learn's
         held-out split for early stopping (stratified for single-output
         classification; the sample weights split with their rows), or all rows
-        for training and no validation."""
+        for training and no validation.
+
+        With comm (group), every process splits its own shard as one process
+        would split it alone, from the same random state (the one every
+        process holds), then every process continues from process 0's random
+        state; the validation set is the union of the held-out rows."""
         if not self.early_stopping:
             return X, y, sample_weight, None, None, None
         # don't stratify in multilabel classification
         should_stratify = is_classifier(self) and self.n_outputs_ == 1
         stratify = y if should_stratify else None
         arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
-        parts = train_test_split(*arrays, random_state=self._random_state,
-                                 test_size=self.validation_fraction, stratify=stratify)
+
+        def split():
+            return train_test_split(*arrays, random_state=self._random_state,
+                                    test_size=self.validation_fraction, stratify=stratify)
+        if group is None:
+            parts = split()
+            n_val = parts[1].shape[0]
+        else:
+            parts = group.agree(split)  # a shard too small to split fails on every process
+            # the shards' sizes draw different amounts: process 0's stream goes on
+            self._random_state.set_state(group.comm.bcast(
+                self._random_state.get_state() if group.rank == 0 else None, root=0))
+            n_val = int(group.sum_(np.array([float(parts[1].shape[0])]))[0])
         X_train, X_val, y_train, y_val = parts[:4]
         sw_train, sw_val = (None, None) if sample_weight is None else parts[4:]
-        if X_val.shape[0] < 2:
+        if n_val < 2:
             raise ValueError("The validation set is too small. Increase "
                              "'validation_fraction' or the size of your dataset.")
         if is_classifier(self):
@@ -585,7 +648,7 @@ class _BaseMLP(BaseEstimator):
         total = float(losses[:b + 1] @ rows[:b + 1])
         return total if b == len(rows) - 1 else float("nan")
 
-    def _record_diverged_iterations(self, accumulated, n_samples, state):
+    def _record_diverged_iterations(self, accumulated, n_samples, state, group=None):
         """With early stopping, a diverged fit goes on as scikit-learn's does:
         every remaining iteration records a NaN loss and a NaN validation score
         (a NaN never counts as no improvement, so only max_iter ends it), and
@@ -593,23 +656,25 @@ class _BaseMLP(BaseEstimator):
         so no batch needs to run."""
         while True:
             stop = self._end_iteration(accumulated, n_samples, state, None, None, None, False,
-                                       diverged=True)
+                                       diverged=True, group=group)
             accumulated = float("nan")
             if stop or self.n_iter_ >= self.max_iter:
                 return
 
     def _end_iteration(self, accumulated, n_samples, state, X_val, y_val, sw_val, incremental,
-                       diverged=False):
+                       diverged=False, group=None):
         """Record an iteration as scikit-learn does (loss curve, validation
         score, learning-rate update, convergence check); True stops training.
-        diverged: the weights are non-finite, so is the validation score."""
+        diverged: the weights are non-finite, so is the validation score.
+        group: with comm, the validation rows are this process's shard of them."""
         self.n_iter_ += 1
         self.loss_ = accumulated / n_samples
         self.t_ += n_samples
         self.loss_curve_.append(self.loss_)
         if self.verbose and state.get("report", True):
             print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-        self._update_no_improvement_count(self.early_stopping, X_val, y_val, sw_val, diverged)
+        self._update_no_improvement_count(self.early_stopping, X_val, y_val, sw_val, diverged,
+                                          group)
         # the learning rate that changes at the end of an iteration
         if self.solver == "sgd" and self.learning_rate == "invscaling":
             state["learning_rate"] = (float(self.learning_rate_init)
@@ -664,12 +729,18 @@ class _BaseMLP(BaseEstimator):
         return False
 
     def _update_no_improvement_count(self, early_stopping, X_val, y_val, sw_val=None,
-                                     diverged=False):
+                                     diverged=False, group=None):
         if early_stopping:
-            # the validation score (can be NaN) decides
-            val_score = float("nan") if diverged else self._score(X_val, y_val, sw_val)
+            # the validation score (can be NaN) decides; with comm, over every shard, so
+            # every process decides alike
+            if diverged:
+                val_score = float("nan")
+            elif group is None:
+                val_score = self._score(X_val, y_val, sw_val)
+            else:
+                val_score = self._score_shards(group, X_val, y_val, sw_val)
             self.validation_scores_.append(val_score)
-            if self.verbose:
+            if self.verbose and (group is None or group.rank == 0):
                 print("Validation score: %f" % self.validation_scores_[-1])
             last_valid_score = self.validation_scores_[-1]
             if last_valid_score < (self.best_validation_score_ + self.tol):
@@ -1053,7 +1124,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self._label_binarizer.fit(y if classes is None or y.ndim != 1 else classes)
             self.classes_ = self._label_binarizer.classes_
         else:
-            classes = unique_labels(y)
+            # with comm, the labels of every shard (a shard may lack a class)
+            classes = unique_labels(y) if classes is None or y.ndim != 1 else classes
             if self.warm_start:
                 if set(classes) != set(self.classes_):
                     raise ValueError("warm_start can only be used where `y` has the same "
@@ -1085,9 +1157,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             and y being this process's shard of the rows
             (docs/distributed.md): batch_size is the global batch, the
             gradients are summed over the processes every step, and every
-            process ends with the same weights. Stochastic solvers only,
-            without early_stopping or warm_start. Unless random_state is an
-            integer, process 0 draws the seed every process uses.
+            process ends with the same weights and fitted attributes.
+            Stochastic solvers only. Unless random_state is an integer,
+            process 0 draws the seed every process uses. early_stopping holds
+            out validation_fraction of each process's shard (each shard split
+            as a one-process fit of it alone would split it) and scores the
+            union of the held-out rows. warm_start continues process 0's
+            fitted estimator on every process.
 
         Returns
         -------
@@ -1097,7 +1173,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None, comm=None):
         """Update the model with one epoch over the given data.
 
         Parameters
@@ -1112,18 +1188,33 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         classes : array of shape (n_classes,), default=None
             Every class that will appear; required at the first call, may be
             omitted later. y need not contain all of them.
+        comm : mpi4py.MPI.Intracomm, default=None
+            Update the model of the processes of comm, X and y being this
+            process's shard of the chunk (docs/distributed.md): one
+            iteration over the union of the shards, as fit with comm runs
+            one, continuing process 0's estimator and optimizer state on
+            every process. Every process calls partial_fit once per chunk,
+            each with its shard (at least one row), and the same classes.
 
         Returns
         -------
         self : MLPClassifier
         """
+        if comm is not None:
+            return self._fit_shards(X, y, sample_weight, comm, incremental=True,
+                                    partial_classes=classes)
+        self._begin_partial_fit(y, classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def _begin_partial_fit(self, y, classes):
+        """scikit-learn's first call: classes are required and set classes_
+        (a multilabel y sets them itself); a later call's must match."""
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def predict(self, X):
         """Predict class labels (a label indicator matrix for multilabel fits).
@@ -1147,6 +1238,20 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _score(self, X, y, sample_weight=None):
         return self._score_with_function(X, y, sample_weight, accuracy_score)
+
+    def _score_shards(self, group, X, y, sample_weight=None):
+        """accuracy_score over the union of the processes' validation shards:
+        the weight of the exact predictions (every label of a multilabel row)
+        and the weight of the rows, each summed over the processes."""
+        correct = np.asarray(self._predict(X, check_input=False) == y)
+        if correct.ndim == 2:
+            correct = correct.all(axis=1)
+        w = (np.ones(correct.shape[0]) if sample_weight is None
+             else np.asarray(sample_weight, dtype=np.float64))
+        hits, weight = group.sum_(np.array([w @ correct, w.sum()]))
+        if weight == 0:
+            raise ZeroDivisionError("the validation rows' weights sum to zero")
+        return float(hits / weight)
 
     def predict_proba(self, X):
         """Probability of each class, in the order of classes_.
@@ -1289,9 +1394,13 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             and y being this process's shard of the rows
             (docs/distributed.md): batch_size is the global batch, the
             gradients are summed over the processes every step, and every
-            process ends with the same weights. Stochastic solvers only,
-            without early_stopping or warm_start. Unless random_state is an
-            integer, process 0 draws the seed every process uses.
+            process ends with the same weights and fitted attributes.
+            Stochastic solvers only. Unless random_state is an integer,
+            process 0 draws the seed every process uses. early_stopping holds
+            out validation_fraction of each process's shard (each shard split
+            as a one-process fit of it alone would split it) and scores the
+            union of the held-out rows. warm_start continues process 0's
+            fitted estimator on every process.
 
         Returns
         -------
@@ -1301,7 +1410,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X, y, sample_weight=None, comm=None):
         """Update the model with one epoch over the given data.
 
         Parameters
@@ -1313,12 +1422,19 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             loss is its weighted mean, the L2 term is divided by the batch's
             weight sum, and the early-stopping validation score is weighted.
             A batch whose weights sum to zero raises ZeroDivisionError.
+        comm : mpi4py.MPI.Intracomm, default=None
+            Update the model of the processes of comm, X and y being this
+            process's shard of the chunk (docs/distributed.md): one
+            iteration over the union of the shards, as fit with comm runs
+            one, continuing process 0's estimator and optimizer state on
+            every process. Every process calls partial_fit once per chunk,
+            each with its shard (at least one row).
 
         Returns
         -------
         self : MLPRegressor
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True, comm=comm)
 
     def predict(self, X):
         """Predict the targets.
@@ -1342,6 +1458,27 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _score(self, X, y, sample_weight=None):
         return self._score_with_function(X, y, sample_weight, r2_score)
+
+    def _score_shards(self, group, X, y, sample_weight=None):
+        """r2_score over the union of the processes' validation shards: each
+        output's residual and total sums of squares over every shard (the
+        total about the global weighted mean, Group.squared_sums), its score
+        as r2_score gives it (1 or 0 for a constant output), their mean. NaN
+        when a prediction on any process is not finite."""
+        Y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
+        pred = np.asarray(self._predict(X, check_input=False), dtype=np.float64)
+        pred = pred.reshape(Y.shape)
+        w = (np.ones((Y.shape[0], 1)) if sample_weight is None
+             else np.asarray(sample_weight, dtype=np.float64).reshape(-1, 1))
+        with np.errstate(invalid="ignore", over="ignore"):
+            (n_bad,), _, resid, total = group.squared_sums(
+                w, Y, pred, [np.count_nonzero(~np.isfinite(pred))])
+        if n_bad > 0:
+            return float("nan")
+        scores = np.where(resid == 0, 1.0, 0.0)
+        nonzero = total != 0
+        scores[nonzero] = 1 - resid[nonzero] / total[nonzero]
+        return float(np.mean(scores))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

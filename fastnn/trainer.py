@@ -19,8 +19,9 @@ from fastnn import reference as ref
 from fastnn import _distributed
 from fastnn._backends import TrainingSetup, make_network
 from fastnn._epochs import batch_rows, batch_weight_sums, run_epoch, run_stream_epoch
-from fastnn._fit_data import (CLASSIFICATION_LOSSES, check_sample_weight, default_loss,
-                              prepare_data, prepare_source, prepare_targets)
+from fastnn._fit_data import (CLASSIFICATION_LOSSES, check_sample_weight, class_of_rows,
+                              class_weights, default_loss, prepare_data, prepare_source,
+                              prepare_targets)
 from fastnn._threads import blas_threads, resolve_n_threads
 from fastnn._validation import check_int, check_scalar
 from fastnn.callbacks import EarlyStopping
@@ -90,7 +91,8 @@ def fit(model, X, y, *, loss=None, optimizer=None, batch_size=None, epochs=10, s
                            class_weight=class_weight, early_stopping=early_stopping,
                            callbacks=callbacks, verbose=verbose, diagnostics=diagnostics,
                            n_threads=n_threads, backend=backend, on_nonfinite=on_nonfinite,
-                           drop_last=drop_last)
+                           drop_last=drop_last, classes=_classes,
+                           clip_batch_size=_clip_batch_size)
     (batch_size, epochs, l2, clip_norm, clip_value, validation_split, verbose,
      callbacks) = _check_options(batch_size, epochs, l2, clip_norm, clip_value,
                                  validation_split, verbose, backend, on_nonfinite, callbacks,
@@ -127,11 +129,14 @@ _LR_CHECK_STEPS = 1 << 20
 def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuffle, l2,
                 clip_norm, clip_value, validation_split, validation_data, validation_rows,
                 sample_weight, class_weight, early_stopping, callbacks, verbose, diagnostics,
-                n_threads, backend, on_nonfinite, drop_last):
+                n_threads, backend, on_nonfinite, drop_last, classes=None,
+                clip_batch_size=False):
     """fit(..., comm=comm): this process's shard (X, y) of a data set that the
     processes of comm train one model on (fastnn._distributed). Every check
     runs on every process and a failure on one raises on all, before the
-    model changes."""
+    model changes. partial_fit passes classes (the stream's labels, or None
+    for the union of the shards' labels) and clip_batch_size (a global chunk
+    smaller than the batch size is one batch)."""
     group = _distributed.Group(comm)
 
     def check_local():
@@ -146,22 +151,36 @@ def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuff
         if diagnostics:
             raise ValueError("diagnostics are not available with comm (they need the whole "
                              "batch on one process)")
-        if isinstance(class_weight, str):
-            raise ValueError("class_weight='balanced' needs the class counts of every "
-                             "shard; give fit with comm a dict {label: weight}")
-        return options, _local_labels(model, y, loss)
+        # "adam" and Adam() are the same optimizer when the processes compare them
+        named = get_optimizer(optimizer) if isinstance(optimizer, str) else optimizer
+        return options, _local_labels(model, y, loss), named
 
-    options, labels = group.agree(check_local)
+    options, labels, named_optimizer = group.agree(check_local)
     (batch_size_, epochs_, l2_, clip_norm_, clip_value_, validation_split_, verbose_,
      callbacks_) = options
+    # options that differ would take different steps, or a different number of them
+    group.check_same_options(
+        {"loss": loss, "optimizer": named_optimizer, "batch_size": batch_size_,
+         "epochs": epochs_, "shuffle": shuffle, "l2": l2_, "clip_norm": clip_norm_,
+         "clip_value": clip_value_, "validation_split": validation_split_,
+         "class_weight": class_weight, "on_nonfinite": on_nonfinite, "drop_last": drop_last},
+        "fit options", "every process passes the same training options")
     if group.rank != 0:
         verbose_ = 0  # progress is reported by process 0
-    classes = _shared_classes(model, group.allgather(labels), loss)
+    # every process gathers the labels, given classes or not: the shards' classes are
+    # compared below, so a process told other classes fails on every process
+    shared = _shared_classes(model, group.allgather(labels), loss)
+    classes = shared if classes is None else classes
     nt = resolve_n_threads(n_threads)
+
+    # the balanced weights need every shard's class counts: an empty dict has the
+    # shard checked as a class-weighted one, and the weights are set below
+    balanced = isinstance(class_weight, str) and class_weight == "balanced"
 
     def prepare():
         data = prepare_data(model, X, y, loss, validation_split_, validation_data,
-                            validation_rows, sample_weight, class_weight, classes)
+                            validation_rows, sample_weight, {} if balanced else class_weight,
+                            classes)
         if data.center_lambda > 0:
             raise ValueError("the center loss is not available with comm")
         return data
@@ -178,12 +197,16 @@ def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuff
                 "weighted, validation, target shape, dtype) = %r, process %d has %r; every "
                 "shard needs the same columns, targets, weighting and validation_data"
                 % (signatures[0], rank, other))
+    if balanced:
+        _balance_shards(group, data, model.dtype)
     if data.val_rows is not None:
         # History lists the held-out rows among the global rows, the same everywhere
         shards = group.allgather((data.X.shape[0], data.val_rows))
         data.val_rows = np.concatenate(
             [rows + sum(n for n, _ in shards[:r]) for r, (_, rows) in enumerate(shards)])
     n_total = group.set_shard(data.n_train)
+    if clip_batch_size and batch_size_ is not None:
+        batch_size_ = min(batch_size_, n_total)
     batch_size_ = _batch_size(batch_size_, n_total)
     # process 0's seed draws every process's permutations and dropout masks (a model
     # made with seed=None has a different one on each process)
@@ -198,6 +221,21 @@ def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuff
                   callbacks_ + ([early_stopping] if early_stopping is not None else []),
                   group=group)
     return run.train(epochs_)
+
+
+def _balance_shards(group, data, dtype):
+    """class_weight="balanced" over the processes' shards: the class counts of
+    the training rows summed over the processes, weighed as class_weights
+    weighs one process's rows (n / (classes present * rows of the class)),
+    and multiplied into the shard's weights as prepare_data does."""
+    rows_class = class_of_rows(data.Y, data.loss)
+    n_classes = len(data.classes)
+    training = rows_class if data.train_rows is None else rows_class[data.train_rows]
+    counts = group.sum_(np.bincount(training, minlength=n_classes).astype(np.float64))
+    # the global training rows' classes in class order: class_weights reads their counts
+    weights = class_weights("balanced", data.classes,
+                            np.repeat(np.arange(n_classes), counts.astype(np.int64)))
+    data.sw = np.ascontiguousarray((data.sw * weights[rows_class]).astype(dtype))
 
 
 def _local_labels(model, y, loss):
@@ -233,10 +271,33 @@ PARTIAL_FIT_OPTIONS = {"loss": None, "optimizer": None, "batch_size": None, "shu
 
 
 def partial_fit(model, X, y, *, classes=None, sample_weight=None, n_threads=None, verbose=0,
-                **options):
+                comm=None, **options):
     """Sequential.partial_fit: one pass over one chunk. The first call takes
     the training options (PARTIAL_FIT_OPTIONS) and keeps them on the model;
-    a later call may repeat them unchanged but not change them."""
+    a later call may repeat them unchanged but not change them. With comm,
+    the chunk is this process's shard of the global chunk: the options are
+    checked on every process (a failure on one raises on all) and must be
+    the same everywhere, so that every process keeps the same ones."""
+    if comm is None:
+        settings = _partial_fit_settings(model, options)
+    else:
+        group = _distributed.Group(comm)
+        settings, kept = group.agree(
+            lambda: (_partial_fit_settings(model, options), _kept_options(model, options)))
+        group.check_same_options(kept, "partial_fit options", "every process passes the "
+                                 "options of its stream's first call")
+    kept = model._partial_fit_options
+    history = fit(model, X, y, epochs=1, sample_weight=sample_weight, n_threads=n_threads,
+                  verbose=verbose, comm=comm, _classes=classes, _clip_batch_size=True,
+                  **settings)
+    if kept is None:
+        model._partial_fit_options = dict(settings, optimizer=model.optimizer_)
+    return history
+
+
+def _partial_fit_settings(model, options):
+    """The options partial_fit passes to fit: the first call's, checked, or
+    those kept from it (a later call may repeat them, not change them)."""
     unknown = sorted(set(options) - set(PARTIAL_FIT_OPTIONS))
     if unknown:
         raise TypeError("partial_fit got unknown options %s; its training options are %s"
@@ -247,18 +308,26 @@ def partial_fit(model, X, y, *, classes=None, sample_weight=None, n_threads=None
         if isinstance(settings["class_weight"], str):
             raise ValueError("class_weight='balanced' needs every row at once; give partial_fit "
                              "a dict {label: weight}")
-    else:
-        changed = [k for k, v in options.items() if not _same_option(v, kept[k])]
-        if changed:
-            raise ValueError("partial_fit keeps the training options of its first call; %s "
-                             "differ (first call: %s)" % (", ".join(changed), ", ".join(
-                                 "%s=%r" % (k, kept[k]) for k in changed)))
-        settings = dict(kept, optimizer=None)  # None continues the optimizer and its state
-    history = fit(model, X, y, epochs=1, sample_weight=sample_weight, n_threads=n_threads,
-                  verbose=verbose, _classes=classes, _clip_batch_size=True, **settings)
-    if kept is None:
-        model._partial_fit_options = dict(settings, optimizer=model.optimizer_)
-    return history
+        return settings
+    changed = [k for k, v in options.items() if not _same_option(v, kept[k])]
+    if changed:
+        raise ValueError("partial_fit keeps the training options of its first call; %s "
+                         "differ (first call: %s)" % (", ".join(changed), ", ".join(
+                             "%s=%r" % (k, kept[k]) for k in changed)))
+    return dict(kept, optimizer=None)  # None continues the optimizer and its state
+
+
+def _kept_options(model, options):
+    """The options the model keeps after this partial_fit (the first call's,
+    or those already kept), and whether this call begins the stream: what
+    the processes compare."""
+    kept = model._partial_fit_options
+    begins = kept is None
+    if begins:
+        kept = dict(PARTIAL_FIT_OPTIONS, **options)
+        if kept["optimizer"] is not None:  # "adam" and Adam() keep the same optimizer
+            kept["optimizer"] = get_optimizer(kept["optimizer"])
+    return dict(kept, stream="begins" if begins else "continued")
 
 
 def _same_option(a, b):
@@ -681,41 +750,44 @@ def evaluate(model, X, y, *, sample_weight=None, n_threads=None, _prepared=False
 
 def _evaluate_shards(model, group, X, Y, sw, nt):
     """evaluate's metrics over the processes' validation shards (prepared
-    arrays): each process's numerators and denominators, summed. A shard with
-    no weight adds nothing."""
+    arrays): each process's numerators and denominators, summed (R^2 in two
+    sums, Group.squared_sums). A shard with no weight adds nothing."""
     loss = model.loss_ or default_loss(model)
-    k = 1 if Y.ndim == 1 else Y.shape[1]
     w = np.ones((X.shape[0], 1)) if sw is None else sw.astype(np.float64).reshape(-1, 1)
     wsum = float(w.sum())
-    sums = np.zeros(3 + k)  # weight, loss, correct or squared residual, then sum w y
-    if X.shape[0] > 0 and wsum != 0:
-        out = _logits(model, X, nt, loss)
-        if loss == "cross_entropy":
-            value, _ = ops.softmax_cross_entropy(out, Y, sample_weight=sw, n_threads=nt)
-            sums[2] = float(np.sum(w[:, 0] * (np.argmax(out, axis=1) == Y)))
-        elif loss == "binary_cross_entropy":
-            value, _ = ops.sigmoid_binary_cross_entropy(out, Y, sample_weight=sw, n_threads=nt)
-            sums[2] = float(np.sum(w * ((out >= 0) == (Y >= 0.5))))
-        else:
-            if loss == "poisson":
-                value, _ = ops.poisson_loss(out, Y, sample_weight=sw, n_threads=nt)
-                with np.errstate(over="ignore"):
-                    pred = np.exp(out.astype(np.float64))
-            else:
-                value, _ = ops.mse(out, Y, sample_weight=sw, n_threads=nt)
-                pred = out.astype(np.float64)
-            sums[2] = float(np.sum(w * (pred - Y) ** 2))
-            sums[3:] = np.sum(w * Y, axis=0)
-        sums[0], sums[1] = wsum, value * wsum
-    sums = group.sum_(sums)
-    if sums[0] == 0:
-        raise ValueError("the validation shards have no weight: there is nothing to evaluate")
+    rows = X.shape[0] > 0 and wsum != 0
+    if not rows:
+        w = w[:0]
+    out = _logits(model, X, nt, loss) if rows else None
     if loss in CLASSIFICATION_LOSSES:
-        per_row = 1 if loss == "cross_entropy" else k
+        sums = np.zeros(3)  # weight, loss, correct predictions
+        if rows:
+            if loss == "cross_entropy":
+                value, _ = ops.softmax_cross_entropy(out, Y, sample_weight=sw, n_threads=nt)
+                sums[2] = float(np.sum(w[:, 0] * (np.argmax(out, axis=1) == Y)))
+            else:
+                value, _ = ops.sigmoid_binary_cross_entropy(out, Y, sample_weight=sw,
+                                                            n_threads=nt)
+                sums[2] = float(np.sum(w * ((out >= 0) == (Y >= 0.5))))
+            sums[0], sums[1] = wsum, value * wsum
+        sums = group.sum_(sums)
+        if sums[0] == 0:
+            raise ValueError("the validation shards have no weight: there is nothing to "
+                             "evaluate")
+        per_row = 1 if loss == "cross_entropy" else Y.shape[1]
         return {"loss": sums[1] / sums[0], "accuracy": sums[2] / (sums[0] * per_row)}
-    centered = np.zeros(1)
-    if X.shape[0] > 0:
-        centered[0] = np.sum(w * (Y - sums[3:] / sums[0]) ** 2)
-    total = group.sum_(centered)[0]
-    return {"loss": sums[1] / sums[0], "mse": sums[2] / (sums[0] * k),
-            "r2": 1 - sums[2] / total if total > 0 else float("nan")}
+    k = Y.shape[1]
+    value, pred = 0.0, np.zeros((0, k))
+    if rows:
+        if loss == "poisson":
+            value, _ = ops.poisson_loss(out, Y, sample_weight=sw, n_threads=nt)
+            with np.errstate(over="ignore"):
+                pred = np.exp(out.astype(np.float64))
+        else:
+            value, _ = ops.mse(out, Y, sample_weight=sw, n_threads=nt)
+            pred = out.astype(np.float64)
+    (loss_sum,), weight, resid, centered = group.squared_sums(
+        w, Y if rows else Y[:0], pred, [value * wsum])
+    resid, total = resid.sum(), centered.sum()
+    return {"loss": loss_sum / weight, "mse": resid / (weight * k),
+            "r2": 1 - resid / total if total > 0 else float("nan")}

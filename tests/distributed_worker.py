@@ -19,12 +19,38 @@ MODE is
 - options: float32, dropout, validation_split, and a second fit continuing
   the first
 - mismatch: process 1's shard has one feature too many
+- option_mismatch: process 2 passes another l2 to fit, and makes its
+  MLPClassifier with another alpha (the processes' threads differ, and
+  process 0 names the optimizer that the others pass as an object)
 - losses: binary_cross_entropy (multi-label, and two string labels) and
   poisson, weighted, with weighted validation shards; process 0 also trains
   each on all rows in one process
 - sklearn: fastnn.sklearn's MLPClassifier (the train mode's data, sample
   weights, alpha, clip_norm) and a two-output MLPRegressor, each with comm and,
-  on process 0, without; and an MLPRegressor with random_state=None
+  on process 0, without; an MLPRegressor with random_state=None; and an
+  MLPRegressor whose weights overflow
+- early_stopping: an MLPClassifier (sample weights) and a two-output
+  MLPRegressor with early_stopping, each stopping before max_iter; process 0
+  also fits each in one process holding out the rows the processes hold out
+- warm_start: a warm-started MLPClassifier fitted twice with comm, and a
+  warm-started MLPRegressor fitted by process 0 alone on its shard, then on
+  every shard with comm; process 0 also fits both twice in one process
+- preprocessing: fastnn.preprocessing.Standardizer fitted with comm (a
+  column constant everywhere, one constant within each shard), a Pipeline of
+  a Standardizer and an MLPClassifier fitted with comm (process 0 also fits
+  both on all rows), and a shard with a NaN
+- balanced: the train mode's data with class_weight="balanced" and sample
+  weights (process 1's shard lacks a class); process 0 also trains on all rows
+- partial_fit: a stream of three chunks (the first lacking a class, the last
+  smaller than batch_size), each split unevenly over the processes, given to
+  Sequential.partial_fit with comm (told the classes; and a second stream
+  taking the union of its first chunk's labels), MLPClassifier and a
+  two-output MLPRegressor (given the first chunk by process 0 alone, without
+  comm); process 0 also gives the concatenated chunks to the same calls in
+  one process. Then calls that fail on every process: an
+  option changed on process 1, an empty chunk on the last process, a first
+  call whose options differ on the last process, a classifier's first call
+  without classes on process 1, and early_stopping
 Each process writes rank<r>.npz (its parameters, optimizer state and step)
 and rank<r>.json (its History, or the error it raised).
 """
@@ -131,12 +157,87 @@ def estimators(X, y, w, lo, hi, comm, nt):
     record = {"clf_loss": clf.loss_curve_, "reg_loss": reg.loss_curve_,
               "t": [clf.t_, reg.t_], "n_iter": [clf.n_iter_, reg.n_iter_],
               "classes": clf.classes_.tolist()}
+    try:  # a learning rate that makes the weights overflow: the fit raises, everywhere
+        MLPRegressor(**dict(options, solver="sgd", learning_rate_init=1e3, clip_norm=None)).fit(
+            X[lo:hi], 1e3 * targets[lo:hi], comm=comm)
+        record["diverged"] = None
+    except ValueError as exc:
+        record["diverged"] = str(exc)
     if comm is not None:  # random_state=None: process 0's draw serves every process
         unseeded = MLPRegressor(**dict(options, random_state=None)).fit(
             X[lo:hi], targets[lo:hi], comm=comm)
         record["unseeded"] = hashlib.sha256(b"".join(
             a.tobytes() for a in unseeded.coefs_ + unseeded.intercepts_)).hexdigest()
     return params, record
+
+
+def estimator_record(*fitted):
+    """The weights (flat) and the fitted attributes of estimators."""
+    params = np.concatenate([a.ravel() for e in fitted for a in e.coefs_ + e.intercepts_])
+    record = {"loss": [e.loss_curve_ for e in fitted], "t": [e.t_ for e in fitted],
+              "n_iter": [e.n_iter_ for e in fitted],
+              "no_improvement": [e._no_improvement_count for e in fitted],
+              "validation": [e.validation_scores_ for e in fitted],
+              "best_validation": [e.best_validation_score_ for e in fitted]}
+    return params, record
+
+
+def shard_split(cls, cuts):
+    """cls whose early-stopping split is that of a fit on the shards given by
+    cuts (docs/distributed.md): every shard split alone from the same random
+    state, the state then continuing from shard 0's split; so that one
+    process holds out the rows the processes hold out."""
+    class ShardSplit(cls):
+        def _split_validation(self, X, y, sample_weight, group=None):
+            start, parts, after = self._random_state.get_state(), [], None
+            for lo, hi in zip(cuts[:-1], cuts[1:]):
+                self._random_state.set_state(start)
+                parts.append(super()._split_validation(
+                    X[lo:hi], y[lo:hi], None if sample_weight is None else sample_weight[lo:hi]))
+                after = self._random_state.get_state() if after is None else after
+            self._random_state.set_state(after)
+            return tuple(None if p[0] is None else np.concatenate(p) for p in zip(*parts))
+    return ShardSplit
+
+
+def early_stopping_estimators(X, y, w, cuts, rank, comm, nt):
+    """An MLPClassifier (sample weights, one shard lacking a class) and a
+    two-output MLPRegressor with early_stopping, on this process's shard with
+    comm, or (comm None) on all rows in one process holding out what the
+    processes hold out."""
+    from fastnn.sklearn import MLPClassifier, MLPRegressor
+    options = dict(hidden_layer_sizes=(16,), solver="adam", batch_size=9, max_iter=40,
+                   random_state=0, learning_rate_init=0.01, early_stopping=True,
+                   validation_fraction=0.25, n_iter_no_change=3, dtype="float64",
+                   n_threads=nt)
+    lo, hi = (cuts[rank], cuts[rank + 1]) if comm is not None else (0, N_ROWS)
+    classifier = MLPClassifier if comm is not None else shard_split(MLPClassifier, cuts)
+    regressor = MLPRegressor if comm is not None else shard_split(MLPRegressor, cuts)
+    targets = np.column_stack([X @ np.linspace(-1, 1, N_FEATURES), X[:, 0] ** 2])
+    clf = classifier(**options).fit(X[lo:hi], y[lo:hi], sample_weight=w[lo:hi], comm=comm)
+    # tol: the R^2 stops improving by 0.03 at iteration 13 of 40
+    reg = regressor(**dict(options, tol=0.03)).fit(X[lo:hi], targets[lo:hi], comm=comm)
+    return estimator_record(clf, reg)
+
+
+def warm_started_estimators(X, y, w, cuts, rank, comm, nt):
+    """A warm-started MLPClassifier fitted twice (sample weights, one shard
+    lacking a class), and a warm-started MLPRegressor fitted first on shard 0
+    alone (by process 0, without comm), then on every shard: with comm, or
+    (comm None) in one process on shard 0, then on all rows."""
+    from fastnn.sklearn import MLPClassifier, MLPRegressor
+    options = dict(hidden_layer_sizes=(16,), solver="adam", batch_size=9, max_iter=3,
+                   tol=0.0, random_state=0, warm_start=True, dtype="float64", n_threads=nt)
+    lo, hi = (cuts[rank], cuts[rank + 1]) if comm is not None else (0, N_ROWS)
+    targets = np.column_stack([X @ np.linspace(-1, 1, N_FEATURES), X[:, 0] ** 2])
+    clf = MLPClassifier(**options)
+    for _ in range(2):
+        clf.fit(X[lo:hi], y[lo:hi], sample_weight=w[lo:hi], comm=comm)
+    reg = MLPRegressor(**dict(options, solver="sgd", learning_rate_init=0.01))
+    if rank == 0:
+        reg.fit(X[:cuts[1]], targets[:cuts[1]])
+    reg.fit(X[lo:hi], targets[lo:hi], comm=comm)
+    return estimator_record(clf, reg)
 
 
 def other_losses(X, w, X_val, lo, hi, vlo, vhi, comm, nt):
@@ -170,6 +271,169 @@ def save_losses(out, name, result):
     params, states, t, record = result
     np.savez(os.path.join(out, name + ".npz"), params=params, states=states, t=t)
     with open(os.path.join(out, name + ".json"), "w") as f:
+        json.dump(record, f)
+
+
+def preprocessing(X, y, cuts, rank, comm, nt):
+    """A Standardizer fitted with comm in both dtypes (columns added: one
+    constant everywhere, one constant within each shard at a different
+    value), and a Pipeline of a Standardizer and an MLPClassifier, both
+    fitted with comm; on all rows in one process when comm is None. Then a
+    shard with a NaN (comm only): every process records its error."""
+    from sklearn.pipeline import make_pipeline
+    from fastnn.preprocessing import Standardizer
+    from fastnn.sklearn import MLPClassifier
+    lo, hi = (cuts[rank], cuts[rank + 1]) if comm is not None else (0, N_ROWS)
+    shard_of_row = np.searchsorted(cuts, np.arange(N_ROWS), side="right") - 1
+    wide = np.column_stack([X, np.full(N_ROWS, 0.3), 1.5 * shard_of_row])[lo:hi]
+    stats = []
+    for dtype in ("float32", "float64"):
+        scaler = Standardizer(n_threads=nt).fit(wide.astype(dtype), comm=comm)
+        stats += [scaler.mean_.astype(np.float64), scaler.std_.astype(np.float64)]
+    pipe = make_pipeline(Standardizer(n_threads=nt), MLPClassifier(
+        hidden_layer_sizes=(8,), max_iter=4, batch_size=9, random_state=0, n_threads=nt))
+    fit_params = {} if comm is None else {"standardizer__comm": comm,
+                                          "mlpclassifier__comm": comm}
+    pipe.fit(X[lo:hi], y[lo:hi], **fit_params)
+    mlp = pipe.named_steps["mlpclassifier"]
+    params = np.concatenate(stats + [a.ravel() for a in mlp.coefs_ + mlp.intercepts_])
+    record = {"t": [mlp.t_], "loss": mlp.loss_curve_,
+              "predictions": pipe.predict(X).tolist()}
+    if comm is not None:
+        bad = X[lo:hi].copy()
+        if rank == 1:
+            bad[0, 0] = np.nan
+        try:
+            Standardizer().fit(bad, comm=comm)
+            record["nan error"] = None
+        except ValueError as exc:  # process 1's own error, or one that names process 1
+            record["nan error"] = "NaN" in str(exc) and (rank == 1 or "process 1" in str(exc))
+    return params, record
+
+
+STREAM = [0, 24, 54, 61]  # the global chunks of the partial_fit mode: 24, 30 and 7 rows
+STREAM_SPLITS = {1: [0.0, 1.0], 2: [0.0, 0.6, 1.0], 3: [0.0, 0.4, 0.55, 1.0]}
+
+
+def stream_shards(rank, size):
+    """(lo, hi) of this process's shard of each global chunk of STREAM: the
+    chunk split unevenly, the shards in rank order (every process has a row
+    of each)."""
+    bounds = []
+    for a, b in zip(STREAM[:-1], STREAM[1:]):
+        cuts = a + (np.array(STREAM_SPLITS[size]) * (b - a)).astype(int)
+        bounds.append((int(cuts[rank]), int(cuts[rank + 1])))
+    return bounds
+
+
+def partial_fits(X, y, w, rank, comm, nt):
+    """The stream of STREAM's chunks given to partial_fit with comm (each
+    process its shard of each chunk), or, comm None, each whole chunk in one
+    process: two Sequential streams and the two estimators. Returns (arrays,
+    record)."""
+    from fastnn.sklearn import MLPClassifier, MLPRegressor
+    size = 1 if comm is None else comm.size
+    shards = stream_shards(0 if comm is None else rank, size)
+    y = y.copy()
+    y[:STREAM[1]][y[:STREAM[1]] == "cat"] = "bee"  # the first chunk lacks a class
+    # told the classes, with a class weight dict, sample weights and dropout
+    told = model(seed=None if comm is not None and rank > 0 else 11, dropout=0.25)
+    # the union of the first chunk's labels (a "cat" in its first 9 rows only, so
+    # only process 0's shard has one), unweighted
+    union = fn.Sequential([fn.Dense(8, activation="relu"), fn.Dense(3, activation="softmax")],
+                          input_dim=N_FEATURES, dtype="float64", seed=4)
+    y_union = LABELS[(X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)]
+    y_union[9:STREAM[1]][y_union[9:STREAM[1]] == "cat"] = "ant"
+    assert "cat" in y_union[:9]
+    options = dict(batch_size=9, l2=0.05, clip_norm=0.3, optimizer="adam",
+                   class_weight={"ant": 1.0, "bee": 2.0, "cat": 0.5})
+    estimator_options = dict(hidden_layer_sizes=(16,), solver="adam", alpha=0.05,
+                             batch_size=9, random_state=0, clip_norm=0.3, dtype="float64",
+                             n_threads=nt)
+    targets = np.column_stack([X @ np.linspace(-1, 1, N_FEATURES), X[:, 0] ** 2])
+    clf, reg = MLPClassifier(**estimator_options), MLPRegressor(**estimator_options)
+    record = {"loss": [], "union loss": []}
+    for i, (lo, hi) in enumerate(shards):
+        extra = dict(options, classes=LABELS) if i == 0 else {}
+        history = told.partial_fit(X[lo:hi], y[lo:hi], sample_weight=w[lo:hi], comm=comm,
+                                   n_threads=nt, **extra)
+        record["loss"] += history.history["loss"]
+        history = union.partial_fit(X[lo:hi], y_union[lo:hi], batch_size=16, optimizer="sgd",
+                                    comm=comm, n_threads=nt)
+        record["union loss"] += history.history["loss"]
+        clf.partial_fit(X[lo:hi], y[lo:hi], sample_weight=w[lo:hi],
+                        classes=LABELS if i == 0 else None, comm=comm)
+        if i > 0:
+            reg.partial_fit(X[lo:hi], targets[lo:hi], comm=comm)
+        elif rank == 0:  # process 0 alone: the others continue its estimator
+            reg.partial_fit(X[:STREAM[1]], targets[:STREAM[1]])
+    record.update(epochs=told.history_.epochs, t=[told.t_, union.t_, clf.t_, reg.t_],
+                  classes=[told.classes_.tolist(), union.classes_.tolist(),
+                           clf.classes_.tolist()],
+                  clf_loss=clf.loss_curve_, reg_loss=reg.loss_curve_,
+                  n_iter=[clf.n_iter_, reg.n_iter_])
+    errors = {}
+    if comm is not None:
+        def failure(name, call):
+            try:
+                call()
+                errors[name] = None
+            except (ValueError, TypeError) as exc:
+                errors[name] = "%s: %s" % (type(exc).__name__, exc)
+        lo, hi = shards[0]
+        last = comm.size - 1
+        failure("changed", lambda: told.partial_fit(
+            X[lo:hi], y[lo:hi], sample_weight=w[lo:hi], comm=comm, n_threads=nt,
+            l2=0.5 if rank == 1 else 0.05))
+        failure("empty", lambda: told.partial_fit(
+            X[lo:lo if rank == last else hi], y[lo:lo if rank == last else hi], comm=comm,
+            n_threads=nt))
+        fresh = model(seed=3)
+        failure("differ", lambda: fresh.partial_fit(
+            X[lo:hi], y[lo:hi], classes=LABELS, comm=comm, n_threads=nt,
+            **dict(options, batch_size=8 if rank == last else 9)))
+        record["fresh untouched"] = fresh._partial_fit_options is None and fresh.t_ == 0
+        failure("no classes", lambda: MLPClassifier(**estimator_options).partial_fit(
+            X[lo:hi], y[lo:hi], classes=None if rank == 1 else LABELS, comm=comm))
+        failure("early_stopping", lambda: MLPRegressor(
+            **dict(estimator_options, early_stopping=True)).partial_fit(
+            X[lo:hi], targets[lo:hi], comm=comm))
+    arrays = {"params": np.concatenate([told.arena_.params, union.arena_.params] +
+                                       [a.ravel() for e in (clf, reg)
+                                        for a in e.coefs_ + e.intercepts_]),
+              "states": np.concatenate([s.ravel() for net in (told, union)
+                                        for s in net.optimizer_state_] +
+                                       [s.ravel() for e in (clf, reg)
+                                        for s in e._optimizer_state["states"]]),
+              "t": np.array(record["t"])}
+    return arrays, record, errors
+
+
+def save_partial_fits(out, name, result):
+    arrays, record, errors = result
+    np.savez(os.path.join(out, name + ".npz"), **arrays)
+    with open(os.path.join(out, name + ".json"), "w") as f:
+        json.dump(dict(record, errors=errors), f)
+
+
+def save_option_mismatch(out, X, y, lo, hi, rank, comm, nt, options):
+    from fastnn.sklearn import MLPClassifier
+    record = {}
+    options = dict(options, epochs=2, optimizer="adam" if rank == 0 else fn.optim.Adam(),
+                   l2=0.1 if rank == 2 else options["l2"])
+    try:
+        model().fit(X[lo:hi], y[lo:hi], comm=comm, **options)
+        record["fit"] = None
+    except ValueError as exc:
+        record["fit"] = str(exc)
+    try:
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, batch_size=9, n_threads=rank + 1,
+                      alpha=0.1 if rank == 2 else 0.01, random_state=0).fit(
+            X[lo:hi], y[lo:hi], comm=comm)
+        record["estimator"] = None
+    except ValueError as exc:
+        record["estimator"] = str(exc)
+    with open(os.path.join(out, "rank%d.json" % rank), "w") as f:
         json.dump(record, f)
 
 
@@ -227,6 +491,29 @@ def main():
         if rank == 0:
             save_estimators(out, "single", estimators(X, y, w, 0, N_ROWS, None, nt))
         return
+    elif mode == "preprocessing":
+        warnings.simplefilter("ignore")  # max_iter reached: scikit-learn's ConvergenceWarning
+        save_estimators(out, "rank%d" % rank, preprocessing(X, y, cuts, rank, comm, nt))
+        if rank == 0:
+            save_estimators(out, "single", preprocessing(X, y, cuts, rank, None, nt))
+        return
+    elif mode in ("early_stopping", "warm_start"):
+        warnings.simplefilter("ignore")  # max_iter reached: scikit-learn's ConvergenceWarning
+        fit = early_stopping_estimators if mode == "early_stopping" else warm_started_estimators
+        save_estimators(out, "rank%d" % rank, fit(X, y, w, cuts, rank, comm, nt))
+        if rank == 0:
+            save_estimators(out, "single", fit(X, y, w, cuts, rank, None, nt))
+        return
+    elif mode == "partial_fit":
+        warnings.simplefilter("ignore")  # the last chunk clips the estimators' batch_size
+        save_partial_fits(out, "rank%d" % rank, partial_fits(X, y, w, rank, comm, nt))
+        if rank == 0:
+            save_partial_fits(out, "single", partial_fits(X, y, w, rank, None, nt))
+        return
+    elif mode == "balanced":
+        options.update(sample_weight=w[lo:hi], class_weight="balanced")
+        validation = None
+        full_options = dict(options, sample_weight=w)
     elif mode == "options":
         # float32, dropout, validation_split, then a second fit that continues the first
         net = fn.Sequential([fn.Dense(16, activation="relu"), fn.Dropout(0.3),
@@ -246,6 +533,11 @@ def main():
         if rank == 1:
             X = np.hstack([X, X[:, :1]])
         validation = None
+    elif mode == "option_mismatch":
+        # "adam" and Adam() are the same optimizer; process 2's l2 differs, and its
+        # estimator's alpha
+        save_option_mismatch(out, X, y, lo, hi, rank, comm, nt, options)
+        return
     else:
         raise SystemExit("unknown mode %r" % mode)
 
@@ -260,7 +552,7 @@ def main():
         save(out, "rank%d" % rank, net, error="%s: %s" % (type(exc).__name__, exc))
         return
     save(out, "rank%d" % rank, net, history)
-    if rank == 0 and mode in ("train", "regression", "nonfinite"):
+    if rank == 0 and mode in ("train", "regression", "nonfinite", "balanced"):
         single = model(loss, dropout=dropout)
         save(out, "single", single, single.fit(X, y, **full_options))
 

@@ -11,6 +11,7 @@ they are not skipped.
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,6 +25,9 @@ import fastnn
 from tests.tolerances import assert_close
 
 WORKER = os.path.join(os.path.dirname(__file__), "distributed_worker.py")
+SUM_WORKER = os.path.join(os.path.dirname(__file__), "distributed_sum_worker.py")
+EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples",
+                       "train_distributed.py")
 ROOT = os.path.dirname(os.path.dirname(fastnn.__file__))
 TIMEOUT = 60
 
@@ -38,16 +42,22 @@ def _mpiexec():
     return path
 
 
-def launch(tmp_path, mode, n, threads=1, timeout=TIMEOUT, sum_method="reduce"):
-    """Run the worker on n processes; (its CompletedProcess, output directory)."""
-    out = tmp_path / ("%s-%d-%d-%s" % (mode, n, threads, sum_method))
+def launch(tmp_path, mode, n, threads=1, timeout=TIMEOUT, sum_method="reduce", loop="c",
+           worker=WORKER, args=None):
+    """Run the worker on n processes; (its CompletedProcess, output directory).
+    loop: FASTNN_MPI_LOOP, where the steps of an epoch loop; args: the
+    worker's arguments (by default the mode, output directory and threads of
+    WORKER, the output directory of another)."""
+    out = tmp_path / ("%s-%d-%d-%s-%s" % (mode, n, threads, sum_method, loop))
     out.mkdir()
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               FASTNN_MPI_SUM=sum_method)
+               FASTNN_MPI_SUM=sum_method, FASTNN_MPI_LOOP=loop)
+    if args is None:
+        args = [str(out)] if worker != WORKER else [mode, str(out), str(threads)]
     # a session of its own, so that a run that times out is ended whole
-    proc = subprocess.Popen([_mpiexec(), "-n", str(n), sys.executable, WORKER, mode, str(out),
-                             str(threads)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen([_mpiexec(), "-n", str(n), sys.executable, worker] + args,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -128,6 +138,54 @@ def test_allreduce_sum_trains_alike(tmp_path):
     assert_like_one_process(arrays, records, out)
 
 
+@pytest.mark.parametrize("sum_method", ["reduce", "allreduce"])
+def test_the_c_loop_gives_the_bits_of_the_python_loop(tmp_path, runs, sum_method):
+    # the steps in the C loop, the sum called from C, against the steps driven from
+    # Python with the sum through mpi4py: the same MPI calls on the same buffers
+    outs = []
+    for loop in ("c", "python"):
+        proc, out = launch(tmp_path, "train", 3, sum_method=sum_method, loop=loop)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        outs.append(results(out, 3))
+    (c_arrays, c_records), (py_arrays, py_records) = outs
+    for r in range(3):
+        for key in ("params", "states", "t"):
+            assert c_arrays[r][key].tobytes() == py_arrays[r][key].tobytes(), (r, key)
+        for key, values in py_records[r]["history"].items():
+            if key.split()[-1] not in ("time", "samples_per_sec"):
+                assert c_records[r]["history"][key] == values, key
+
+
+def test_the_example_trains_one_model_on_two_processes(tmp_path):
+    # examples/train_distributed.py as documented: process 0 reports the test
+    # accuracy of the model it saved and every process loaded
+    proc, _ = launch(tmp_path, "example", 2, worker=EXAMPLE, args=[])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    last = proc.stdout.strip().splitlines()[-1]
+    found = re.match(r"2 processes, \d+ epochs \(.*\): test accuracy ([0-9.]+)$", last)
+    assert found, last
+    assert float(found.group(1)) > 0.95
+
+
+def test_the_sum_called_from_c(tmp_path):
+    # the MPI functions are found through mpi4py, the C sum gives the bits of mpi4py's
+    # Reduce + Bcast (and Allreduce), and a failing MPI call raises on every process
+    proc, out = launch(tmp_path, "sum", 3, worker=SUM_WORKER)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = [json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(3)]
+    for record in records:
+        for dtype in ("float32", "float64"):
+            assert record["found " + dtype]
+            assert record["status " + dtype] == 0
+            assert record["same bits " + dtype] and record["close " + dtype]
+            assert record["allreduce same bits " + dtype]
+            assert record["digest " + dtype] == records[0]["digest " + dtype]
+        assert record["broken status"] == fastnn._kernels.STATUS_CODES["ecomm"]
+        assert record["broken error"] != 0
+        assert "summing the gradients over the processes failed in MPI" in record["fit error"]
+        assert "communicator" in record["fit error"].lower()
+
+
 def test_other_losses_and_their_validation_metrics(runs):
     # binary cross-entropy (multi-label and labels) and poisson: weights, loss, and
     # the validation loss, accuracy, mse and r2 summed over weighted shards
@@ -161,6 +219,126 @@ def test_sklearn_estimators_on_shards(runs):
         assert_close(records[0][key], ref_record[key], "training", scale=1.0, err_msg=key)
     for key in ("t", "n_iter", "classes"):
         assert records[0][key] == ref_record[key], key
+    # a diverging fit raises scikit-learn's error on every process, at the batch where
+    # the one-process fit raises it
+    assert "non-finite parameter weights" in records[0]["diverged"]
+    assert records[0]["diverged"] == ref_record["diverged"]
+
+
+def assert_estimators_like_one_process(arrays, records, out):
+    """The estimators' weights, loss curves and validation scores against one
+    process's, to float64 rounding ("training" tolerance); their counters
+    equal."""
+    ref, ref_record = single(out)
+    assert_close(arrays[0]["params"], ref["params"], "training", scale=1.0)
+    for key in ("t", "n_iter", "no_improvement"):
+        assert records[0][key] == ref_record[key], key
+    for key in ("loss", "validation"):
+        for i, (got, want) in enumerate(zip(records[0][key], ref_record[key])):
+            if want is None:
+                assert got is None, (key, i)
+            else:
+                assert_close(got, want, "training", scale=1.0, err_msg="%s %d" % (key, i))
+    for got, want in zip(records[0]["best_validation"], ref_record["best_validation"]):
+        assert (got is None) == (want is None)
+        if want is not None:
+            assert_close(got, want, "training", scale=1.0, err_msg="best_validation")
+
+
+def test_standardizer_and_pipeline_on_shards(runs):
+    # the Standardizer's statistics are those of the union of the shards, the same
+    # bits everywhere; a Pipeline whose Standardizer and estimator are fitted with
+    # comm trains the one-process pipeline's model
+    n, n_cols = 3, 8  # the worker's 6 features, a constant column, one constant per shard
+    arrays, records = results(runs("preprocessing", n), n)
+    assert_same_on_every_process(arrays, records)
+    ref, ref_record = single(runs("preprocessing", n))
+    stats = arrays[0]["params"][:4 * n_cols].reshape(4, n_cols)
+    ref_stats = ref["params"][:4 * n_cols].reshape(4, n_cols)
+    for row, dtype in enumerate(["float32"] * 2 + ["float64"] * 2):  # mean, std per dtype
+        tol = 10 * np.finfo(dtype).eps
+        np.testing.assert_allclose(stats[row], ref_stats[row], rtol=tol, atol=tol)
+    for dtype, (mean, std) in (("float32", stats[:2]), ("float64", stats[2:])):
+        # the constant column keeps std 0 and its value exactly; the column that is
+        # constant within each shard has the std of its values over the union
+        assert std[6] == 0 and mean[6] == np.asarray(0.3, dtype=dtype)
+        assert std[7] > 0
+    assert_close(arrays[0]["params"][4 * n_cols:], ref["params"][4 * n_cols:], "training",
+                 scale=1.0)
+    assert_close(records[0]["loss"], ref_record["loss"], "training", scale=1.0)
+    assert records[0]["predictions"] == ref_record["predictions"]
+    assert all(record["nan error"] for record in records)
+
+
+def test_estimators_stop_early_together(runs):
+    # early_stopping on 2 processes: each holds out a quarter of its shard, the
+    # accuracy (weighted) and the two-output R^2 are those of the union of the
+    # held-out rows, so every process stops at the same iteration, with the same
+    # scores and best weights; one process holding out the same rows agrees
+    out = runs("early_stopping", 2)
+    arrays, records = results(out, 2)
+    assert_same_on_every_process(arrays, records)
+    assert all(n < 40 for n in records[0]["n_iter"])  # both stopped before max_iter
+    assert_estimators_like_one_process(arrays, records, out)
+
+
+def test_warm_started_estimators_continue_on_shards(runs):
+    # a classifier fitted twice with comm, and a regressor fitted first by process 0
+    # alone, then with comm: every process continues process 0's estimator, as one
+    # process fitting twice (shard 0, then every row) does
+    out = runs("warm_start", 2)
+    arrays, records = results(out, 2)
+    assert_same_on_every_process(arrays, records)
+    assert [len(curve) for curve in records[0]["loss"]] == [6, 6]  # two fits' curves
+    assert_estimators_like_one_process(arrays, records, out)
+
+
+def test_balanced_class_weights_count_every_shard(runs):
+    # class_weight="balanced" on 3 processes (process 1's shard lacks a class), with
+    # sample weights: the class counts are summed over the shards, so the fit is the
+    # one-process fit of the concatenated shards with its balanced weights
+    out = runs("balanced", 3)
+    arrays, records = results(out, 3)
+    assert_same_on_every_process(arrays, records)
+    assert_like_one_process(arrays, records, out)
+
+
+def test_partial_fit_on_shards_of_each_chunk_is_one_process_on_the_chunks(runs):
+    # three chunks (24, 30 and 7 rows: the first lacks a class, the last is smaller
+    # than batch_size), each split unevenly over 3 processes: Sequential.partial_fit
+    # told the classes (dropout, sample and class weights, l2, clip_norm) and taking
+    # the union of the first chunk's labels (one shard has them all), MLPClassifier
+    # and a two-output MLPRegressor (the first chunk given by process 0 alone: every
+    # process continues its estimator and optimizer state); as one process given the
+    # concatenated chunks, to float64 rounding, with the same bits everywhere
+    n = 3
+    arrays, records = results(runs("partial_fit", n), n)
+    errors = [record.pop("errors") for record in records]
+    assert_same_on_every_process(arrays, records)
+    ref, ref_record = single(runs("partial_fit", n))
+    ref_record.pop("errors")
+    assert arrays[0]["t"].tolist() == ref["t"].tolist() == [3 + 4 + 1, 2 + 2 + 1, 61, 61]
+    for key in ("params", "states"):
+        assert_close(arrays[0][key], ref[key], "training", scale=1.0, err_msg=key)
+    for key in ("loss", "union loss", "clf_loss", "reg_loss"):
+        assert_close(records[0][key], ref_record[key], "training", scale=1.0, err_msg=key)
+    for key in ("epochs", "classes", "n_iter"):
+        assert records[0][key] == ref_record[key], key
+    # the calls after the stream failed on every process and changed nothing (the
+    # weights above are those of the three chunks): an option changed on process 1,
+    # an empty shard on process 2, a first call whose options differ on process 2, a
+    # classifier's first call without classes on process 1, early_stopping
+    for name, rank, message in (
+            ("changed", 1, "partial_fit keeps the training options of its first call; l2"),
+            ("empty", 2, "X is empty"),
+            ("no classes", 1, "classes must be passed on the first call")):
+        for r in range(n):
+            assert message in errors[r][name], (name, r)
+            assert (r == rank) != ("process %d of 3" % rank in errors[r][name]), (name, r)
+    for r in range(n):
+        assert "process 0 has batch_size=9, process 2 has batch_size=8" in errors[r]["differ"]
+        assert "does not support early_stopping" in errors[r]["early_stopping"]
+    assert records[0]["fresh untouched"]
 
 
 def test_float32_dropout_split_and_a_continued_fit_agree_everywhere(runs):
@@ -203,6 +381,18 @@ def test_shards_that_disagree_fail_on_every_process(tmp_path):
     records = [json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(2)]
     assert "X has 7 features" in records[1]["error"]
     assert "process 1 of 2" in records[0]["error"] and "X has 7 features" in records[0]["error"]
+
+
+def test_options_that_differ_fail_on_every_process(tmp_path):
+    proc, out = launch(tmp_path, "option_mismatch", 3)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = [json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(3)]
+    for record in records:
+        assert record["fit"] == ("the processes' fit options differ: process 0 has l2=0.05, "
+                                 "process 2 has l2=0.1; every process passes the same "
+                                 "training options")
+        assert record["estimator"].startswith("the processes' parameters differ: process 0 "
+                                              "has alpha=0.01, process 2 has alpha=0.1;")
 
 
 def test_a_callback_that_raises_on_one_process_raises_on_all(tmp_path):

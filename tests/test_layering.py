@@ -14,14 +14,15 @@ PACKAGE = os.path.dirname(fastnn.__file__)
 # lowest first; the same table as in docs/architecture.md
 LAYERS = [
     ("compiled kernels", ["_kernels", "_openmp"]),
-    ("runtime", ["_threads", "_isa", "_version", "_optional"]),
+    ("runtime", ["_threads", "_isa", "_version", "_optional", "_collective"]),
     ("validation and build facts", ["_validation", "_config", "_frames"]),
     ("vocabulary", ["activations", "losses", "schedules", "initializers", "params", "history",
                     "callbacks"]),
     ("descriptions", ["optim", "layers", "_kernel_args"]),
     ("kernels", ["ops", "reference", "_lipo"]),
     ("engines and file format", ["_backends", "_epochs", "_inference", "io", "preprocessing",
-                                 "_fit_data", "data", "_distributed"]),
+                                 "_fit_data", "data"]),
+    ("data-parallel epochs", ["_distributed"]),
     ("training", ["trainer"]),
     ("model", ["model"]),
     ("front ends", ["sklearn", "search"]),
