@@ -9,11 +9,15 @@ Design: the model visits the partitions in turn, where they live. Each
 visit is one task that takes the model's state (weights, optimizer state,
 step counts: a few arrays, ``Sequential.state_dict``) and one partition of X
 and y, runs ``partial_fit`` on it, and returns the new state; the tasks are
-chained, so Dask's scheduler runs each on a worker that holds its partition
-(it places a task where most of its input bytes are, and a partition
-outweighs the model's state) and only the model travels. Dask's work
-stealing may still move a task, with its partition, to an idle worker:
-configure ``distributed.scheduler.work-stealing: False`` to forbid it.
+chained, and only the model travels. On a distributed Client the blocks of
+X and y are persisted first (a derived block, such as a column selection,
+becomes a key in a worker's memory) and each visit is restricted to the
+worker(s) holding its X block, so the scheduler's placement (which weighs
+a worker's occupancy against the bytes to move) does not move a partition;
+the restriction is loose, so a visit whose workers have all left runs
+elsewhere instead of waiting for them (work stealing, when on, may also
+move one); a y block held elsewhere moves to its X block. On
+another scheduler the blocks are computed as part of each epoch's graph.
 Each epoch visits the partitions in a new order drawn from the model's seed.
 The result is bitwise that of calling ``partial_fit`` on the partitions, in
 the same order, in one process.
@@ -21,6 +25,9 @@ the same order, in one process.
 For the scikit-learn estimators, dask-ml's ``Incremental`` wrapper does the
 same through their ``partial_fit`` (docs/interop.md).
 """
+
+import contextlib
+import sys
 
 import numpy as np
 
@@ -44,6 +51,28 @@ def _blocks(X, name):
         return list(X.to_delayed())
     raise TypeError("%s must be a Dask Array, DataFrame or Series, got %s"
                     % (name, type(X).__name__))
+
+
+def _distributed_client(dask):
+    """The distributed Client that dask.compute will run on, or None (no
+    client, or another scheduler chosen in dask's configuration)."""
+    owner = getattr(dask.base.get_scheduler(), "__self__", None)
+    distributed = sys.modules.get("distributed")  # imported by dask when it found a client
+    if owner is None or distributed is None or not isinstance(owner, distributed.Client):
+        return None
+    return owner
+
+
+def _persist_where_they_live(client, x_blocks, y_blocks):
+    """Persist the blocks on the cluster; return them with the workers holding
+    each X block."""
+    import distributed  # a client exists, so does distributed
+
+    blocks = client.persist(x_blocks + y_blocks)  # free for a block already in memory
+    distributed.wait(blocks)
+    x_blocks, y_blocks = blocks[:len(x_blocks)], blocks[len(x_blocks):]
+    who_has = client.who_has(x_blocks)
+    return x_blocks, y_blocks, [sorted(who_has[block.key]) for block in x_blocks]
 
 
 def _visit(state, X, y, classes, options, partial_options):
@@ -95,6 +124,10 @@ def fit_partitions(model, X, y, *, epochs=1, classes=None, shuffle=True, **optio
                          % (len(x_blocks), len(y_blocks)))
     if not model.built:  # the width is known without reading a partition
         model.build(X.shape[1] if hasattr(X, "chunks") else len(X.columns))
+    client = _distributed_client(dask)
+    holders = None
+    if client is not None:  # pin each visit to its partition (docs/interop.md)
+        x_blocks, y_blocks, holders = _persist_where_they_live(client, x_blocks, y_blocks)
     history = History()
     state, partial_options = model.state_dict(), model._partial_fit_options
     visit = dask.delayed(_visit, pure=False, nout=4)
@@ -104,10 +137,15 @@ def fit_partitions(model, X, y, *, epochs=1, classes=None, shuffle=True, **optio
                  .permutation(len(x_blocks)) if shuffle else np.arange(len(x_blocks)))
         visits = []
         for i in order:
-            state, logs, rows, partial_options = visit(state, x_blocks[i], y_blocks[i],
-                                                       classes, options, partial_options)
+            with (dask.annotate(workers=holders[i], allow_other_workers=True)
+                  if holders else contextlib.nullcontext()):
+                state, logs, rows, partial_options = visit(state, x_blocks[i], y_blocks[i],
+                                                           classes, options, partial_options)
             visits.append((logs, rows))
-        state, partial_options, visits = dask.compute(state, partial_options, visits)
+        # not optimized when pinned: there is nothing to gain over persisted
+        # blocks, and no fusion may merge tasks with different restrictions
+        state, partial_options, visits = dask.compute(state, partial_options, visits,
+                                                      optimize_graph=not holders)
         model.load_state_dict(state)
         model._partial_fit_options = partial_options
         rows = np.array([r for _, r in visits], dtype=np.float64)

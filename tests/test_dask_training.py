@@ -31,7 +31,8 @@ def _model(seed=0):
 @pytest.fixture(scope="module")
 def client():
     # without work stealing, which may move a task and its inputs to an idle
-    # worker, every task runs where its inputs are (docs/interop.md)
+    # worker, the column blocks of a table are computed where its partitions
+    # are (the visits are restricted to their blocks' workers in any case)
     with dask.config.set({"distributed.scheduler.work-stealing": False}), \
             distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                      host="127.0.0.1", dashboard_address=None) as cluster, \
@@ -77,30 +78,51 @@ def _gathered_keys(client, monkeypatch):
 def test_the_partitions_stay_where_they_live(client, monkeypatch):
     """Each visit runs on the worker holding its partition: no worker fetches
     a partition from another, and the client never receives one."""
-    # Dask runs a task where most of its input bytes are: partitions much larger
-    # than the model's state, as in any real use
-    X, y = _problem(m=40000, seed=1)
+    # the model's state (a wide layer and Adam's moments) outweighs each
+    # partition, so Dask's placement by the bytes to move would send the
+    # partitions to the model: only the visits' worker restrictions keep them
+    X, y = _problem(m=4000, seed=1)
     frame = pd.DataFrame(X, columns=["f%d" % j for j in range(6)])
     labels = np.array(["no", "yes"])[y]
     table = client.persist(dd.from_pandas(frame.assign(label=labels), npartitions=4))
     distributed.wait(table)
     assert len(set(w for ws in client.who_has(table).values() for w in ws)) == 2
+    # the derived column blocks are what a visit reads
     dX, dy = table[list(frame.columns)], table["label"]
     partition_keys = {str(k) for c in (table, dX, dy) for k in c.__dask_keys__()}
     client.run(lambda dask_worker: dask_worker.transfer_incoming_log.clear())
 
     gathered = _gathered_keys(client, monkeypatch)
-    model = _model()
-    fdask.fit_partitions(model, dX, dy, epochs=2, classes=["no", "yes"], batch_size=256,
-                         optimizer=fn.optim.Adam(lr=0.01))
+    model = fn.Sequential([fn.Dense(4096, activation="tanh"),
+                           fn.Dense(2, activation="softmax")], dtype="float32", seed=0)
+    fdask.fit_partitions(model, dX, dy, epochs=2, classes=["no", "yes"], batch_size=64,
+                         optimizer=fn.optim.Adam(lr=0.001))
     assert gathered and not partition_keys & set(gathered)
-    fetched = client.run(lambda dask_worker: [str(k) for t in dask_worker.transfer_incoming_log
-                                              for k in t["keys"]])
-    moved = [k for keys in fetched.values() for k in keys if k in partition_keys]
+    fetched = client.run(lambda dask_worker: [
+        (str(k), nbytes) for t in dask_worker.transfer_incoming_log
+        for k, nbytes in t["keys"].items()])
+    moved = [k for keys in fetched.values() for k, _ in keys if k in partition_keys]
     assert not moved, moved
+    # the model did travel, and it outweighs a whole partition of the table
+    state_bytes = max(nbytes for keys in fetched.values() for _, nbytes in keys)
+    assert state_bytes > 10 * dask.sizeof.sizeof(frame.assign(label=labels)[:1000])
     np.testing.assert_array_equal(model.classes_, ["no", "yes"])
     np.testing.assert_array_equal(model.feature_names_in_, frame.columns)
     assert (model.predict(frame) == labels).mean() > 0.9
+
+
+def test_another_scheduler_leaves_the_cluster_alone(client):
+    """With a scheduler other than the client's configured, nothing is
+    persisted on the cluster and the result is the client's."""
+    X, y = _problem()
+    dX, dy = da.from_array(X, chunks=(300, 6)), da.from_array(y, chunks=300)
+    on_cluster = _model()
+    fdask.fit_partitions(on_cluster, dX, dy, epochs=2, classes=[0, 1], batch_size=32)
+    in_process = _model()
+    with dask.config.set(scheduler="sync"), distributed.get_task_stream(client) as tasks:
+        fdask.fit_partitions(in_process, dX, dy, epochs=2, classes=[0, 1], batch_size=32)
+    assert not tasks.data
+    np.testing.assert_array_equal(in_process.get_params_flat(), on_cluster.get_params_flat())
 
 
 def test_fit_partitions_refuses_unmatched_partitions(client):
