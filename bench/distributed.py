@@ -1,12 +1,14 @@
 """Data-parallel training over MPI: time per epoch on 1 and R processes, the
-share of the step spent summing the gradients, and what a batch costs when
-the step returns to Python between its two halves.
+share of the step spent summing the gradients, and the steps run in the C loop
+(the sum called from C) against the steps driven from Python.
 
     mpiexec -n 1 python bench/distributed.py     # the one-process figures
     mpiexec -n 2 python bench/distributed.py     # two processes, 1 thread each
 
 Process 0 prints one line per network: the global rows, the parameters P,
-the fastest epoch of fit(..., comm=comm) (`--repeats` fits of `--epochs`), the
+the fastest epoch of fit(..., comm=comm) (`--repeats` fits of `--epochs`),
+the same with FASTNN_MPI_LOOP=python (every step returning to Python for the
+sum through mpi4py) and the difference per step, the
 seconds of the sum of the gradient arena (Reduce + Bcast of P elements, the
 median of 200 calls, and the share of the epoch it takes over the epoch's
 steps), on several processes also the epoch with FASTNN_MPI_SUM=allreduce,
@@ -98,6 +100,9 @@ def main():
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--networks", default="small,mnist,wide")
     args = parser.parse_args()
+    if args.epochs < 2:
+        parser.error("--epochs must be at least 2: the first epoch of a fit warms up and "
+                     "is not timed")
     comm = MPI.COMM_WORLD
     if comm.rank == 0:
         print("processes=%d threads=%d dtype=%s batch_size=%d MPI: %s"
@@ -110,9 +115,12 @@ def main():
         steps = -(-args.rows // args.batch_size)
         # fits with and without comm alternate, so that a busy moment of the
         # machine does not land on one of them only; the fastest of each is kept
-        t_comm = t_alone = t_allreduce = float("inf")
+        t_comm = t_python = t_alone = t_allreduce = float("inf")
         for _ in range(args.repeats):
             t_comm = min(t_comm, epoch_seconds(name, X, y, comm, args))
+            os.environ["FASTNN_MPI_LOOP"] = "python"
+            t_python = min(t_python, epoch_seconds(name, X, y, comm, args))
+            os.environ["FASTNN_MPI_LOOP"] = "c"
             if comm.size == 1:
                 t_alone = min(t_alone, epoch_seconds(name, X, y, None, args))
             else:  # the same fit summing with one Allreduce
@@ -125,10 +133,12 @@ def main():
                 "sum=%.1f us (%.1f%% of the epoch)  allreduce=%.1f us"
                 % (name, args.rows, P, steps, t_comm, 1e6 * t_comm / steps, 1e6 * t_sum,
                    100 * steps * t_sum / t_comm, 1e6 * t_all))
+        line += "  epoch(comm, FASTNN_MPI_LOOP=python)=%.4f s  Python loop - C loop=%.1f us/step" \
+            % (t_python, 1e6 * (t_python - t_comm) / steps)
         if comm.size > 1:
             line += "  epoch(comm, FASTNN_MPI_SUM=allreduce)=%.4f s" % t_allreduce
         if comm.size == 1:
-            line += "  epoch(no comm)=%.4f s  Python per step=%.1f us" % (
+            line += "  epoch(no comm)=%.4f s  comm - no comm=%.1f us/step" % (
                 t_alone, 1e6 * (t_comm - t_alone) / steps)
         if comm.rank == 0:
             print(line, flush=True)
