@@ -140,6 +140,8 @@ class Group:
         self.sizes = None
         self.offset = self.n_total = 0
         self._process_sums = {}
+        # steps per call into the C loop, carried from epoch to epoch
+        self.run_length = 1
 
     def set_shard(self, n_local):
         """Exchange the shard sizes: the global rows, and where this shard
@@ -335,9 +337,11 @@ def run_epoch(group, net, arena, X, Y, rows, plan, denoms, lrs, losses, nt,
 def _c_steps(group, net, X, Y, rows, plan, denoms, lrs, data_loss, l2_loss, nt,
              sample_weight, after_batch, c_sum):
     """The steps in calls into the C loop, which sums with c_sum between the
-    two phases of a step; returns the failed batch or None."""
-    first, run, n_batches = 0, 1, lrs.shape[0]
+    two phases of a step; returns the failed batch or None. The calls start
+    at the run length the group's last epoch reached."""
+    first, n_batches = 0, lrs.shape[0]
     while first < n_batches:
+        run = group.run_length
         n = min(run, n_batches - first)
         started = time.perf_counter()
         status, done = net.train_shard_batches(
@@ -350,7 +354,7 @@ def _c_steps(group, net, X, Y, rows, plan, denoms, lrs, data_loss, l2_loss, nt,
             return first + done
         first += n
         if n == run:  # a shorter final call says little about the speed
-            run = next_run_length(run, time.perf_counter() - started)
+            group.run_length = next_run_length(run, time.perf_counter() - started)
         if after_batch is not None:
             after_batch(first)
     return None

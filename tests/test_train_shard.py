@@ -178,6 +178,40 @@ def test_runs_of_batches_give_the_bits_of_one_call():
     assert results[0] == results[1]
 
 
+
+class _RecordingEngine:
+    """An engine whose C loop only records how many steps each call asked for."""
+
+    def __init__(self):
+        self.calls = []
+
+    def train_shard_batches(self, *args):
+        n = args[8]
+        self.calls.append(n)
+        return _kernels.STATUS_CODES["ok"], n
+
+
+def test_an_epoch_starts_at_the_run_length_the_last_one_reached(monkeypatch):
+    # the calls into the C loop grow to about RUN_SECONDS each; the next epoch
+    # goes on from there rather than from one step per call. A clock that
+    # stands still makes every call look instant, so each grows by the most.
+    monkeypatch.setattr(_distributed, "time", SimpleNamespace(perf_counter=lambda: 0.0))
+    group, net, n_batches = SimpleNamespace(run_length=1), _RecordingEngine(), 500
+    zeros = np.zeros(n_batches)
+    plan = SimpleNamespace(positions=None, starts=None, counts=None)
+    epochs = []
+    for _ in range(2):
+        net.calls = []
+        assert _distributed._c_steps(group, net, None, None, None, plan, zeros, zeros,
+                                     zeros.copy(), zeros.copy(), 1, None, None, None) is None
+        epochs.append(net.calls)
+    assert sum(epochs[0]) == sum(epochs[1]) == n_batches
+    assert epochs[0][0] == 1
+    # each full call grows the next to 2 run + 64: 1, 66, 196, then the rest
+    assert epochs[0][:3] == [1, 66, 196]
+    assert epochs[1][0] == 456  # where the last full call of the first epoch led
+
+
 def _checked_call(net, X, y, plan, denoms, first=0, n=None, lrs=None, process_sum=None,
                   rows=None, counts=None, starts=None):
     n = len(plan.counts) if n is None else n
