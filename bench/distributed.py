@@ -15,7 +15,8 @@ steps), on several processes also the epoch with FASTNN_MPI_SUM=allreduce,
 and on one process the epoch of fit without comm (the C loop that runs every
 batch without returning to Python). Each process trains its
 shard: the global rows divided among the processes. Every process runs 1
-OpenMP thread unless --threads says otherwise.
+OpenMP thread unless --threads says otherwise (`--threads default`: fit's
+n_threads=None, each process's share of the cores of its machine).
 """
 
 import argparse
@@ -96,7 +97,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=lambda v: None if v == "default" else int(v),
+                        default=1, help="OpenMP threads per process, or 'default'")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--networks", default="small,mnist,wide")
     args = parser.parse_args()
@@ -105,8 +107,9 @@ def main():
                      "is not timed")
     comm = MPI.COMM_WORLD
     if comm.rank == 0:
-        print("processes=%d threads=%d dtype=%s batch_size=%d MPI: %s"
-              % (comm.size, args.threads, args.dtype, args.batch_size,
+        print("processes=%d threads=%s dtype=%s batch_size=%d MPI: %s"
+              % (comm.size, "default" if args.threads is None else args.threads,
+                 args.dtype, args.batch_size,
                  MPI.Get_library_version().splitlines()[0]))
     for name in args.networks.split(","):
         n_in, _, k = NETWORKS[name]

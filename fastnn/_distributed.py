@@ -44,6 +44,7 @@ import numpy as np
 from fastnn import _kernels
 from fastnn._collective import agree
 from fastnn._epochs import next_run_length
+from fastnn._threads import get_num_threads, resolve_n_threads
 from fastnn._validation import is_finite
 
 EpochPlan = namedtuple("EpochPlan", "rows positions starts counts")
@@ -155,6 +156,28 @@ class Group:
         """Run fn() on every process and return its result; when it raises on
         any process, every process raises (fastnn._collective.agree)."""
         return agree(self.comm, fn)
+
+    def n_threads(self, n_threads):
+        """This process's OpenMP threads for a fit's n_threads: as given, or
+        for None fastnn.get_num_threads() but at most this process's share of
+        the cores it may run on, the cores being shared with the processes of
+        the group on this machine that may run on any of them. MPICH starts
+        its processes unbound, each of which would otherwise start a thread
+        per core: measured here, 2 processes of 2 threads on 2 cores took 48x
+        as long per epoch as 2 of 1 thread (docs/distributed.md). Launchers
+        that bind each process to its own cores (Open MPI, Slurm) leave every
+        process its own. Called by every process, whatever its n_threads; a
+        bad n_threads on one process raises on all."""
+        MPI = _mpi()
+        cores = _usable_cores()
+        local = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
+        try:
+            everyone = local.allgather(cores)
+        finally:
+            local.Free()
+        share = core_share(cores, everyone)
+        return self.agree(lambda: min(get_num_threads(), share) if n_threads is None
+                          else resolve_n_threads(n_threads))
 
     def allgather(self, value):
         return self.comm.allgather(value)
@@ -283,6 +306,20 @@ class Group:
         centered = self.sum_(np.ascontiguousarray(np.sum(w * (Y - mean) ** 2, axis=0),
                                                   dtype=np.float64))
         return sums[:n_first], weight, sums[n_first + 1:n_first + 1 + k], centered
+
+
+def core_share(cores, everyone):
+    """How many threads a process that may run on `cores` keeps: its cores
+    divided among the processes (everyone: each one's cores, its own
+    included) that may run on any of them, at least 1."""
+    return max(1, len(cores) // sum(1 for other in everyone if other & cores))
+
+
+def _usable_cores():
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return frozenset(os.sched_getaffinity(0))
+    return frozenset(range(os.cpu_count() or 1))
 
 
 def option_text(value):

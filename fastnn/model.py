@@ -244,7 +244,9 @@ class Sequential:
             Record per-layer activation mean and variance, gradient norm and
             dead-unit fraction in ``History.diagnostics``.
         n_threads : int, default=None
-            OpenMP threads; None uses fastnn.get_num_threads().
+            OpenMP threads; None uses fastnn.get_num_threads(), with comm at
+            most this process's share of its machine's cores
+            (docs/distributed.md).
         backend : {'fast', 'reference'}, default='fast'
             The C training loop, or the NumPy reference loop (for checking).
         on_nonfinite : {'raise', 'warn'}, default='raise'
@@ -296,7 +298,8 @@ class Sequential:
         sample_weight : array-like of shape (m,), default=None
             Weight of each row of the chunk, >= 0.
         n_threads : int, default=None
-            OpenMP threads; None uses fastnn.get_num_threads().
+            OpenMP threads; None uses fastnn.get_num_threads(), with comm at
+            most this process's share of its machine's cores.
         verbose : {0, 1, 2}, default=0
             As for fit.
         comm : mpi4py.MPI.Intracomm, default=None

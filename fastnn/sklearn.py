@@ -406,7 +406,7 @@ class _BaseMLP(BaseEstimator):
             self._initialize(y, layer_units, dtype)
         else:
             group.agree(lambda: self._check_architecture(layer_units))
-        nt = resolve_n_threads(self.n_threads)
+        nt = group.n_threads(self.n_threads)
         self.n_threads_ = nt
         with blas_threads(1):
             self._fit_stochastic(X, y, sample_weight, layer_units, incremental, dtype, nt,
@@ -994,7 +994,9 @@ _PARAMS_DOC = """
     n_threads : int or None, default=None
         OpenMP threads of fastnn's kernels; None reads the current limit at
         each call (OMP_NUM_THREADS, fastnn.set_num_threads, threadpoolctl,
-        joblib's per-worker limits); -1 means every core.
+        joblib's per-worker limits); -1 means every core. With fit's comm,
+        None takes at most this process's share of its machine's cores
+        (docs/distributed.md).
 """
 
 _ATTRIBUTES_DOC = """

@@ -171,7 +171,7 @@ def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuff
     # compared below, so a process told other classes fails on every process
     shared = _shared_classes(model, group.allgather(labels), loss)
     classes = shared if classes is None else classes
-    nt = resolve_n_threads(n_threads)
+    nt = group.n_threads(n_threads)
 
     # the balanced weights need every shard's class counts: an empty dict has the
     # shard checked as a class-weighted one, and the weights are set below

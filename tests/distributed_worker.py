@@ -51,6 +51,9 @@ MODE is
   option changed on process 1, an empty chunk on the last process, a first
   call whose options differ on the last process, a classifier's first call
   without classes on process 1, and early_stopping
+- threads: the thread counts fits with comm take: an MLPClassifier's
+  n_threads_ by default and when given, and Sequential.fit with n_threads=0
+  on the last process only
 Each process writes rank<r>.npz (its parameters, optimizer state and step)
 and rank<r>.json (its History, or the error it raised).
 """
@@ -437,6 +440,23 @@ def save_option_mismatch(out, X, y, lo, hi, rank, comm, nt, options):
         json.dump(record, f)
 
 
+def save_threads(out, X, y, lo, hi, rank, comm, options):
+    from fastnn.sklearn import MLPClassifier
+    record = {"cores": len(os.sched_getaffinity(0)), "limit": fn.get_num_threads()}
+    for name, given in (("default", None), ("given", 2)):
+        est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, batch_size=9, random_state=0,
+                            n_threads=given).fit(X[lo:hi], y[lo:hi], comm=comm)
+        record[name] = est.n_threads_
+    try:
+        model().fit(X[lo:hi], y[lo:hi], comm=comm,
+                    **dict(options, epochs=1, n_threads=0 if rank == comm.size - 1 else None))
+        record["bad"] = None
+    except ValueError as exc:
+        record["bad"] = str(exc)
+    with open(os.path.join(out, "rank%d.json" % rank), "w") as f:
+        json.dump(record, f)
+
+
 def save_estimators(out, name, result):
     np.savez(os.path.join(out, name + ".npz"), params=result[0], states=np.zeros(0),
              t=result[1]["t"][0])
@@ -533,6 +553,10 @@ def main():
         if rank == 1:
             X = np.hstack([X, X[:, :1]])
         validation = None
+    elif mode == "threads":
+        warnings.simplefilter("ignore")  # max_iter reached: scikit-learn's ConvergenceWarning
+        save_threads(out, X, y, lo, hi, rank, comm, options)
+        return
     elif mode == "option_mismatch":
         # "adam" and Adam() are the same optimizer; process 2's l2 differs, and its
         # estimator's alpha

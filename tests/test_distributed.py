@@ -403,6 +403,35 @@ def test_options_that_differ_fail_on_every_process(tmp_path):
                                               "has alpha=0.01, process 2 has alpha=0.1;")
 
 
+def test_processes_on_one_machine_share_its_cores_by_default(tmp_path):
+    # mpiexec (MPICH) starts the processes unbound: by default each takes its
+    # share of the cores rather than a thread per core; a given n_threads is
+    # kept, and a bad one on one process raises on every process
+    proc, out = launch(tmp_path, "threads", 2)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = [json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(2)]
+    for record in records:
+        assert record["default"] == min(record["limit"], max(1, record["cores"] // 2))
+        assert record["given"] == 2
+        assert "n_threads=0 is not valid" in record["bad"]
+    assert "process 1 of 2" in records[0]["bad"]
+
+
+@pytest.mark.parametrize("cores, others, share", [
+    ({0, 1}, [{0, 1}], 1),                        # 2 unbound processes on 2 cores
+    (set(range(8)), [set(range(8))] * 3, 2),        # 4 unbound on 8 cores
+    (set(range(8)), [set(range(8))] * 2, 2),        # 3 unbound on 8 cores: 8 // 3
+    ({0}, [{0, 1, 2}], 1),                          # never fewer than 1
+    (set(range(4)), [set(range(4, 8))], 4),         # bound apart, one per socket
+    (set(range(4)), [set(range(4)), set(range(4, 8))], 2),  # two on each socket
+    ({3}, [{0}, {1}, {2}], 1),                      # bound one core each
+])
+def test_a_process_keeps_its_share_of_the_cores(cores, others, share):
+    from fastnn._distributed import core_share
+    cores, others = frozenset(cores), [frozenset(c) for c in others]
+    assert core_share(cores, [cores] + others) == share
+
+
 def test_a_callback_that_raises_on_one_process_raises_on_all(tmp_path):
     proc, out = launch(tmp_path, "callback_error", 2, timeout=30)
     assert proc.returncode == 0, proc.stdout + proc.stderr
