@@ -518,8 +518,11 @@ class _FitRun:
                   else group.batch_weight_sums(data.sw, x_rows, plan))
         after = None
         if self.bar is not None:
-            bar = self.bar
-            after = (lambda done: bar.update(int(rows[done - 1])))
+            bar, reported = self.bar, [0]
+
+            def after(done):  # the global rows of the batches done since the last call
+                bar.update(int(rows[reported[0]:done].sum()))
+                reported[0] = done
         outcome = _distributed.run_epoch(group, net, arena, data.X, data.Y, x_rows, plan, denoms,
                                          lrs, losses, self.nt, sample_weight=data.sw,
                                          after_batch=after)

@@ -54,6 +54,7 @@ MODE is
 - threads: the thread counts fits with comm take: an MLPClassifier's
   n_threads_ by default and when given, and Sequential.fit with n_threads=0
   on the last process only
+- progress: a fit of two epochs with verbose=1 (process 0's progress bar)
 Each process writes rank<r>.npz (its parameters, optimizer state and step)
 and rank<r>.json (its History, or the error it raised).
 """
@@ -552,6 +553,9 @@ def main():
     elif mode == "mismatch":
         if rank == 1:
             X = np.hstack([X, X[:, :1]])
+        validation = None
+    elif mode == "progress":
+        options.update(epochs=2, verbose=1)
         validation = None
     elif mode == "threads":
         warnings.simplefilter("ignore")  # max_iter reached: scikit-learn's ConvergenceWarning

@@ -403,6 +403,17 @@ def test_options_that_differ_fail_on_every_process(tmp_path):
                                               "has alpha=0.01, process 2 has alpha=0.1;")
 
 
+def test_the_progress_bar_counts_every_global_row(tmp_path):
+    # process 0 alone shows the bar, and each epoch's bar reaches all the global
+    # rows (the runs of batches in one call into the C loop each add all theirs)
+    proc, _ = launch(tmp_path, "progress", 2)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for epoch in (0, 1):
+        assert re.search(r"epoch %d: 100%%\|.*\| 61\.0/61\.0 " % epoch, proc.stderr), \
+            proc.stderr
+    assert proc.stderr.count("epoch 0:   0%") == 1  # one bar: process 0's
+
+
 def test_processes_on_one_machine_share_its_cores_by_default(tmp_path):
     # mpiexec (MPICH) starts the processes unbound: by default each takes its
     # share of the cores rather than a thread per core; a given n_threads is
