@@ -156,8 +156,9 @@ def prepare_targets(model, y, loss, m, classes=None, name="y"):
     if Y.ndim == 1 and k == 1:
         Y = Y.reshape(m, 1)
     if Y.shape != (m, k):
-        raise ValueError("%s must have shape (%d,) or (%d, %d) for an output layer of %d "
-                         "units, got %s" % (name, m, m, k, k, Y.shape))
+        shapes = "(%d,) or (%d, 1)" % (m, m) if k == 1 else "(%d, %d)" % (m, k)
+        raise ValueError("%s must have shape %s for an output layer of %d unit%s, got %s"
+                         % (name, shapes, k, "" if k == 1 else "s", Y.shape))
     if loss == "binary_cross_entropy" and (Y.min() < 0 or Y.max() > 1):
         raise ValueError("%s for binary_cross_entropy must lie in [0, 1]" % name)
     if loss == "poisson" and Y.min() < 0:

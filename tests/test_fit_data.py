@@ -290,6 +290,24 @@ def test_class_weight_needs_class_labels():
         model.fit(X, [0.5, 1.0, 2.0, 3.0], class_weight="balanced")
 
 
+@pytest.mark.parametrize("units, y_shape, expected", [
+    (2, (30,), r"y must have shape \(30, 2\) for an output layer of 2 units, got \(30,\)"),
+    (2, (30, 3), r"y must have shape \(30, 2\) for an output layer of 2 units, got \(30, 3\)"),
+    (1, (30, 2), r"y must have shape \(30,\) or \(30, 1\) for an output layer of 1 unit, "
+                 r"got \(30, 2\)"),
+    (3, (30, 1), r"y must have shape \(30, 3\) for an output layer of 3 units, got \(30, 1\)"),
+])
+def test_a_regression_target_of_the_wrong_shape_names_the_shapes_that_fit(units, y_shape,
+                                                                          expected):
+    # a 1-d target fits one output unit only, so it is offered only then
+    model = fn.Sequential([fn.Dense(units)], input_dim=3)
+    with pytest.raises(ValueError, match=expected):
+        model.fit(np.zeros((30, 3)), np.zeros(y_shape), loss="mse", epochs=1)
+    model.build(3)
+    with pytest.raises(ValueError, match=expected):
+        model.evaluate(np.zeros((30, 3)), np.zeros(y_shape))
+
+
 # --------------------------------------------------------------------------
 # the default batch size on small data
 # --------------------------------------------------------------------------
