@@ -271,6 +271,16 @@ class Group:
                 raise ValueError("the processes' %s differ: process 0 has %s, process %d has "
                                  "%s; %s" % (what, ours, rank, theirs, hint))
 
+    def check_same(self, value, what, hint, show=repr):
+        """Raise ValueError on every process unless value (compared with ==,
+        shown with show) is the same on every process, naming the first
+        process that differs from process 0."""
+        everyone = self.comm.allgather(value)
+        for rank, other in enumerate(everyone):
+            if other != everyone[0]:
+                raise ValueError("the processes' %s differ: process 0 has %s, process %d has "
+                                 "%s; %s" % (what, show(everyone[0]), rank, show(other), hint))
+
     def check_identical(self, arrays, what="the parameters"):
         """Raise RuntimeError unless the arrays have the same bytes on every
         process (compared by digest)."""

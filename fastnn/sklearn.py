@@ -140,6 +140,12 @@ def _dense(X, dtype):
     return np.ascontiguousarray(X, dtype=dtype)
 
 
+def _label_kind(numeric):
+    """How a process's class labels are told in an error: numbers, strings,
+    or none (a 2-d target)."""
+    return {True: "numbers", False: "strings", None: "no class labels (a 2-d target)"}[numeric]
+
+
 class _SolverState:
     """A view of a stochastic fit's optimizer state, named as scikit-learn's
     optimizers name it."""
@@ -362,6 +368,10 @@ class _BaseMLP(BaseEstimator):
                   and (k != "random_state" or isinstance(v, Integral))}
         group.check_same_options(params, "parameters", "every process makes the estimator "
                                  "with the same parameters")
+        # labels of one kind merge into the classes; numbers and strings would not
+        group.check_same(None if labels is None else np.asarray(labels).dtype.kind in "biuf",
+                         "kinds of class labels", "every shard's labels are numbers, or every "
+                         "shard's are strings", show=_label_kind)
         labels = [a for a in group.allgather(labels) if a is not None]
         classes = np.unique(np.concatenate(labels)) if labels else None
         # an integer random_state draws the same weights and orders on every process, as
@@ -396,6 +406,10 @@ class _BaseMLP(BaseEstimator):
         if any(other != signatures[0] for other in signatures):
             raise ValueError("the processes' shards disagree on (features, outputs, dtype, "
                              "weighted, classes): %r" % (signatures,))
+        # the same columns in another order would train on mixed-up features
+        names = getattr(self, "feature_names_in_", None)
+        group.check_same(None if names is None else names.tolist(), "feature names",
+                         "every process gives its columns in the same order")
         dtype = np.dtype(X.dtype)
         hidden = self._hidden_sizes()
         self.n_outputs_ = y.shape[1]

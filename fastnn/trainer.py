@@ -197,6 +197,9 @@ def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuff
                 "weighted, validation, target shape, dtype) = %r, process %d has %r; every "
                 "shard needs the same columns, targets, weighting and validation_data"
                 % (signatures[0], rank, other))
+    # the same columns in another order would train on mixed-up features
+    group.check_same(None if data.feature_names is None else [str(n) for n in data.feature_names],
+                     "feature names", "every process gives its columns in the same order")
     if balanced:
         _balance_shards(group, data, model.dtype)
     if data.val_rows is not None:

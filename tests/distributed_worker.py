@@ -54,6 +54,9 @@ MODE is
 - threads: the thread counts fits with comm take: an MLPClassifier's
   n_threads_ by default and when given, and Sequential.fit with n_threads=0
   on the last process only
+- names: shards that disagree in ways a count does not show: process 1
+  gives its DataFrame's columns in another order (to Sequential.fit and to
+  MLPClassifier.fit), and integer labels where process 0 has strings
 - progress: a fit of two epochs with verbose=1 (process 0's progress bar)
 Each process writes rank<r>.npz (its parameters, optimizer state and step)
 and rank<r>.json (its History, or the error it raised).
@@ -458,6 +461,35 @@ def save_threads(out, X, y, lo, hi, rank, comm, options):
         json.dump(record, f)
 
 
+def save_disagreements(out, X, y, lo, hi, rank, comm, options):
+    import pandas as pd
+    from fastnn.sklearn import MLPClassifier
+    columns = ["f%d" % j for j in range(N_FEATURES)]
+    frame = pd.DataFrame(X[lo:hi], columns=columns)
+    if rank == 1:
+        frame = frame[columns[::-1]]  # the same columns, in another order
+    # y holds strings: process 1 gives their codes instead
+    labels = y[lo:hi] if rank == 0 else np.unique(y, return_inverse=True)[1][lo:hi]
+    fits = {
+        "sequential names": lambda: model().fit(frame, y[lo:hi], comm=comm,
+                                                **dict(options, epochs=1)),
+        "estimator names": lambda: MLPClassifier(hidden_layer_sizes=(4,), max_iter=1,
+                                                 random_state=0).fit(frame, y[lo:hi], comm=comm),
+        "estimator labels": lambda: MLPClassifier(hidden_layer_sizes=(4,), max_iter=1,
+                                                  random_state=0).fit(X[lo:hi], labels,
+                                                                      comm=comm),
+    }
+    record = {}
+    for name, fit in fits.items():
+        try:
+            fit()
+            record[name] = None
+        except ValueError as exc:
+            record[name] = str(exc)
+    with open(os.path.join(out, "rank%d.json" % rank), "w") as f:
+        json.dump(record, f)
+
+
 def save_estimators(out, name, result):
     np.savez(os.path.join(out, name + ".npz"), params=result[0], states=np.zeros(0),
              t=result[1]["t"][0])
@@ -554,6 +586,10 @@ def main():
         if rank == 1:
             X = np.hstack([X, X[:, :1]])
         validation = None
+    elif mode == "names":
+        warnings.simplefilter("ignore")  # max_iter reached: scikit-learn's ConvergenceWarning
+        save_disagreements(out, X, y, lo, hi, rank, comm, options)
+        return
     elif mode == "progress":
         options.update(epochs=2, verbose=1)
         validation = None

@@ -391,6 +391,23 @@ def test_shards_that_disagree_fail_on_every_process(tmp_path):
     assert "process 1 of 2" in records[0]["error"] and "X has 7 features" in records[0]["error"]
 
 
+def test_columns_in_another_order_and_labels_of_another_kind_fail_on_every_process(tmp_path):
+    # the same columns in another order, or string labels on one process and
+    # integers on another, are refused before training, on every process
+    proc, out = launch(tmp_path, "names", 2)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = [json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(2)]
+    names = ("the processes' feature names differ: process 0 has ['f0', 'f1', 'f2', 'f3', "
+             "'f4', 'f5'], process 1 has ['f5', 'f4', 'f3', 'f2', 'f1', 'f0']; every process "
+             "gives its columns in the same order")
+    for record in records:
+        assert record["sequential names"] == names
+        assert record["estimator names"] == names
+        assert record["estimator labels"] == (
+            "the processes' kinds of class labels differ: process 0 has strings, process 1 "
+            "has numbers; every shard's labels are numbers, or every shard's are strings")
+
+
 def test_options_that_differ_fail_on_every_process(tmp_path):
     proc, out = launch(tmp_path, "option_mismatch", 3)
     assert proc.returncode == 0, proc.stdout + proc.stderr
