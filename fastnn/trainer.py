@@ -170,7 +170,11 @@ def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuff
     # every process gathers the labels, given classes or not: the shards' classes are
     # compared below, so a process told other classes fails on every process
     shared = _shared_classes(model, group.allgather(labels), loss)
-    classes = shared if classes is None else classes
+    # a model continued on process 0 keeps its classes on every process, also where
+    # the process's own model is new and its shard lacks a class
+    kept = group.comm.bcast(model.classes_ if group.rank == 0 else None, root=0)
+    if classes is None:
+        classes = kept if kept is not None and _labels_per_row(model, y, loss) else shared
     nt = group.n_threads(n_threads)
 
     # the balanced weights need every shard's class counts: an empty dict has the
@@ -197,6 +201,9 @@ def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuff
                 "weighted, validation, target shape, dtype) = %r, process %d has %r; every "
                 "shard needs the same columns, targets, weighting and validation_data"
                 % (signatures[0], rank, other))
+    # processes that made different models would exchange arenas of different sizes
+    group.check_same([layer.get_config() for layer in model.layers], "layers",
+                     "every process makes the same model")
     # the same columns in another order would train on mixed-up features
     group.check_same(None if data.feature_names is None else [str(n) for n in data.feature_names],
                      "feature names", "every process gives its columns in the same order")
@@ -215,8 +222,17 @@ def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuff
     # made with seed=None has a different one on each process)
     seed = group.comm.bcast(int(model.seed_), root=0)
     optimizer, resume = _resolve_optimizer(model, optimizer)
+    group.check_same(_distributed.option_text(optimizer), "optimizers",
+                     "a fit given no optimizer continues the model's previous one: give every "
+                     "process the same model, or pass the optimizer", show=str)
+    # process 0's model decides whether the fit continues its optimizer state, and from
+    # which step and epoch: a model trained or loaded on some processes only continues
+    # as process 0's does, whose weights and state every process takes (_FitRun)
+    resume, t0, epochs_trained = group.comm.bcast(
+        (resume, model.t_ if resume else 0, model.epochs_trained_) if group.rank == 0
+        else None, root=0)
+    model.epochs_trained_ = epochs_trained
     rows = batch_rows(n_total, batch_size_, drop_last)
-    t0 = model.t_ if resume else 0
     _learning_rates(optimizer, t0, min(epochs_ * len(rows), _LR_CHECK_STEPS), len(rows))
     model.seed_ = seed
     run = _FitRun(model, data, optimizer, resume, t0, rows, batch_size_, shuffle, l2_,
@@ -241,11 +257,16 @@ def _balance_shards(group, data, dtype):
     data.sw = np.ascontiguousarray((data.sw * weights[rows_class]).astype(dtype))
 
 
+def _labels_per_row(model, y, loss):
+    """Whether y holds one class label per row for this fit's loss."""
+    name = loss if isinstance(loss, str) else default_loss(model)
+    return name in CLASSIFICATION_LOSSES and np.ndim(y) == 1
+
+
 def _local_labels(model, y, loss):
     """The distinct class labels of this shard's y when the fit sets the
     model's classes from labels of one per row, else None."""
-    name = loss if isinstance(loss, str) else default_loss(model)
-    if model.classes_ is not None or name not in CLASSIFICATION_LOSSES or np.ndim(y) != 1:
+    if model.classes_ is not None or not _labels_per_row(model, y, loss):
         return None
     return np.unique(np.asarray(y))
 
@@ -382,7 +403,8 @@ class _FitRun:
         if not model.built:
             model.build(data.n_features)
         arena = model.arena_
-        states = (model.optimizer_state_ if resume
+        # with comm, a process told to continue process 0's state may have none of its own
+        states = (model.optimizer_state_ if resume and model.optimizer_state_ is not None
                   else [arena.new_state() for _ in range(optimizer.n_states)])
         if group is not None:  # every process starts from process 0's weights and state
             group.broadcast(arena.params)

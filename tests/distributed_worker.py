@@ -57,6 +57,14 @@ MODE is
 - names: shards that disagree in ways a count does not show: process 1
   gives its DataFrame's columns in another order (to Sequential.fit and to
   MLPClassifier.fit), and integer labels where process 0 has strings
+- continued: every process first trains its model alone on all rows (each
+  with its own seed and batch size, so each ends at another step), then the processes
+  continue with comm: process 0's model is continued everywhere; process 0
+  also continues a copy of its model in one process on all rows
+- loaded: process 0 loads a model it trained alone and saved, the others
+  make a fresh one (seed=None), and the processes continue process 0's
+  with comm; process 0 also continues the loaded model on all rows
+- layers: process 1 makes a model with a wider hidden layer
 - progress: a fit of two epochs with verbose=1 (process 0's progress bar)
 Each process writes rank<r>.npz (its parameters, optimizer state and step)
 and rank<r>.json (its History, or the error it raised).
@@ -490,6 +498,40 @@ def save_disagreements(out, X, y, lo, hi, rank, comm, options):
         json.dump(record, f)
 
 
+def save_continued(out, mode, X, y, lo, hi, rank, comm, options):
+    import pickle
+    options = dict(options, epochs=2)
+    net = model(seed=11 + rank)
+    net.fit(X, y, **dict(options, batch_size=5 + 3 * rank))
+    if mode == "loaded":
+        path = os.path.join(out, "alone.npz")
+        if rank == 0:
+            net.save(path)
+            net = fn.load(path)
+        else:
+            net = model(seed=None)
+    start = pickle.loads(pickle.dumps(net)) if rank == 0 else None
+    save(out, "rank%d" % rank, net, net.fit(X[lo:hi], y[lo:hi], comm=comm, **options))
+    if rank == 0:
+        save(out, "single", start, start.fit(X, y, **options))
+
+
+def save_layers(out, X, y, lo, hi, rank, comm, options):
+    net = model()
+    if rank == 1:
+        net = fn.Sequential([fn.Dense(17, activation="tanh"), fn.Dense(3, activation="softmax")],
+                            input_dim=N_FEATURES, dtype="float64", seed=11)
+    before = net.arena_.params.copy()
+    try:
+        net.fit(X[lo:hi], y[lo:hi], comm=comm, **options)
+        error = None
+    except ValueError as exc:
+        error = str(exc)
+    with open(os.path.join(out, "rank%d.json" % rank), "w") as f:
+        json.dump({"error": error, "unchanged": bool(np.array_equal(net.arena_.params, before))
+                   and net.epochs_trained_ == 0}, f)
+
+
 def save_estimators(out, name, result):
     np.savez(os.path.join(out, name + ".npz"), params=result[0], states=np.zeros(0),
              t=result[1]["t"][0])
@@ -589,6 +631,12 @@ def main():
     elif mode == "names":
         warnings.simplefilter("ignore")  # max_iter reached: scikit-learn's ConvergenceWarning
         save_disagreements(out, X, y, lo, hi, rank, comm, options)
+        return
+    elif mode in ("continued", "loaded"):
+        save_continued(out, mode, X, y, lo, hi, rank, comm, options)
+        return
+    elif mode == "layers":
+        save_layers(out, X, y, lo, hi, rank, comm, options)
         return
     elif mode == "progress":
         options.update(epochs=2, verbose=1)

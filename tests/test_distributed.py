@@ -408,6 +408,31 @@ def test_columns_in_another_order_and_labels_of_another_kind_fail_on_every_proce
             "has numbers; every shard's labels are numbers, or every shard's are strings")
 
 
+@pytest.mark.parametrize("mode", ["continued", "loaded"])
+def test_a_model_trained_or_loaded_on_one_process_continues_as_process_0s(runs, mode):
+    # models trained alone first end at different steps and epochs (or exist on
+    # process 0 only): the fit with comm continues process 0's, its weights,
+    # optimizer state, step and epoch count, as one process continuing it on
+    # the concatenated shards would
+    out = runs(mode, 2)
+    arrays, records = results(out, 2)
+    assert_same_on_every_process(arrays, records)
+    assert_like_one_process(arrays, records, out)
+    assert records[0]["epochs"] == [2, 3]
+
+
+def test_processes_that_made_different_models_fail_before_any_change(tmp_path):
+    proc, out = launch(tmp_path, "layers", 2)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = [json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(2)]
+    for record in records:
+        assert record["error"].startswith("the processes' layers differ: process 0 has "
+                                          "[{'type': 'Dense', 'units': 16,")
+        assert "process 1 has [{'type': 'Dense', 'units': 17," in record["error"]
+        assert record["error"].endswith("every process makes the same model")
+        assert record["unchanged"]
+
+
 def test_options_that_differ_fail_on_every_process(tmp_path):
     proc, out = launch(tmp_path, "option_mismatch", 3)
     assert proc.returncode == 0, proc.stdout + proc.stderr
