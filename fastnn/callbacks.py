@@ -28,28 +28,41 @@ class Callback:
         pass
 
 
-def _mode_for(monitor, mode):
+def _mode_for(owner, monitor, mode):
+    if not isinstance(monitor, str):
+        raise TypeError("%s's monitor must be the name of a logged quantity (such as "
+                        "'val_loss'), got %r" % (owner, monitor))
     if mode not in ("auto", "min", "max"):
-        raise ValueError("mode must be 'auto', 'min' or 'max', got %r" % (mode,))
+        raise ValueError("%s's mode must be 'auto', 'min' or 'max', got %r" % (owner, mode))
     if mode == "auto":
         return "max" if ("accuracy" in monitor or monitor.endswith("r2")) else "min"
     return mode
 
 
-class _Monitor:
-    """Tracks the best value of a logged quantity."""
+def _tracked(monitor, logged):
+    """The quantity tracked for `monitor` in a fit that logs `logged`:
+    val_loss falls back to loss without validation data."""
+    return monitor if monitor in logged or monitor != "val_loss" else "loss"
 
-    def __init__(self, monitor, mode, min_delta):
-        self.monitor = monitor
-        self.mode = _mode_for(monitor, mode)
+
+def _check_logged(owner, monitor, logged):
+    if _tracked(monitor, logged) not in logged:
+        raise ValueError("%s monitors %r, which this fit does not log (it logs: %s); give "
+                         "validation data to monitor validation quantities"
+                         % (owner, monitor, ", ".join(sorted(logged))))
+
+
+class _Monitor:
+    """Tracks the best value of a logged quantity for the callback `owner`."""
+
+    def __init__(self, owner, monitor, mode, min_delta):
+        self.owner, self.monitor = owner, monitor
+        self.mode = _mode_for(owner, monitor, mode)
         self.min_delta = abs(float(min_delta))
         self.best = math.inf if self.mode == "min" else -math.inf
 
     def value(self, logs):
-        if self.monitor not in logs:
-            raise KeyError("%s monitors %r, which this fit does not log (it logs: %s); "
-                           "give validation data to monitor validation quantities"
-                           % (type(self).__name__, self.monitor, ", ".join(sorted(logs))))
+        _check_logged(self.owner, self.monitor, logs)
         return logs[self.monitor]
 
     def improved(self, value):
@@ -69,6 +82,7 @@ class EarlyStopping(Callback):
                  mode="auto"):
         if not isinstance(patience, int) or patience < 0:
             raise ValueError("patience must be an integer >= 0, got %r" % (patience,))
+        _mode_for("EarlyStopping", monitor, mode)
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
         self.restore_best, self.mode = restore_best, mode
         self._tracker = None
@@ -83,11 +97,15 @@ class EarlyStopping(Callback):
         self.best_weights = None
         self.stopped_epoch = None
 
+    def check_logged(self, logged):
+        """Raise ValueError, before training, when a fit logging the names
+        `logged` does not log the monitored quantity."""
+        _check_logged(type(self).__name__, self.monitor, logged)
+
     def on_epoch_end(self, epoch, logs):
         if self._tracker is None:
-            monitor = self.monitor if self.monitor in logs or self.monitor != "val_loss" \
-                else "loss"
-            self._tracker = _Monitor(monitor, self.mode, self.min_delta)
+            self._tracker = _Monitor(type(self).__name__, _tracked(self.monitor, logs),
+                                     self.mode, self.min_delta)
         value = self._tracker.value(logs)
         if self._tracker.improved(value):
             self._tracker.best = value
@@ -118,6 +136,7 @@ class ModelCheckpoint(Callback):
 
     def __init__(self, path, monitor="val_loss", save_best_only=True, mode="auto",
                  include_optimizer=True):
+        _mode_for("ModelCheckpoint", monitor, mode)
         self.path, self.monitor, self.save_best_only = str(path), monitor, save_best_only
         self.mode, self.include_optimizer = mode, include_optimizer
         self.saved = []
@@ -125,11 +144,15 @@ class ModelCheckpoint(Callback):
     def on_train_begin(self, logs=None):
         self._tracker = None
 
+    def check_logged(self, logged):
+        """Raise ValueError, before training, when a fit logging the names
+        `logged` does not log the monitored quantity."""
+        _check_logged(type(self).__name__, self.monitor, logged)
+
     def on_epoch_end(self, epoch, logs):
         if self._tracker is None:
-            monitor = self.monitor if self.monitor in logs or self.monitor != "val_loss" \
-                else "loss"
-            self._tracker = _Monitor(monitor, self.mode, 0.0)
+            self._tracker = _Monitor(type(self).__name__, _tracked(self.monitor, logs),
+                                     self.mode, 0.0)
         value = self._tracker.value(logs)
         if not self.save_best_only or self._tracker.improved(value):
             if self._tracker.improved(value):

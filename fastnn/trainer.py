@@ -106,6 +106,7 @@ def fit(model, X, y, *, loss=None, optimizer=None, batch_size=None, epochs=10, s
             raise TypeError("fit needs targets y (only a fastnn.data source holds its own)")
         data = prepare_data(model, X, y, loss, validation_split, validation_data,
                             validation_rows, sample_weight, class_weight, _classes)
+    _check_monitors(callbacks, early_stopping, data.loss, data.X_val is not None)
     if _clip_batch_size and batch_size is not None:
         batch_size = min(batch_size, data.n_train)
     batch_size = _batch_size(batch_size, data.n_train)
@@ -124,6 +125,22 @@ def fit(model, X, y, *, loss=None, optimizer=None, batch_size=None, epochs=10, s
 
 
 _LR_CHECK_STEPS = 1 << 20
+
+# what every epoch logs, and the metrics evaluate() returns for each loss (logged with
+# "val_" before them when there is validation data): the callbacks' monitors are checked
+# against them before training (tests/test_callbacks.py holds them to the logs)
+EPOCH_LOGS = ("loss", "time", "samples_per_sec", "lr")
+METRICS = {"cross_entropy": ("loss", "accuracy"), "binary_cross_entropy": ("loss", "accuracy"),
+           "poisson": ("loss", "mse", "r2"), "mse": ("loss", "mse", "r2")}
+
+
+def _check_monitors(callbacks, early_stopping, loss, validation):
+    """Raise ValueError before training when a callback monitors a quantity
+    this fit does not log."""
+    logged = set(EPOCH_LOGS) | ({"val_" + m for m in METRICS[loss]} if validation else set())
+    for cb in callbacks + ([early_stopping] if early_stopping is not None else []):
+        if hasattr(cb, "check_logged"):
+            cb.check_logged(logged)
 
 
 def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuffle, l2,
@@ -187,6 +204,7 @@ def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuff
                             classes)
         if data.center_lambda > 0:
             raise ValueError("the center loss is not available with comm")
+        _check_monitors(callbacks_, early_stopping, data.loss, data.X_val is not None)
         return data
 
     data = group.agree(prepare)

@@ -187,11 +187,56 @@ def test_early_stopping_in_a_fit_without_validation_data():
     assert es.best_epoch == history.epochs[int(np.argmin(history["loss"]))]
 
 
-def test_early_stopping_on_a_missing_quantity_says_so():
+@pytest.mark.parametrize("make, validation", [
+    (lambda path: fastnn.EarlyStopping(monitor="val_accuracy"), False),
+    (lambda path: fastnn.EarlyStopping(monitor="val_acc"), True),
+    (lambda path: fastnn.ModelCheckpoint(path, monitor="val_r2"), True),  # a classifier's
+    (lambda path: fastnn.ModelCheckpoint(path, monitor="val_accuracy"), False),
+])
+def test_a_monitor_the_fit_does_not_log_is_refused_before_training(tmp_path, make, validation):
+    # the monitored quantity is checked against what the fit will log before the
+    # model changes, and the error names the callback and what is logged
     X, y = blobs(0, 64)
-    es = fastnn.EarlyStopping(monitor="val_accuracy")
-    with pytest.raises(KeyError, match="val_accuracy.*give validation data"):
-        small_net().fit(X, y, batch_size=16, epochs=2, early_stopping=es)
+    callback = make(str(tmp_path / "best.npz"))
+    model = small_net()
+    before = model.get_params_flat()
+    kw = ({"early_stopping": callback} if isinstance(callback, fastnn.EarlyStopping)
+          else {"callbacks": [callback]})
+    logged = "it logs: loss, lr, samples_per_sec, time"
+    if validation:
+        kw["validation_split"] = 0.25
+        logged += ", val_accuracy, val_loss"
+    with pytest.raises(ValueError) as raised:
+        model.fit(X, y, batch_size=16, epochs=2, **kw)
+    message = str(raised.value)
+    assert message.startswith("%s monitors %r, which this fit does not log (%s);"
+                              % (type(callback).__name__, callback.monitor, logged)), message
+    assert message.endswith("give validation data to monitor validation quantities")
+    assert model.epochs_trained_ == 0 and model.t_ == 0
+    np.testing.assert_array_equal(model.get_params_flat(), before)
+    assert not (tmp_path / "best.npz").exists()
+
+
+@pytest.mark.parametrize("loss, n_out, target", [
+    ("cross_entropy", 3, "labels"), ("binary_cross_entropy", 2, "binary"),
+    ("poisson", 2, "counts"), ("mse", 2, "values")])
+def test_the_monitors_are_checked_against_what_each_loss_really_logs(loss, n_out, target):
+    # trainer.METRICS and EPOCH_LOGS, which the monitors are checked against, are
+    # what a fit with validation data logs and what evaluate returns
+    from fastnn import trainer
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 4))
+    y = {"labels": rng.integers(0, 3, 40), "binary": rng.integers(0, 2, (40, 2)),
+         "counts": rng.poisson(1.0, (40, 2)), "values": rng.standard_normal((40, 2))}[target]
+    out = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "poisson": "exp",
+           "mse": "identity"}[loss]
+    model = fastnn.Sequential([fastnn.Dense(n_out, activation=out)], input_dim=4, seed=0)
+    recorder = Recorder()
+    model.fit(X, y, loss=loss, batch_size=10, epochs=1, validation_split=0.25,
+              callbacks=[recorder])
+    assert set(recorder.logs[0]) == set(trainer.EPOCH_LOGS) | {
+        "val_" + m for m in trainer.METRICS[loss]}
+    assert set(model.evaluate(X, y)) == set(trainer.METRICS[loss])
 
 
 def test_early_stopping_arguments():
@@ -199,9 +244,15 @@ def test_early_stopping_arguments():
         fastnn.EarlyStopping(patience=-1)
     with pytest.raises(ValueError, match="patience"):
         fastnn.EarlyStopping(patience=1.5)
-    es = fastnn.EarlyStopping(mode="sideways")
-    with pytest.raises(ValueError, match="mode must be"):
-        _drive(es, [{"val_loss": 1.0}])
+    # a bad mode or monitor is refused when the callback is made, naming it
+    with pytest.raises(ValueError, match="EarlyStopping's mode must be 'auto', 'min' or 'max', "
+                                         "got 'maximum'"):
+        fastnn.EarlyStopping(mode="maximum")
+    with pytest.raises(ValueError, match="ModelCheckpoint's mode must be 'auto', 'min' or "
+                                         "'max', got 'maximum'"):
+        fastnn.ModelCheckpoint("best.npz", mode="maximum")
+    with pytest.raises(TypeError, match="EarlyStopping's monitor must be the name"):
+        fastnn.EarlyStopping(monitor=3)
     assert fastnn.EarlyStopping().best is None  # before any training
 
 
