@@ -135,9 +135,13 @@ class Group:
             raise TypeError("comm must be an mpi4py intracommunicator (such as "
                             "mpi4py.MPI.COMM_WORLD), got %r" % (comm,))
         self.comm = comm
-        self.method = sum_method()
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
+        # settings every process must share: a bad or a differing one raises on all
+        self.method, self.loop = self.agree(lambda: (sum_method(), step_loop()))
+        self.check_same((self.method, self.loop), "(%s, %s) settings" % (SUM_ENV_VAR,
+                                                                          LOOP_ENV_VAR),
+                        "give every process the same environment")
         self.sizes = None
         self.offset = self.n_total = 0
         self._process_sums = {}
@@ -206,7 +210,7 @@ class Group:
         key = np.dtype(dtype).str
         if key not in self._process_sums:
             found = None
-            if step_loop() == "c":
+            if self.loop == "c":
                 found = process_sum(self.comm, dtype, self.method == "allreduce")
             everywhere = all(self.comm.allgather(found is not None))
             self._process_sums[key] = found if everywhere else None

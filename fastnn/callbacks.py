@@ -97,6 +97,12 @@ class EarlyStopping(Callback):
         self.best_weights = None
         self.stopped_epoch = None
 
+    def get_config(self):
+        """The settings (processes training together compare them)."""
+        return {"monitor": self.monitor, "patience": self.patience,
+                "min_delta": self.min_delta, "restore_best": self.restore_best,
+                "mode": self.mode}
+
     def check_logged(self, logged):
         """Raise ValueError, before training, when a fit logging the names
         `logged` does not log the monitored quantity."""

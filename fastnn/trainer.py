@@ -180,7 +180,8 @@ def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuff
         {"loss": loss, "optimizer": named_optimizer, "batch_size": batch_size_,
          "epochs": epochs_, "shuffle": shuffle, "l2": l2_, "clip_norm": clip_norm_,
          "clip_value": clip_value_, "validation_split": validation_split_,
-         "class_weight": class_weight, "on_nonfinite": on_nonfinite, "drop_last": drop_last},
+         "class_weight": class_weight, "on_nonfinite": on_nonfinite, "drop_last": drop_last,
+         "early_stopping": early_stopping},
         "fit options", "every process passes the same training options")
     if group.rank != 0:
         verbose_ = 0  # progress is reported by process 0

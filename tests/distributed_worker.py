@@ -65,6 +65,9 @@ MODE is
   make a fresh one (seed=None), and the processes continue process 0's
   with comm; process 0 also continues the loaded model on all rows
 - layers: process 1 makes a model with a wider hidden layer
+- settings: process 1 alone sets FASTNN_MPI_SUM=allreduce, then
+  FASTNN_MPI_LOOP to a value that is not one, then passes an EarlyStopping
+  that does not restore the best weights
 - progress: a fit of two epochs with verbose=1 (process 0's progress bar)
 Each process writes rank<r>.npz (its parameters, optimizer state and step)
 and rank<r>.json (its History, or the error it raised).
@@ -532,6 +535,26 @@ def save_layers(out, X, y, lo, hi, rank, comm, options):
                    and net.epochs_trained_ == 0}, f)
 
 
+def save_settings(out, X, y, lo, hi, rank, comm, options):
+    record = {}
+    changes = {"sum": ("FASTNN_MPI_SUM", "allreduce", fn.EarlyStopping()),
+               "loop": ("FASTNN_MPI_LOOP", "fast", fn.EarlyStopping()),
+               "early_stopping": (None, None, fn.EarlyStopping(restore_best=rank != 1))}
+    for name, (variable, value, early_stopping) in changes.items():
+        if rank == 1 and variable is not None:
+            os.environ[variable] = value
+        try:
+            model().fit(X[lo:hi], y[lo:hi], comm=comm, early_stopping=early_stopping,
+                        **dict(options, epochs=2))
+            record[name] = None
+        except ValueError as exc:
+            record[name] = str(exc)
+        if variable is not None:
+            os.environ.pop(variable, None)
+    with open(os.path.join(out, "rank%d.json" % rank), "w") as f:
+        json.dump(record, f)
+
+
 def save_estimators(out, name, result):
     np.savez(os.path.join(out, name + ".npz"), params=result[0], states=np.zeros(0),
              t=result[1]["t"][0])
@@ -637,6 +660,9 @@ def main():
         return
     elif mode == "layers":
         save_layers(out, X, y, lo, hi, rank, comm, options)
+        return
+    elif mode == "settings":
+        save_settings(out, X, y, lo, hi, rank, comm, options)
         return
     elif mode == "progress":
         options.update(epochs=2, verbose=1)

@@ -433,6 +433,26 @@ def test_processes_that_made_different_models_fail_before_any_change(tmp_path):
         assert record["unchanged"]
 
 
+def test_settings_that_differ_fail_on_every_process(tmp_path):
+    # the environment's sum and loop settings, and early stopping, are compared:
+    # processes that summed differently would wait on each other forever, and a
+    # bad value on one process fails every process
+    proc, out = launch(tmp_path, "settings", 2)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = [json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(2)]
+    for record in records:
+        assert record["sum"] == (
+            "the processes' (FASTNN_MPI_SUM, FASTNN_MPI_LOOP) settings differ: process 0 has "
+            "('reduce', 'c'), process 1 has ('allreduce', 'c'); give every process the same "
+            "environment")
+        assert "FASTNN_MPI_LOOP must be 'c' or 'python', got 'fast'" in record["loop"]
+        assert record["early_stopping"].startswith(
+            "the processes' fit options differ: process 0 has early_stopping=EarlyStopping(")
+        assert "'restore_best': True" in record["early_stopping"]
+        assert "'restore_best': False" in record["early_stopping"]
+    assert "process 1 of 2" in records[0]["loop"]
+
+
 def test_options_that_differ_fail_on_every_process(tmp_path):
     proc, out = launch(tmp_path, "option_mismatch", 3)
     assert proc.returncode == 0, proc.stdout + proc.stderr
