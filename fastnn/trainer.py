@@ -42,7 +42,10 @@ class NonFiniteError(FloatingPointError):
 
 
 def _check_options(batch_size, epochs, l2, clip_norm, clip_value, validation_split, verbose,
-                   backend, on_nonfinite, callbacks, early_stopping):
+                   backend, on_nonfinite, callbacks, early_stopping, shuffle, drop_last):
+    for name, flag in (("shuffle", shuffle), ("drop_last", drop_last)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError("%s must be True or False, got %r" % (name, flag))
     batch_size = None if batch_size is None else check_int(batch_size, "batch_size", low=1)
     epochs = check_int(epochs, "epochs", low=1)
     l2 = check_scalar(l2, "l2", low=0.0)
@@ -96,7 +99,7 @@ def fit(model, X, y, *, loss=None, optimizer=None, batch_size=None, epochs=10, s
     (batch_size, epochs, l2, clip_norm, clip_value, validation_split, verbose,
      callbacks) = _check_options(batch_size, epochs, l2, clip_norm, clip_value,
                                  validation_split, verbose, backend, on_nonfinite, callbacks,
-                                 early_stopping)
+                                 early_stopping, shuffle, drop_last)
     nt = resolve_n_threads(n_threads)
     if isinstance(X, ParquetSource):
         data = prepare_source(model, X, y, loss, validation_split, validation_data,
@@ -159,7 +162,7 @@ def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuff
     def check_local():
         options = _check_options(batch_size, epochs, l2, clip_norm, clip_value,
                                  validation_split, verbose, backend, on_nonfinite, callbacks,
-                                 early_stopping)
+                                 early_stopping, shuffle, drop_last)
         if isinstance(X, ParquetSource) or y is None:
             raise ValueError("fit with comm takes each process's rows as arrays (X, y); a "
                              "fastnn.data source is not supported")

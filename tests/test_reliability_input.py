@@ -170,6 +170,10 @@ FIT_CASES = [
           r"unknown optimizer 3; valid optimizers are: " + VALID_OPTIMIZERS),
     _case("fit-unknown-backend", lambda c: c.clf.fit(c.X, c.y, backend="gpu"), ValueError,
           r"backend must be 'fast' or 'reference'"),
+    _case("fit-shuffle-string", lambda c: c.clf.fit(c.X, c.y, shuffle="no"), TypeError,
+          r"shuffle must be True or False, got 'no'"),
+    _case("fit-drop-last-int", lambda c: c.clf.fit(c.X, c.y, drop_last=2), TypeError,
+          r"drop_last must be True or False, got 2"),
     # labels and targets
     # a label the fitted model has no class for (an unbuilt model: 4 labels for 3 units)
     _case("fit-label-equals-output-units", lambda c: c.clf.fit(c.X, _put(c.y, 7, K)),
