@@ -44,7 +44,9 @@ def as_float_array(x, name, dtype, ndim=None, allow_empty=False, convert_floats=
     that costs a silent copy)."""
     arr = np.asarray(x)
     kind = arr.dtype.kind
-    if kind in "iu" or (kind == "f" and convert_floats):
+    if kind == "f" and convert_floats and arr.dtype.itemsize > np.dtype(dtype).itemsize:
+        arr = _narrowed(arr, name, dtype)
+    elif kind in "iu" or (kind == "f" and convert_floats):
         arr = arr.astype(dtype, copy=False)
     elif kind == "f":
         if arr.dtype != dtype:
@@ -62,6 +64,24 @@ def as_float_array(x, name, dtype, ndim=None, allow_empty=False, convert_floats=
     if not allow_empty and arr.size == 0:
         raise ValueError("%s is empty (shape %s)" % (name, arr.shape))
     return np.ascontiguousarray(arr)
+
+
+def _narrowed(arr, name, dtype):
+    """arr converted to a narrower float dtype; a finite value beyond its
+    range, which would become infinite, raises ValueError saying so (rather
+    than the later check's "contains NaN or infinity")."""
+    with np.errstate(over="ignore"):
+        out = arr.astype(dtype)
+    infinite = np.isinf(out)
+    if not infinite.any():
+        return out
+    overflowed = infinite & np.isfinite(arr)
+    if overflowed.any():
+        raise ValueError("%s has values beyond the range of %s (largest magnitude %.3g, the "
+                         "largest %s is %.3g): scale it, or use a float64 model"
+                         % (name, np.dtype(dtype).name, np.max(np.abs(arr[overflowed])),
+                            np.dtype(dtype).name, np.finfo(dtype).max))
+    return out
 
 
 def is_memory_mapped(x):

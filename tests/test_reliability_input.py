@@ -110,6 +110,12 @@ FIT_CASES = [
           r"\bX contains NaN or infinity"),
     _case("fit-X-neg-inf", lambda c: c.clf.fit(_put(c.X, (47, 4), -INF), c.y), ValueError,
           r"\bX contains NaN or infinity"),
+    _case("fit-X-beyond-float32", lambda c: c.clf.fit(_put(c.X, (2, 1), -1e300), c.y),
+          ValueError, r"\bX has values beyond the range of float32 \(largest magnitude 1e\+300, "
+          r"the largest float32 is 3.4e\+38\): scale it, or use a float64 model"),
+    _case("fit-y-targets-beyond-float32",
+          lambda c: c.reg.fit(c.X, _put(c.t, 3, 1e39), loss="mse"), ValueError,
+          r"\by has values beyond the range of float32 \(largest magnitude 1e\+39"),
     _case("fit-y-labels-nan", lambda c: c.clf.fit(c.X, _put(c.y, 5, NAN)), ValueError,
           r"\by contains NaN or infinity"),
     _case("fit-y-targets-nan", lambda c: c.reg.fit(c.X, _put(c.t, 5, NAN), loss="mse"),
