@@ -40,7 +40,11 @@ def _label_array(y, name):
             raise TypeError("%s holds Python objects; targets must be numbers, booleans or "
                             "strings" % name)
         arr = arr.astype(str)
-    if arr.dtype.kind not in "biufUS":
+    if arr.dtype.kind == "S":  # as scikit-learn: a bytes label has no text to save or export
+        raise TypeError("%s holds bytes (dtype %s); targets must be numbers, booleans or "
+                        "strings: decode them first, e.g. %s.astype(str)"
+                        % (name, arr.dtype, name))
+    if arr.dtype.kind not in "biufU":
         raise TypeError("%s has dtype %s; targets must be numbers, booleans or strings"
                         % (name, arr.dtype))
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):

@@ -27,6 +27,11 @@ def is_frame(X):
 def _columns(X):
     """[(name, 1-D array)] of a frame's columns, non-numeric ones refused by name."""
     lib = _library(X)
+    names = list(X.column_names if lib == "pyarrow" else X.columns)
+    repeated = sorted({str(n) for n in names if names.count(n) > 1})
+    if repeated:  # a column looked up by a repeated name is each of them at once
+        raise ValueError("X has duplicate column names %s; give each column its own name"
+                         % ", ".join(repr(n) for n in repeated))
     if lib == "pyarrow":
         pairs = [(name, X.column(name).to_numpy()) for name in X.column_names]
     elif lib == "polars":

@@ -98,6 +98,20 @@ def test_non_numeric_columns_are_refused_by_name(kind):
     assert not model.built
 
 
+@pytest.mark.parametrize("kind", ["pandas", "pyarrow"])  # polars has no repeated names
+def test_repeated_column_names_are_refused(kind):
+    # looked up by name, a repeated name is every column it names at once: a
+    # 3-column frame would train as 4 columns under 3 names
+    X, y = _data()
+    frame = (pd.DataFrame(X, columns=["a", "a", "c"]) if kind == "pandas"
+             else pa.Table.from_arrays([pa.array(X[:, i]) for i in range(3)], ["a", "a", "c"]))
+    model = _model()
+    with pytest.raises(ValueError, match="X has duplicate column names 'a'; give each column "
+                                         "its own name"):
+        model.fit(frame, y, epochs=1)
+    assert not model.built
+
+
 def test_integer_column_names_are_not_feature_names():
     X, y = _data()
     model = _model()

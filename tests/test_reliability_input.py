@@ -204,6 +204,9 @@ FIT_CASES = [
           r"\bX has dtype complex64.*" + DTYPE_HINT),
     _case("fit-X-bool", lambda c: c.clf.fit(c.X > 0, c.y), TypeError,
           r"\bX has dtype bool.*" + DTYPE_HINT),
+    _case("fit-y-bytes", lambda c: c.clf.fit(c.X, np.where(c.y > 0, b"yes", b"no")),
+          TypeError, r"\by holds bytes \(dtype \|S3\); targets must be numbers, booleans or "
+          r"strings: decode them first, e\.g\. y\.astype\(str\)"),
     _case("fit-y-object", lambda c: c.clf.fit(c.X, c.y.astype(object)), TypeError,
           r"\by holds Python objects; targets must be numbers, booleans or strings"),
     _case("fit-y-string-regression", lambda c: c.reg.fit(c.X, c.t.astype(str), loss="mse"),
