@@ -31,7 +31,7 @@ import numpy as np
 
 from fastnn import _lipo
 from fastnn.preprocessing import Standardizer
-from fastnn.trainer import NonFiniteError
+from fastnn.trainer import METRICS, NonFiniteError
 
 __all__ = ["Real", "Integer", "Categorical", "Space", "SearchResult", "search", "grid_search",
            "random_search", "lipo_search", "model_objective", "sklearn_objective", "STRATEGIES"]
@@ -725,9 +725,9 @@ class _ModelObjective:
         try:
             history = model.fit(self.X, self.y, **kwargs)
         except NonFiniteError:
-            return self._failure()
+            return self._failure(model)
         if getattr(history, "stopped", None) == "non_finite":
-            return self._failure()
+            return self._failure(model)
         scores = model.evaluate(self.X_val, self.y_val)
         metric = self.metric
         if metric is None:
@@ -739,13 +739,18 @@ class _ModelObjective:
         else:
             raise ValueError("metric %r is not available for this model; it reports %s"
                              % (metric, ", ".join(sorted(scores))))
-        return float(value) if math.isfinite(value) else self._failure()
+        return float(value) if math.isfinite(value) else self._failure(model)
 
-    def _failure(self):
+    def _failure(self, model):
+        """The score of a trial whose model diverged: failure_score, or 0.0
+        when the metric is accuracy (the metric a classifier's None stands
+        for, whatever its labels), else NaN."""
         if self.failure_score is not None:
             return float(self.failure_score)
-        return 0.0 if self.metric in (None, "accuracy") and self.y.ndim == 1 and \
-            np.issubdtype(self.y.dtype, np.integer) else math.nan
+        metric = self.metric
+        if metric is None:
+            metric = "accuracy" if "accuracy" in METRICS[model.loss_] else "r2"
+        return 0.0 if metric == "accuracy" else math.nan
 
 
 def model_objective(build_fn, X, y, validation_split=0.2, validation_data=None, metric=None,

@@ -223,6 +223,33 @@ def test_model_objective_on_digits():
         model_objective(build, X, y, metric="f1")
 
 
+@pytest.mark.parametrize("labels", ["int", "str", "bool"])
+def test_a_diverged_trial_scores_the_failure_score(labels):
+    # a trial whose fit diverges scores 0.0 on accuracy whatever the labels are,
+    # NaN on the other metrics, or failure_score when given
+    import fastnn as fn
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 4))
+    y_int = (X[:, 0] > 0).astype(int)
+    y = {"int": y_int, "str": np.where(y_int, "yes", "no"), "bool": y_int.astype(bool)}[labels]
+
+    def build(params):
+        model = fn.Sequential([fn.Dense(8, activation="relu"), fn.Dense(2, activation="softmax")],
+                              input_dim=4, seed=0)
+        return model, {"optimizer": fn.optim.SGD(lr=params["lr"])}
+    objective = model_objective(build, X, y, epochs=3, batch_size=16)
+    assert objective({"lr": 0.1}) > 0.5
+    assert objective({"lr": 1e6}) == 0.0
+    assert math.isnan(model_objective(build, X, y, metric="neg_loss", epochs=3)({"lr": 1e6}))
+    assert model_objective(build, X, y, failure_score=-1.0, epochs=3)({"lr": 1e6}) == -1.0
+
+    def build_regressor(params):
+        return fn.Sequential([fn.Dense(1)], input_dim=4, seed=0), {
+            "optimizer": fn.optim.SGD(lr=params["lr"]), "loss": "mse"}
+    diverged = model_objective(build_regressor, X, X[:, 0] * 1e3, epochs=3)({"lr": 1e6})
+    assert math.isnan(diverged)
+
+
 def test_sklearn_objective_with_logistic_regression():
     pytest.importorskip("sklearn")
     from sklearn.datasets import load_iris
