@@ -215,6 +215,11 @@ def _fastnn_activation(path, module, dtype):
     return get_activation(next(n for cls, n in names.items() if _is(module, cls)))
 
 
+def _not_convertible(path, child):
+    return TypeError("from_torch cannot convert %s; it converts %s"
+                     % (_describe(path, child), _SUPPORTED))
+
+
 def _parse(children, dtype):
     """[{"path", "linear", "activation", "act", "dropout"}] per Linear (act: the
     activation's (position, module)): the
@@ -258,8 +263,7 @@ def _parse(children, dtype):
                 raise ValueError("%s: fastnn's dropout rate is in [0, 1)" % _describe(path, child))
             last["dropout"] = float(child.p)
         else:
-            raise TypeError("from_torch cannot convert %s; it converts %s"
-                            % (_describe(path, child), _SUPPORTED))
+            raise _not_convertible(path, child)
     if not layers:
         raise ValueError("the module has no nn.Linear layer")
     if layers[-1]["dropout"] is not None:
@@ -344,6 +348,10 @@ def from_torch(module, input_dim=None, output_activation=None, seed=None):
     children = _flatten(module)
     linears = [(path, child) for path, child in children if _is(child, nn.Linear)]
     if not linears:
+        # a subclass of Linear that overrides forward is named, not taken for no Linear
+        for path, child in children:
+            if isinstance(child, nn.Linear):
+                raise _not_convertible(path, child)
         raise ValueError("the module has no nn.Linear layer")
     dtype = _stack_dtype(linears)
     layers = _parse(children, dtype)

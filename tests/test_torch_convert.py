@@ -337,6 +337,18 @@ def test_custom_modules_and_containers_are_refused():
 
     with pytest.raises(TypeError, match="cannot convert Doubled at position 1"):
         ft.from_torch(nn.Sequential(nn.Linear(2, 3), Doubled()))
+
+    class Scaled(nn.Linear):  # a Linear that computes something else
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    # named as any other module it cannot convert, also when it is the only Linear
+    with pytest.raises(TypeError, match="cannot convert Scaled at position 2"):
+        ft.from_torch(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), Scaled(3, 1)))
+    with pytest.raises(TypeError, match="cannot convert Scaled at position 0"):
+        ft.from_torch(nn.Sequential(Scaled(2, 1)))
+    with pytest.raises(ValueError, match="the module has no nn.Linear layer"):
+        ft.from_torch(nn.Sequential(nn.ReLU()))
     with pytest.raises(TypeError, match="takes a torch.nn.Sequential, got ModuleList"):
         ft.from_torch(nn.ModuleList([nn.Linear(2, 3)]))
     with pytest.raises(TypeError, match="takes a torch.nn.Sequential, got Linear"):
