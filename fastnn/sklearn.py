@@ -211,6 +211,12 @@ class _BaseMLP(BaseEstimator):
         if not hasattr(sizes, "__iter__"):
             sizes = [sizes]
         sizes = list(sizes)
+        # scikit-learn raises TypeError for a size that is not an integer; a float
+        # would otherwise be truncated silently
+        if not all(isinstance(s, Integral) and not isinstance(s, (bool, np.bool_))
+                   for s in sizes):
+            raise TypeError("hidden_layer_sizes must hold integers, got %r"
+                            % (self.hidden_layer_sizes,))
         if np.any(np.array(sizes) <= 0):
             raise ValueError("hidden_layer_sizes must be > 0, got %s." % sizes)
         return [int(s) for s in sizes]

@@ -666,6 +666,11 @@ def test_errors(iris, diabetes):
         MLPClassifier(n_threads=0).fit(X, y)
     with pytest.raises(ValueError, match="hidden_layer_sizes must be > 0"):
         MLPClassifier(hidden_layer_sizes=(5, 0)).fit(X, y)
+    for sizes in [(3.5,), (4, 3.0), (True,)]:  # scikit-learn's TypeError, not truncation
+        with pytest.raises(TypeError, match="hidden_layer_sizes must hold integers"):
+            MLPClassifier(hidden_layer_sizes=sizes).fit(X, y)
+    assert MLPClassifier(hidden_layer_sizes=(np.int64(3),), max_iter=1).fit(X, y).coefs_[0]\
+        .shape == (4, 3)
     with pytest.raises(ValueError, match="dropout needs a stochastic solver"):
         MLPClassifier(solver="lbfgs", dropout=0.5).fit(X, y)
     with pytest.raises(ValueError, match="clip_norm needs a stochastic solver"):
