@@ -11,6 +11,7 @@ pooled mean, in float64), so every process holds the same bits.
 """
 
 import numpy as np
+import scipy.sparse
 
 from fastnn import ops
 from fastnn._collective import agree
@@ -67,7 +68,7 @@ class Standardizer:
     def inverse_transform(self, X):
         """X * scale_ + mean_, validated as transform validates its input."""
         self._check_fitted()
-        arr = np.asarray(X)
+        arr = _floating(X)
         if arr.ndim != 2 or arr.shape[1] != self.n_features_in_:
             raise ValueError("X must have shape (m, %d) like the data the Standardizer was "
                              "fitted on, got %s" % (self.n_features_in_, arr.shape))
@@ -105,6 +106,9 @@ def _fit_shards(X, comm, n_threads):
 def _floating(X, dtype=None):
     """Keep float32/float64 as they are (or cast to the fitted dtype); other
     numeric input becomes float64. Validation of the rest happens in ops."""
+    if scipy.sparse.issparse(X):  # np.asarray would make it a 0-d array of one object
+        raise TypeError("Standardizer takes dense X, got a sparse %s: centring makes it dense "
+                        "(use X.toarray() for one that fits in memory)" % type(X).__name__)
     arr = np.asarray(X)
     if dtype is not None and arr.dtype.kind in "fiu":
         return arr.astype(dtype, copy=False)

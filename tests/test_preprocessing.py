@@ -109,3 +109,16 @@ def test_standardizer_rejects_bad_values(rng):
         fastnn.Standardizer().fit(X)
     with pytest.raises(TypeError, match="bool"):
         fastnn.Standardizer().fit(np.ones((3, 2), dtype=bool))
+
+
+def test_standardizer_names_sparse_input():
+    # a sparse matrix is refused as such, not as "dtype object"
+    import scipy.sparse
+    X = scipy.sparse.random(6, 3, density=0.5, format="csr", random_state=0)
+    with pytest.raises(TypeError, match="Standardizer takes dense X, got a sparse csr_matrix"):
+        fastnn.Standardizer().fit(X)
+    fitted = fastnn.Standardizer().fit(X.toarray())
+    with pytest.raises(TypeError, match="got a sparse csr_matrix"):
+        fitted.transform(X)
+    with pytest.raises(TypeError, match="got a sparse csr_matrix"):
+        fitted.inverse_transform(X)
