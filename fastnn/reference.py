@@ -222,7 +222,8 @@ def _softmax_cross_entropy(Z, y, sw=None):
     lse = Z.max(axis=1, keepdims=True).astype(_F64) + np.log(s)
     ysum = Y.sum(axis=1, keepdims=True)
     # a class with no target mass adds nothing, even at a logit of -inf (0 * -inf is NaN)
-    yz = np.where(Y != 0, Y * Z.astype(_F64), 0.0)
+    with np.errstate(invalid="ignore"):
+        yz = np.where(Y != 0, Y * Z.astype(_F64), 0.0)
     rows = ysum * lse - np.sum(yz, axis=1, keepdims=True)
     loss = float(np.sum(w * rows) / denom)
     P = e / s

@@ -114,7 +114,8 @@ static double FNN_SFX(softmax_xent_row)(const FNN_SFX(loss_args) *g, int64_t i, 
         const REAL *yi = g->y + i * k;
         for (j = 0; j < k; j++) {
             ysum += (double)yi[j];
-            yz += (double)yi[j] * (double)zi[j];
+            /* a class with no target mass adds nothing, even at a logit of -inf */
+            if (yi[j] != 0) yz += (double)yi[j] * (double)zi[j];
         }
     }
     if (g->dz) {

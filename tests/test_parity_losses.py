@@ -92,6 +92,22 @@ def test_losses_with_extreme_logits_are_finite(dtype, isa):
     assert_close(dZ, rdZ, "elementwise", scale=1 / 4)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_a_class_without_target_mass_adds_nothing_even_at_minus_infinity(dtype, isa, n_threads):
+    # a logit of -inf where the target is 0 (a masked class): one-hot and soft
+    # targets give the loss of class labels, as the reference defines it
+    Z = np.array([[-np.inf, 0.0, 1.0], [2.0, -np.inf, 0.5], [0.3, 0.1, -0.2]], dtype=dtype)
+    Y = np.array([[0.0, 0.0, 1.0], [0.25, 0.0, 0.75], [0.0, 1.0, 0.0]], dtype=dtype)
+    loss, dZ = ops.softmax_cross_entropy(Z, Y, n_threads=n_threads)
+    rloss, rdZ = ref.softmax_cross_entropy(Z, Y)
+    assert np.isfinite(loss) and np.all(np.isfinite(dZ))
+    assert_close(loss, rloss, "gemm", k=9, dtype=dtype)
+    assert_close(dZ, rdZ, "elementwise", scale=1 / 3)
+    one_hot, _ = ops.softmax_cross_entropy(Z[[0, 2]], Y[[0, 2]], n_threads=n_threads)
+    labels, _ = ops.softmax_cross_entropy(Z[[0, 2]], np.array([2, 1]), n_threads=n_threads)
+    assert_close(one_hot, labels, "gemm", k=6, dtype=dtype)
+
+
 def test_cross_entropy_is_log_of_softmax(rng):
     Z = rng.standard_normal((5, 4))
     y = np.array([0, 3, 2, 1, 1])
