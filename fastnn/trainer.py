@@ -515,6 +515,7 @@ class _FitRun:
             # each batch's loss weighs by its rows, or by its weight sum with sample weights
             weights = (rows if data.sw is None
                        else batch_weight_sums(data.sw, perm, self.batch_size, n_batches))
+            lrs = _rates_of_batches(lrs, weights)
             outcome = run_epoch(net, arena.params, data.X, data.Y, perm, self.batch_size, lrs,
                                 losses, self.nt, self.run_length,
                                 after_run=self._progress(losses, weights),
@@ -543,7 +544,7 @@ class _FitRun:
         used = rows.sum()
         logs = {"loss": float(losses @ weights / weights.sum()), "time": seconds,
                 "samples_per_sec": used / seconds if seconds > 0 else float("inf"),
-                "lr": float(lrs[-1])}
+                "lr": _last_rate(lrs, weights)}
         if data.X_val is not None:
             scores = evaluate(model, data.X_val, data.Y_val, sample_weight=data.sw_val,
                               n_threads=self.nt, _prepared=True)
@@ -563,6 +564,7 @@ class _FitRun:
         # each batch's mean is over its global rows, or its global weight sum
         denoms = (rows if data.sw is None
                   else group.batch_weight_sums(data.sw, x_rows, plan))
+        lrs = _rates_of_batches(lrs, denoms)
         after = None
         if self.bar is not None:
             bar, reported = self.bar, [0]
@@ -594,7 +596,7 @@ class _FitRun:
         used = rows.sum()
         logs = {"loss": float(losses @ denoms / denoms.sum()), "time": seconds,
                 "samples_per_sec": used / seconds if seconds > 0 else float("inf"),
-                "lr": float(lrs[-1])}
+                "lr": _last_rate(lrs, denoms)}
         if data.X_val is not None:
             scores = _evaluate_shards(model, group, data.X_val, data.Y_val, data.sw_val,
                                       self.nt)
@@ -671,6 +673,21 @@ def _learning_rates(optimizer, first_step, n_steps, steps_per_epoch):
         raise ValueError("the learning-rate schedule gives a negative or non-finite rate "
                          "(%r at optimizer step %d)" % (float(lrs[i]), first_step + i))
     return lrs
+
+
+def _rates_of_batches(lrs, weights):
+    """Each batch's learning rate, lrs holding the rates of the epoch's next
+    steps: a batch whose weights sum to 0 takes no step, so the batches after
+    it take the rates of the steps they do take (the schedule is a function of
+    the optimizer step, not of the batch)."""
+    stepping = np.asarray(weights) != 0
+    return np.ascontiguousarray(lrs[np.cumsum(stepping) - stepping])
+
+
+def _last_rate(lrs, weights):
+    """The rate of the epoch's last step (a batch of zero weight takes none)."""
+    stepped = np.flatnonzero(np.asarray(weights) != 0)
+    return float(lrs[stepped[-1]] if stepped.size else lrs[-1])
 
 
 _OVERFLOW_ADVICE = ("an optimizer step overflowed the weights; the model keeps the weights "

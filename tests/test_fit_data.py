@@ -234,6 +234,30 @@ def test_a_batch_of_zero_weights_takes_no_step(iris):
     np.testing.assert_allclose(h["loss"], h2["loss"], rtol=1e-14)
 
 
+@pytest.mark.parametrize("backend", ["fast", "reference"])
+def test_a_schedule_counts_the_steps_taken_not_the_batches(iris, backend):
+    # batches 1 and 3 of each epoch weigh nothing and take no step: the schedule,
+    # a function of the optimizer step, gives every later batch the rate of the
+    # step it takes, as in a fit of the other rows alone; the logged rate is the
+    # last step's
+    X, y = iris
+    w = np.ones(150)
+    w[30:60] = w[90:120] = 0.0
+    schedule = fn.schedules.StepDecay(0.2, 1, 0.5)  # halves at every step
+    model = _classifier()
+    h = model.fit(X, y, sample_weight=w, batch_size=30, shuffle=False, epochs=2,
+                  optimizer=fn.optim.SGD(lr=schedule), backend=backend)
+    keep = w > 0
+    same = _classifier()
+    h2 = same.fit(X[keep], y[keep], batch_size=30, shuffle=False, epochs=2,
+                  optimizer=fn.optim.SGD(lr=fn.schedules.StepDecay(0.2, 1, 0.5)),
+                  backend=backend)
+    assert model.t_ == same.t_ == 6
+    np.testing.assert_allclose(model.get_params_flat(), same.get_params_flat(), rtol=0,
+                               atol=1e-15)
+    assert h["lr"] == h2["lr"] == [0.2 * 0.5 ** 2, 0.2 * 0.5 ** 5]
+
+
 def test_evaluate_and_validation_are_weighted(iris):
     X, y = iris
     model = _classifier()
