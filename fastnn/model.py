@@ -242,7 +242,7 @@ class Sequential:
             0 silent, 1 a progress bar per epoch, 2 one line per epoch.
         diagnostics : bool, default=False
             Record per-layer activation mean and variance, gradient norm and
-            dead-unit fraction in ``History.diagnostics``.
+            dead-unit fraction in ``History.diagnostics`` (backend='fast' only).
         n_threads : int, default=None
             OpenMP threads; None uses fastnn.get_num_threads(), with comm at
             most this process's share of its machine's cores

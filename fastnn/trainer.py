@@ -100,6 +100,9 @@ def fit(model, X, y, *, loss=None, optimizer=None, batch_size=None, epochs=10, s
      callbacks) = _check_options(batch_size, epochs, l2, clip_norm, clip_value,
                                  validation_split, verbose, backend, on_nonfinite, callbacks,
                                  early_stopping, shuffle, drop_last)
+    if diagnostics and backend == "reference":
+        raise ValueError("diagnostics are recorded by the C loop: fit with backend='fast' "
+                         "(the reference loop does not compute them)")
     nt = resolve_n_threads(n_threads)
     if isinstance(X, ParquetSource):
         data = prepare_source(model, X, y, loss, validation_split, validation_data,
