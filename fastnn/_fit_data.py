@@ -378,7 +378,7 @@ def prepare_source(model, source, y, loss, validation_split, validation_data, sa
         raise ValueError("a fastnn.data source holds its targets: call fit(source) without y")
     for given, name in ((validation_split, "validation_split"), (sample_weight, "sample_weight"),
                         (class_weight, "class_weight")):
-        if given:
+        if given is not None and not (np.isscalar(given) and not given):  # an array too
             raise ValueError("%s is not available when training on a fastnn.data source "
                              "(give validation_data to validate)" % name)
     names = _feature_names(model, source.feature_names)
@@ -388,7 +388,13 @@ def prepare_source(model, source, y, loss, validation_split, validation_data, sa
     loss, center_lambda, center_alpha = _loss_and_center(model, loss)
     classes = model.classes_ if loss in CLASSIFICATION_LOSSES else None
     if classes is None and loss in CLASSIFICATION_LOSSES:
-        labels = np.unique(np.concatenate([np.unique(v) for v in source.target_values()]))
+        groups = []
+        for values, where in source.target_values():
+            try:
+                groups.append(np.unique(_label_array(values, "the target column")))
+            except ValueError as exc:  # NaN or infinity among the labels
+                raise ValueError("%s (%s)" % (exc, where)) from None
+        labels = np.unique(np.concatenate(groups))
         _, classes = prepare_targets(model, labels, loss, labels.shape[0], None,
                                      "the target column")
     X_val = Y_val = sw_val = None

@@ -96,7 +96,8 @@ class ParquetSource:
                 raise ValueError("%s has another schema than %s: a data set's files must share "
                                  "their columns" % (f, self.files[0]))
         names = list(schema.names)
-        targets = [target] if isinstance(target, str) else list(target)
+        targets = ([target] if isinstance(target, str)
+                   else list(target) if isinstance(target, (list, tuple, np.ndarray)) else None)
         if not targets or not all(isinstance(t, str) for t in targets):
             raise TypeError("target must be a column name or a list of them, got %r" % (target,))
         missing = [t for t in targets if t not in names]
@@ -160,10 +161,16 @@ class ParquetSource:
 
     def target_values(self):
         """The target column(s), read alone, one row group at a time: yields
-        1-D arrays (or 2-D for several target columns)."""
+        (1-D array, or 2-D for several target columns; a text naming the file
+        and rows)."""
         for i, g, _ in self.row_groups:
             batch = self._readers[i].read_row_group(g, columns=self._targets)
-            yield self._targets_of(batch)
+            where = "%s, row group %d, rows 0-%d" % (self.files[i], g, batch.num_rows - 1)
+            try:
+                values = self._targets_of(batch)
+            except ValueError as exc:
+                raise ValueError("%s (%s)" % (exc, where)) from None
+            yield values, where
 
     def _targets_of(self, batch):
         cols = [self._column(batch, t) for t in self._targets]

@@ -239,6 +239,12 @@ def test_a_source_refuses_what_it_cannot_train_on(tmp_path):
         model.fit(source, y)
     with pytest.raises(ValueError, match="validation_split is not available"):
         model.fit(source, validation_split=0.1)
+    with pytest.raises(ValueError, match="sample_weight is not available"):
+        model.fit(source, sample_weight=np.ones(200))
+    with pytest.raises(ValueError, match="class_weight is not available"):
+        model.fit(source, class_weight={0: 1.0, 1: 2.0, 2: 1.0})
+    with pytest.raises(TypeError, match="target must be a column name or a list of them, got 3"):
+        data.parquet(path, target=3)
     with pytest.raises(TypeError, match="fit needs targets y"):
         model.fit(X)
     with pytest.raises(FileNotFoundError, match="no Parquet file"):
@@ -259,6 +265,23 @@ def test_a_bad_chunk_names_its_file_and_rows_and_keeps_the_weights(tmp_path):
     # the batches before the bad chunk were trained on; the weights are finite
     assert np.all(np.isfinite(model.get_params_flat()))
     assert not np.array_equal(model.get_params_flat(), before)
+
+
+def test_a_classifiers_bad_label_names_its_file_and_rows(tmp_path):
+    # the classes are read from the target column before training: a missing or
+    # NaN label there names where it lies, as a bad chunk does
+    X, _ = _problem(m=200)
+    codes = np.arange(200) % 3
+    missing = pa.array([None if i == 130 else int(c) for i, c in enumerate(codes)])
+    nan = np.where(np.arange(200) == 130, np.nan, codes.astype(float))
+    for name, labels, message in (("missing", missing, "column 'label' has missing values"),
+                                  ("nan", nan, "the target column contains NaN or infinity")):
+        path = _write(tmp_path / (name + ".parquet"), X, labels, row_group_size=50)
+        model = _model()
+        with pytest.raises(ValueError, match=r"%s \(.*%s.parquet, row group 2, rows 0-49\)"
+                                             % (message, name)):
+            model.fit(data.parquet(path, target="label"), epochs=1, batch_size=10)
+        assert not model.built
 
 
 def test_fastnn_data_names_the_extra_when_pyarrow_is_missing(tmp_path):
