@@ -9,6 +9,7 @@ thread count (never raised above the limit the user gave it), so the two pools
 do not run more threads than asked for between them.
 """
 
+import numbers
 import os
 import threading
 from contextlib import contextmanager
@@ -26,11 +27,11 @@ def set_num_threads(n):
 
     This sets the OpenMP runtime's limit (as ``omp_set_num_threads`` does), the
     same knob ``OMP_NUM_THREADS`` and threadpoolctl act on."""
-    if isinstance(n, bool) or not isinstance(n, int):
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError("the number of threads must be an integer, got %r" % (n,))
     if n < 1:
         raise ValueError("the number of threads must be >= 1, got %r" % (n,))
-    _openmp.set_max_threads(n)
+    _openmp.set_max_threads(int(n))
 
 
 def resolve_n_threads(n_threads):
@@ -38,8 +39,9 @@ def resolve_n_threads(n_threads):
     n < 0 -> cpu_count + 1 + n (so -1 is every core); 0 is an error."""
     if n_threads is None:
         return get_num_threads()
-    if isinstance(n_threads, bool) or not isinstance(n_threads, int):
+    if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
         raise TypeError("n_threads must be an integer or None, got %r" % (n_threads,))
+    n_threads = int(n_threads)
     if n_threads == 0:
         raise ValueError("n_threads=0 is not valid; use None, a positive count, or -1 for all cores")
     if n_threads < 0:

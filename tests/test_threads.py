@@ -117,7 +117,21 @@ def test_num_threads_round_trip():
     assert fastnn.get_num_threads() == 1
     fastnn.set_num_threads(2)
     assert fastnn.get_num_threads() == 2
+    fastnn.set_num_threads(np.int64(1))  # any integer type, as everywhere else
+    assert fastnn.get_num_threads() == 1
     fastnn.set_num_threads(before)
+    for bad in (True, 1.0, "2"):
+        with pytest.raises(TypeError, match="must be an integer"):
+            fastnn.set_num_threads(bad)
+
+
+def test_n_threads_takes_numpy_integers():
+    X, W = np.ones((3, 2)), np.ones((2, 2))
+    want = fastnn.ops.dense_forward(X, W, None, "relu", n_threads=2)
+    got = fastnn.ops.dense_forward(X, W, None, "relu", n_threads=np.int64(2))
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(TypeError, match="n_threads must be an integer or None, got 2.0"):
+        fastnn.ops.dense_forward(X, W, None, "relu", n_threads=2.0)
 
 
 def test_threadpoolctl_sees_and_limits_fastnn_openmp():
