@@ -434,25 +434,30 @@ def save_partial_fits(out, name, result):
         json.dump(dict(record, errors=errors), f)
 
 
+def error_of(fit):
+    """None when fit() succeeds, else the text of the ValueError it raised."""
+    try:
+        fit()
+        return None
+    except ValueError as exc:
+        return str(exc)
+
+
+def write_record(out, rank, record):
+    with open(os.path.join(out, "rank%d.json" % rank), "w") as f:
+        json.dump(record, f)
+
+
 def save_option_mismatch(out, X, y, lo, hi, rank, comm, nt, options):
     from fastnn.sklearn import MLPClassifier
     record = {}
     options = dict(options, epochs=2, optimizer="adam" if rank == 0 else fn.optim.Adam(),
                    l2=0.1 if rank == 2 else options["l2"])
-    try:
-        model().fit(X[lo:hi], y[lo:hi], comm=comm, **options)
-        record["fit"] = None
-    except ValueError as exc:
-        record["fit"] = str(exc)
-    try:
-        MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, batch_size=9, n_threads=rank + 1,
-                      alpha=0.1 if rank == 2 else 0.01, random_state=0).fit(
-            X[lo:hi], y[lo:hi], comm=comm)
-        record["estimator"] = None
-    except ValueError as exc:
-        record["estimator"] = str(exc)
-    with open(os.path.join(out, "rank%d.json" % rank), "w") as f:
-        json.dump(record, f)
+    record["fit"] = error_of(lambda: model().fit(X[lo:hi], y[lo:hi], comm=comm, **options))
+    record["estimator"] = error_of(lambda: MLPClassifier(
+        hidden_layer_sizes=(4,), max_iter=2, batch_size=9, n_threads=rank + 1,
+        alpha=0.1 if rank == 2 else 0.01, random_state=0).fit(X[lo:hi], y[lo:hi], comm=comm))
+    write_record(out, rank, record)
 
 
 def save_threads(out, X, y, lo, hi, rank, comm, options):
@@ -462,14 +467,10 @@ def save_threads(out, X, y, lo, hi, rank, comm, options):
         est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, batch_size=9, random_state=0,
                             n_threads=given).fit(X[lo:hi], y[lo:hi], comm=comm)
         record[name] = est.n_threads_
-    try:
-        model().fit(X[lo:hi], y[lo:hi], comm=comm,
-                    **dict(options, epochs=1, n_threads=0 if rank == comm.size - 1 else None))
-        record["bad"] = None
-    except ValueError as exc:
-        record["bad"] = str(exc)
-    with open(os.path.join(out, "rank%d.json" % rank), "w") as f:
-        json.dump(record, f)
+    record["bad"] = error_of(lambda: model().fit(
+        X[lo:hi], y[lo:hi], comm=comm,
+        **dict(options, epochs=1, n_threads=0 if rank == comm.size - 1 else None)))
+    write_record(out, rank, record)
 
 
 def save_disagreements(out, X, y, lo, hi, rank, comm, options):
@@ -490,15 +491,7 @@ def save_disagreements(out, X, y, lo, hi, rank, comm, options):
                                                   random_state=0).fit(X[lo:hi], labels,
                                                                       comm=comm),
     }
-    record = {}
-    for name, fit in fits.items():
-        try:
-            fit()
-            record[name] = None
-        except ValueError as exc:
-            record[name] = str(exc)
-    with open(os.path.join(out, "rank%d.json" % rank), "w") as f:
-        json.dump(record, f)
+    write_record(out, rank, {name: error_of(fit) for name, fit in fits.items()})
 
 
 def save_continued(out, mode, X, y, lo, hi, rank, comm, options):
@@ -525,14 +518,9 @@ def save_layers(out, X, y, lo, hi, rank, comm, options):
         net = fn.Sequential([fn.Dense(17, activation="tanh"), fn.Dense(3, activation="softmax")],
                             input_dim=N_FEATURES, dtype="float64", seed=11)
     before = net.arena_.params.copy()
-    try:
-        net.fit(X[lo:hi], y[lo:hi], comm=comm, **options)
-        error = None
-    except ValueError as exc:
-        error = str(exc)
-    with open(os.path.join(out, "rank%d.json" % rank), "w") as f:
-        json.dump({"error": error, "unchanged": bool(np.array_equal(net.arena_.params, before))
-                   and net.epochs_trained_ == 0}, f)
+    error = error_of(lambda: net.fit(X[lo:hi], y[lo:hi], comm=comm, **options))
+    write_record(out, rank, {"error": error, "unchanged": bool(
+        np.array_equal(net.arena_.params, before)) and net.epochs_trained_ == 0})
 
 
 def save_settings(out, X, y, lo, hi, rank, comm, options):
@@ -543,16 +531,12 @@ def save_settings(out, X, y, lo, hi, rank, comm, options):
     for name, (variable, value, early_stopping) in changes.items():
         if rank == 1 and variable is not None:
             os.environ[variable] = value
-        try:
-            model().fit(X[lo:hi], y[lo:hi], comm=comm, early_stopping=early_stopping,
-                        **dict(options, epochs=2))
-            record[name] = None
-        except ValueError as exc:
-            record[name] = str(exc)
+        record[name] = error_of(lambda: model().fit(X[lo:hi], y[lo:hi], comm=comm,
+                                                    early_stopping=early_stopping,
+                                                    **dict(options, epochs=2)))
         if variable is not None:
             os.environ.pop(variable, None)
-    with open(os.path.join(out, "rank%d.json" % rank), "w") as f:
-        json.dump(record, f)
+    write_record(out, rank, record)
 
 
 def save_estimators(out, name, result):
