@@ -14,6 +14,9 @@ MODE is
   callback on the last process stops every process after epoch 3
 - nonfinite: regression whose process 1's shard has a target that makes its
   loss overflow; every process stops at the same step (on_nonfinite="warn")
+- schedule: the train mode's data, weights zero on two of each epoch's
+  global batches (shuffle=False), and SGD with a step-decay schedule;
+  process 0 also trains on all rows in one process
 - kill: process 1 kills itself (SIGKILL) in its second epoch
 - callback_error: a callback raises on process 1 in its second epoch
 - options: float32, dropout, validation_split, and a second fit continuing
@@ -149,7 +152,8 @@ class KillSelf:
 def save(out, name, net, history=None, error=None):
     if net.optimizer_state_ is not None:
         np.savez(os.path.join(out, name + ".npz"), params=net.arena_.params,
-                 states=np.concatenate([s.ravel() for s in net.optimizer_state_]), t=net.t_)
+                 states=np.concatenate([np.zeros(0)] + [s.ravel() for s in net.optimizer_state_]),
+                 t=net.t_)
     record = {"error": error}
     if history is not None:
         rows = history.validation_rows
@@ -578,6 +582,15 @@ def main():
         options.update(on_nonfinite="warn", epochs=3)
         validation = None
         full_options = dict(options)
+    elif mode == "schedule":
+        # global batches 1 and 4 of each epoch weigh nothing: they take no step, and
+        # the schedule, a function of the optimizer step, skips them too
+        zeroed = w.copy()
+        zeroed[9:18] = zeroed[36:45] = 0.0
+        options.update(sample_weight=zeroed[lo:hi], shuffle=False,
+                       optimizer=fn.optim.SGD(lr=fn.schedules.StepDecay(0.2, 2, 0.8)))
+        validation = None
+        full_options = dict(options, sample_weight=zeroed)
     elif mode == "kill":
         options.update(epochs=200)
         callbacks = [KillSelf(rank)]
@@ -674,7 +687,7 @@ def main():
         save(out, "rank%d" % rank, net, error="%s: %s" % (type(exc).__name__, exc))
         return
     save(out, "rank%d" % rank, net, history)
-    if rank == 0 and mode in ("train", "regression", "nonfinite", "balanced"):
+    if rank == 0 and mode in ("train", "regression", "nonfinite", "balanced", "schedule"):
         single = model(loss, dropout=dropout)
         save(out, "single", single, single.fit(X, y, **full_options))
 

@@ -135,6 +135,18 @@ def test_shards_train_like_one_process(runs, n):
     assert "val_accuracy" in records[0]["history"]
 
 
+def test_a_schedule_counts_the_steps_the_processes_take_together(runs):
+    # two of the seven global batches of each epoch weigh nothing on every process
+    # (one of them spans two shards): no process steps on them, and the schedule
+    # gives the later batches the rates of the steps they take, as in one process
+    out = runs("schedule", 3)
+    arrays, records = results(out, 3)
+    assert_same_on_every_process(arrays, records)
+    assert_like_one_process(arrays, records, out)
+    assert int(arrays[0]["t"]) == 6 * 5
+    assert records[0]["history"]["lr"][-1] == 0.2 * 0.8 ** (29 // 2)
+
+
 def test_allreduce_sum_trains_alike(tmp_path):
     # FASTNN_MPI_SUM=allreduce: MPICH's allreduce, and Open MPI's, give every process
     # the same bits here (the fit checks it after every epoch), and the fit is the
