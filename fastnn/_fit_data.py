@@ -294,6 +294,34 @@ class TrainingData:
         return np.ascontiguousarray(rows, dtype=np.int64)
 
 
+def weighted_rows(data):
+    """(training rows, validation rows) of a fit's data whose weight is above
+    0: every row without weights. check_weighted_rows reads them, summed over
+    the processes in a fit on shards, where one shard may weigh nothing."""
+    if data.sw is None:
+        train = data.n_train
+    else:
+        train = np.count_nonzero((data.sw if data.train_rows is None
+                                  else data.sw[data.train_rows]) > 0)
+    if data.X_val is None:
+        val = 0
+    else:
+        val = data.X_val.shape[0] if data.sw_val is None else np.count_nonzero(data.sw_val > 0)
+    return train, val
+
+
+def check_weighted_rows(data, train, val):
+    """Refuse a fit, before it changes the model, whose training rows or
+    validation rows all weigh 0: it would train on nothing, or validate on
+    nothing after its first epoch."""
+    if train == 0:
+        raise ValueError("every training sample has weight 0: nothing to train on")
+    if data.X_val is not None and val == 0:
+        raise ValueError("every validation sample has weight 0 (%s): there is nothing to "
+                         "validate on" % ("sample_weight_val" if data.val_rows is None
+                                          else "the rows validation_split holds out"))
+
+
 def _loss_and_center(model, loss):
     """(loss name, center lambda, center alpha), the loss checked against the model."""
     loss = default_loss(model) if loss is None else loss
@@ -446,7 +474,5 @@ def prepare_data(model, X, y, loss, validation_split, validation_data, validatio
         sw = (per_row if sw is None else sw * per_row).astype(model.dtype)
     if sw is not None:
         sw = np.ascontiguousarray(sw)
-        if not np.any((sw if train_rows is None else sw[train_rows]) > 0):
-            raise ValueError("every training sample has weight 0: nothing to train on")
     return TrainingData(X, Y, sw, train_rows, X_val, Y_val, sw_val, val_rows, loss, classes,
                         np.ndim(y) == 1, center_lambda, center_alpha, names)

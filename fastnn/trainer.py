@@ -19,9 +19,9 @@ from fastnn import reference as ref
 from fastnn import _distributed
 from fastnn._backends import TrainingSetup, make_network
 from fastnn._epochs import batch_rows, batch_weight_sums, run_epoch, run_stream_epoch
-from fastnn._fit_data import (CLASSIFICATION_LOSSES, check_sample_weight, class_of_rows,
-                              class_weights, default_loss, prepare_data, prepare_source,
-                              prepare_targets)
+from fastnn._fit_data import (CLASSIFICATION_LOSSES, check_sample_weight,
+                              check_weighted_rows, class_of_rows, class_weights, default_loss,
+                              prepare_data, prepare_source, prepare_targets, weighted_rows)
 from fastnn._threads import blas_threads, resolve_n_threads
 from fastnn._validation import check_int, check_scalar
 from fastnn.callbacks import EarlyStopping
@@ -112,6 +112,7 @@ def fit(model, X, y, *, loss=None, optimizer=None, batch_size=None, epochs=10, s
             raise TypeError("fit needs targets y (only a fastnn.data source holds its own)")
         data = prepare_data(model, X, y, loss, validation_split, validation_data,
                             validation_rows, sample_weight, class_weight, _classes)
+    check_weighted_rows(data, *weighted_rows(data))
     _check_monitors(callbacks, early_stopping, data.loss, data.X_val is not None)
     if _clip_batch_size and batch_size is not None:
         batch_size = min(batch_size, data.n_train)
@@ -226,6 +227,8 @@ def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuff
                 "weighted, validation, target shape, dtype) = %r, process %d has %r; every "
                 "shard needs the same columns, targets, weighting and validation_data"
                 % (signatures[0], rank, other))
+    # a shard may weigh nothing where the others do not
+    check_weighted_rows(data, *group.sum_(np.array(weighted_rows(data), dtype=np.float64)))
     # processes that made different models would exchange arenas of different sizes
     group.check_same([layer.get_config() for layer in model.layers], "layers",
                      "every process makes the same model")

@@ -17,6 +17,10 @@ MODE is
 - schedule: the train mode's data, weights zero on two of each epoch's
   global batches (shuffle=False), and SGD with a step-decay schedule;
   process 0 also trains on all rows in one process
+- weightless: the train mode's data without dropout, process 1's shard
+  weighing nothing; process 0 also trains on all rows in one process. Then
+  fits whose training rows, and validation rows, weigh nothing on every
+  process
 - kill: process 1 kills itself (SIGKILL) in its second epoch
 - callback_error: a callback raises on process 1 in its second epoch
 - options: float32, dropout, validation_split, and a second fit continuing
@@ -452,6 +456,18 @@ def write_record(out, rank, record):
         json.dump(record, f)
 
 
+def save_weightless(out, X, y, lo, hi, X_val, y_val, rank, comm, options):
+    """The errors of fits whose training rows, or validation rows, weigh
+    nothing on every process (errors<r>.json)."""
+    record = {"train": error_of(lambda: model().fit(
+        X[lo:hi], y[lo:hi], comm=comm, **dict(options, sample_weight=np.zeros(hi - lo)))),
+              "validation": error_of(lambda: model().fit(
+        X[lo:hi], y[lo:hi], comm=comm, validation_data=(X_val, y_val, np.zeros(len(y_val))),
+        **options))}
+    with open(os.path.join(out, "errors%d.json" % rank), "w") as f:
+        json.dump(record, f)
+
+
 def save_option_mismatch(out, X, y, lo, hi, rank, comm, nt, options):
     from fastnn.sklearn import MLPClassifier
     record = {}
@@ -591,6 +607,13 @@ def main():
                        optimizer=fn.optim.SGD(lr=fn.schedules.StepDecay(0.2, 2, 0.8)))
         validation = None
         full_options = dict(options, sample_weight=zeroed)
+    elif mode == "weightless":
+        zeroed = w.copy()
+        zeroed[cuts[1]:cuts[2]] = 0.0
+        options.update(sample_weight=zeroed[lo:hi])
+        validation = (X_val[vlo:vhi], y_val[vlo:vhi])
+        full_options = dict(options, sample_weight=zeroed, validation_data=(X_val, y_val))
+        save_weightless(out, X, y, lo, hi, X_val[vlo:vhi], y_val[vlo:vhi], rank, comm, options)
     elif mode == "kill":
         options.update(epochs=200)
         callbacks = [KillSelf(rank)]
@@ -687,7 +710,8 @@ def main():
         save(out, "rank%d" % rank, net, error="%s: %s" % (type(exc).__name__, exc))
         return
     save(out, "rank%d" % rank, net, history)
-    if rank == 0 and mode in ("train", "regression", "nonfinite", "balanced", "schedule"):
+    if rank == 0 and mode in ("train", "regression", "nonfinite", "balanced", "schedule",
+                              "weightless"):
         single = model(loss, dropout=dropout)
         save(out, "single", single, single.fit(X, y, **full_options))
 

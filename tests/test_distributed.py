@@ -147,6 +147,20 @@ def test_a_schedule_counts_the_steps_the_processes_take_together(runs):
     assert records[0]["history"]["lr"][-1] == 0.2 * 0.8 ** (29 // 2)
 
 
+def test_a_shard_that_weighs_nothing_trains_with_the_others(runs):
+    # the weights are summed over the processes: one shard of weight 0 takes part
+    # (and its loss counts for nothing); all of them weighing 0 fails everywhere
+    out = runs("weightless", 3)
+    arrays, records = results(out, 3)
+    assert_same_on_every_process(arrays, records)
+    assert_like_one_process(arrays, records, out)
+    for r in range(3):
+        errors = json.loads((out / ("errors%d.json" % r)).read_text())
+        assert errors["train"] == "every training sample has weight 0: nothing to train on"
+        assert errors["validation"].startswith(
+            "every validation sample has weight 0 (sample_weight_val)")
+
+
 def test_allreduce_sum_trains_alike(tmp_path):
     # FASTNN_MPI_SUM=allreduce: MPICH's allreduce, and Open MPI's, give every process
     # the same bits here (the fit checks it after every epoch), and the fit is the

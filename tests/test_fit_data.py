@@ -307,6 +307,30 @@ def test_bad_weights_are_refused_before_anything_changes(iris, kw, exc, pattern)
     assert model.t_ == 0 and model.classes_ is None
 
 
+@pytest.mark.parametrize("kw, where", [
+    (dict(validation_data="zero weights"), r"\(sample_weight_val\)"),
+    (dict(validation_split=0.2, validation_rows="last",
+          sample_weight=np.r_[np.ones(40), np.zeros(10)]),
+     r"\(the rows validation_split holds out\)"),
+])
+def test_validation_rows_that_all_weigh_nothing_are_refused_before_anything_changes(kw,
+                                                                                   where):
+    # the first epoch would train, then its validation divide by a zero weight sum
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((50, 3))
+    y = X @ np.array([1.0, -2.0, 0.5])
+    if kw.get("validation_data") == "zero weights":
+        kw = dict(validation_data=(X[:7], y[:7], np.zeros(7)))
+    model = fn.Sequential([fn.Dense(4, activation="tanh"), fn.Dense(1)], input_dim=3, seed=0,
+                          dtype="float64")
+    model.fit(X, y, epochs=2, batch_size=10)
+    before, history = model.get_params_flat(), model.history_
+    with pytest.raises(ValueError, match="every validation sample has weight 0 " + where):
+        model.fit(X, y, epochs=3, batch_size=10, **kw)
+    np.testing.assert_array_equal(model.get_params_flat(), before)
+    assert model.t_ == 10 and model.epochs_trained_ == 2 and model.history_ is history
+
+
 def test_class_weight_needs_class_labels():
     X = np.ones((4, 2))
     model = fn.Sequential([fn.Dense(1, activation="identity")], input_dim=2)
