@@ -285,9 +285,9 @@ class Group:
                 raise ValueError("the processes' %s differ: process 0 has %s, process %d has "
                                  "%s; %s" % (what, show(everyone[0]), rank, show(other), hint))
 
-    def check_identical(self, arrays, what="the parameters"):
+    def check_identical(self, arrays, what="the parameters", hint=""):
         """Raise RuntimeError unless the arrays have the same bytes on every
-        process (compared by digest)."""
+        process (compared by digest); hint ends the message."""
         digest = hashlib.sha256()
         for a in arrays:
             digest.update(np.ascontiguousarray(a).tobytes())
@@ -295,7 +295,7 @@ class Group:
         differ = [r for r, d in enumerate(digests) if d != digests[0]]
         if differ:
             raise RuntimeError("%s differ between processes: process %d's are not process "
-                               "0's" % (what, differ[0]))
+                               "0's%s" % (what, differ[0], hint))
 
     def squared_sums(self, w, Y, pred, first=()):
         """The sums of R^2 over the processes' validation shards, per output:

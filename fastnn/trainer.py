@@ -459,11 +459,20 @@ class _FitRun:
     def train(self, epochs):
         """Run up to `epochs` epochs; returns the History."""
         model, history = self.model, self.history
-        for cb in self.callbacks:
-            if hasattr(cb, "set_model"):
-                cb.set_model(model)
-            if hasattr(cb, "on_train_begin"):
-                cb.on_train_begin({})
+
+        def begin():
+            for cb in self.callbacks:
+                if hasattr(cb, "set_model"):
+                    cb.set_model(model)
+                if hasattr(cb, "on_train_begin"):
+                    cb.on_train_begin({})
+
+        def end():
+            for cb in self.callbacks:
+                if hasattr(cb, "on_train_end"):
+                    cb.on_train_end({})
+
+        self._each_process(begin)
         first_epoch = model.epochs_trained_
         # with comm, every process stops at the same step: the weights are checked to
         # be the same everywhere when training ends or diverges
@@ -489,13 +498,19 @@ class _FitRun:
             model._record_progress(self.net.t, model.epochs_trained_)
             if self.bar is not None:
                 self.bar.close()
-            for cb in self.callbacks:
-                if hasattr(cb, "on_train_end"):
-                    cb.on_train_end({})
+            self._each_process(end)
             if self.group is not None and same_step:
-                self.group.check_identical([model.arena_.params] + list(self.states) +
-                                           [np.array([self.net.t])])
+                self.group.check_identical(
+                    [model.arena_.params] + list(self.states) + [np.array([self.net.t])],
+                    hint="; a callback that sets the weights, as EarlyStopping(restore_best="
+                         "True) does, goes to every process")
         return history
+
+    def _each_process(self, fn):
+        """fn(), which runs the callbacks; with comm, an exception on one
+        process raises on every process (the others would wait for it in the
+        next collective call)."""
+        return fn() if self.group is None else self.group.agree(fn)
 
     def run_epoch(self):
         """The batches of the next epoch; the epoch's logs, or None when training
@@ -655,10 +670,9 @@ class _FitRun:
                                        else "callback")
             return stop
 
+        stop = self._each_process(ask_callbacks)
         if self.group is None:
-            return ask_callbacks()
-        # a callback that raises on one process raises on all, so none waits for it
-        stop = self.group.agree(ask_callbacks)
+            return stop
         # a callback that stops one process stops all (early stopping sees the same
         # logs everywhere and decides alike)
         votes = np.zeros(2)

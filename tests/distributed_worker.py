@@ -22,7 +22,9 @@ MODE is
   fits whose training rows, and validation rows, weigh nothing on every
   process
 - kill: process 1 kills itself (SIGKILL) in its second epoch
-- callback_error: a callback raises on process 1 in its second epoch
+- callback_error: a callback raises on process 1 in on_train_begin, in
+  its second epoch's on_epoch_end, then in on_train_end; then a callback
+  given to process 0 alone changes the weights when training ends
 - options: float32, dropout, validation_split, and a second fit continuing
   the first
 - mismatch: process 1's shard has one feature too many
@@ -130,15 +132,36 @@ class StopAt:
 
 
 class RaiseAt:
-    """Raises RuntimeError at the end of epoch 1 on process 1 only."""
+    """Raises RuntimeError on process 1 only, in `hook`: on_train_begin,
+    on_epoch_end (at the end of epoch 1) or on_train_end."""
 
-    def __init__(self, rank):
-        self.rank = rank
+    def __init__(self, rank, hook):
+        self.rank, self.hook = rank, hook
+
+    def _fail(self, hook):
+        if self.rank == 1 and hook == self.hook:
+            raise RuntimeError("a callback failed in " + hook)
+
+    def on_train_begin(self, logs):
+        self._fail("on_train_begin")
 
     def on_epoch_end(self, epoch, logs):
-        if self.rank == 1 and epoch == 1:
-            raise RuntimeError("a callback failed")
+        if epoch == 1:
+            self._fail("on_epoch_end")
         return False
+
+    def on_train_end(self, logs):
+        self._fail("on_train_end")
+
+
+class MoveWeightsAtEnd(fn.Callback):
+    """Changes the weights at the end of training: given to process 0 only."""
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_end(self, logs):
+        self.model.arena_.params[0] += 1.0
 
 
 class KillSelf:
@@ -442,13 +465,14 @@ def save_partial_fits(out, name, result):
         json.dump(dict(record, errors=errors), f)
 
 
-def error_of(fit):
-    """None when fit() succeeds, else the text of the ValueError it raised."""
+def error_of(fit, *also):
+    """None when fit() succeeds, else the text of the ValueError (or of an
+    exception of the classes `also`) it raised."""
     try:
         fit()
         return None
-    except ValueError as exc:
-        return str(exc)
+    except (ValueError,) + also as exc:
+        return "%s: %s" % (type(exc).__name__, exc) if also else str(exc)
 
 
 def write_record(out, rank, record):
@@ -664,9 +688,15 @@ def main():
         save(out, "rank%d" % rank, net, history)
         return
     elif mode == "callback_error":
-        options.update(epochs=200)
-        callbacks = [RaiseAt(rank)]
-        validation = None
+        options.update(epochs=3)
+        record = {hook: error_of(lambda: model().fit(
+            X[lo:hi], y[lo:hi], comm=comm, callbacks=[RaiseAt(rank, hook)], **options),
+            RuntimeError) for hook in ("on_train_begin", "on_epoch_end", "on_train_end")}
+        record["weights_moved"] = error_of(lambda: model().fit(
+            X[lo:hi], y[lo:hi], comm=comm, callbacks=[MoveWeightsAtEnd()] if rank == 0 else [],
+            **options), RuntimeError)
+        write_record(out, rank, record)
+        return
     elif mode == "mismatch":
         if rank == 1:
             X = np.hstack([X, X[:, :1]])

@@ -532,11 +532,21 @@ def test_a_process_keeps_its_share_of_the_cores(cores, others, share):
 
 
 def test_a_callback_that_raises_on_one_process_raises_on_all(tmp_path):
+    # at the start of training, at the end of an epoch and at the end of training: the
+    # other process would wait for it in the next collective call
     proc, out = launch(tmp_path, "callback_error", 2, timeout=30)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     records = [json.loads((out / ("rank%d.json" % r)).read_text()) for r in range(2)]
-    assert records[1]["error"] == "RuntimeError: a callback failed"
-    assert "process 1 of 2: RuntimeError: a callback failed" in records[0]["error"]
+    for hook in ("on_train_begin", "on_epoch_end", "on_train_end"):
+        assert records[1][hook] == "RuntimeError: a callback failed in " + hook
+        assert ("ValueError: the fit failed on process 1 of 2: RuntimeError: a callback "
+                "failed in " + hook) in records[0][hook]
+    # a callback on one process that sets the weights is named as the likely cause
+    for record in records:
+        assert record["weights_moved"] == (
+            "RuntimeError: the parameters differ between processes: process 1's are not "
+            "process 0's; a callback that sets the weights, as EarlyStopping(restore_best="
+            "True) does, goes to every process")
 
 
 def test_a_killed_process_ends_the_run(tmp_path):
