@@ -435,9 +435,10 @@ def prepare_source(model, source, y, loss, validation_split, validation_data, sa
 
 
 def prepare_data(model, X, y, loss, validation_split, validation_data, validation_rows,
-                 sample_weight, class_weight, classes=None):
+                 sample_weight, class_weight, classes=None, seed=None):
     """Check and convert a fit's data once (see TrainingData). classes: the
-    labels a partial fit is told of (see check_classes), or None."""
+    labels a partial fit is told of (see check_classes), or None; seed: the
+    seed validation_split draws from (None: the model's)."""
     X, names = frame_to_array(X)
     names = _feature_names(model, names)
     X = _inputs(model, X, "X")
@@ -465,7 +466,7 @@ def prepare_data(model, X, y, loss, validation_split, validation_data, validatio
                                                   X.shape[1])
     elif validation_split > 0:
         train_rows, val_rows = holdout_rows(m, validation_split, validation_rows, rows_class,
-                                            model.seed_)
+                                            model.seed_ if seed is None else seed)
         X_val, Y_val = X[val_rows], Y[val_rows]
         sw_val = None if sw is None else sw[val_rows]
     if class_weight is not None:

@@ -206,10 +206,14 @@ def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuff
     # shard checked as a class-weighted one, and the weights are set below
     balanced = isinstance(class_weight, str) and class_weight == "balanced"
 
+    # process 0's seed draws every process's held-out rows, permutations and dropout
+    # masks (a model made with seed=None has a different one on each process)
+    seed = group.comm.bcast(int(model.seed_), root=0)
+
     def prepare():
         data = prepare_data(model, X, y, loss, validation_split_, validation_data,
                             validation_rows, sample_weight, {} if balanced else class_weight,
-                            classes)
+                            classes, seed=seed)
         if data.center_lambda > 0:
             raise ValueError("the center loss is not available with comm")
         _check_monitors(callbacks_, early_stopping, data.loss, data.X_val is not None)
@@ -246,9 +250,6 @@ def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuff
     if clip_batch_size and batch_size_ is not None:
         batch_size_ = min(batch_size_, n_total)
     batch_size_ = _batch_size(batch_size_, n_total)
-    # process 0's seed draws every process's permutations and dropout masks (a model
-    # made with seed=None has a different one on each process)
-    seed = group.comm.bcast(int(model.seed_), root=0)
     optimizer, resume = _resolve_optimizer(model, optimizer)
     group.check_same(_distributed.option_text(optimizer), "optimizers",
                      "a fit given no optimizer continues the model's previous one: give every "

@@ -25,8 +25,8 @@ MODE is
 - callback_error: a callback raises on process 1 in on_train_begin, in
   its second epoch's on_epoch_end, then in on_train_end; then a callback
   given to process 0 alone changes the weights when training ends
-- options: float32, dropout, validation_split, and a second fit continuing
-  the first
+- options: float32, dropout, validation_split (the processes other than 0
+  making their model with seed=None), and a second fit continuing the first
 - mismatch: process 1's shard has one feature too many
 - option_mismatch: process 2 passes another l2 to fit, and makes its
   MLPClassifier with another alpha (the processes' threads differ, and
@@ -677,10 +677,18 @@ def main():
         validation = None
         full_options = dict(options, sample_weight=w)
     elif mode == "options":
-        # float32, dropout, validation_split, then a second fit that continues the first
-        net = fn.Sequential([fn.Dense(16, activation="relu"), fn.Dropout(0.3),
-                             fn.Dense(3, activation="softmax")], input_dim=N_FEATURES,
-                            dtype="float32", seed=5)
+        # float32, dropout, validation_split, then a second fit that continues the first;
+        # the processes other than 0 make their model with seed=None, and the same fit
+        # of models all made with seed=5 is saved as seeded<r>
+        def options_model(seed):
+            return fn.Sequential([fn.Dense(16, activation="relu"), fn.Dropout(0.3),
+                                  fn.Dense(3, activation="softmax")], input_dim=N_FEATURES,
+                                 dtype="float32", seed=seed)
+        seeded = options_model(5)
+        save(out, "seeded%d" % rank, seeded, seeded.fit(
+            X[lo:hi], y[lo:hi], batch_size=9, epochs=2, validation_split=0.2, comm=comm,
+            n_threads=nt))
+        net = options_model(5 if rank == 0 else None)
         first = net.fit(X[lo:hi], y[lo:hi], batch_size=9, epochs=2, validation_split=0.2,
                         comm=comm, n_threads=nt)
         save(out, "first%d" % rank, net, first)

@@ -386,6 +386,14 @@ def test_float32_dropout_split_and_a_continued_fit_agree_everywhere(runs):
     assert first[0] == first[1]
     held_out = np.array(first[0]["validation_rows"])
     assert np.sum(held_out < 40) == 8 and np.sum(held_out >= 40) == 5
+    # process 0's seed draws every shard's held-out rows, also where the process made
+    # its model with seed=None: the fit of models all made with process 0's seed
+    for r in range(2):
+        seeded = json.loads((out / ("seeded%d.json" % r)).read_text())
+        assert seeded["validation_rows"] == first[r]["validation_rows"]
+        assert seeded["history"]["loss"] == first[r]["history"]["loss"]
+        assert (np.load(out / ("seeded%d.npz" % r))["params"].tobytes()
+                == np.load(out / ("first%d.npz" % r))["params"].tobytes())
 
 
 def test_runs_repeat_bitwise_at_any_thread_count(runs, tmp_path):
