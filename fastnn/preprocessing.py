@@ -3,11 +3,11 @@ population std on the training set, reuse them unchanged for validation and
 test data. A constant feature is divided by 1, not 0.
 
 With comm (an mpi4py communicator), each process fits on its shard of the
-rows and the statistics are those of the union of the shards: each
-process's row count, mean and std are gathered, and every process combines
-them in rank order (the pooled mean, and the pooled variance as the mean of
-the within-shard variances plus the spread of the shards' means about the
-pooled mean, in float64), so every process holds the same bits.
+rows and the statistics are those of the union of the shards, in two passes
+as one process computes them: the shards' row counts and column sums give
+the mean, then their sums of squared deviations from it give the variance
+(in float64, also for float32 rows). Every process adds the shards' sums in
+rank order, so every process holds the same bits.
 """
 
 import numpy as np
@@ -82,25 +82,61 @@ class Standardizer:
             raise RuntimeError("this Standardizer is not fitted yet; call fit first")
 
 
+_BLOCK_VALUES = 1 << 21  # 16 MB of float64 per block of rows
+
+
 def _fit_shards(X, comm, n_threads):
     """The mean and std of the union of the processes' shards (X is this
-    process's), the same bits on every process."""
-    mean, std = agree(comm, lambda: ops.standardize_fit(X, n_threads=n_threads))
-    shards = comm.allgather((X.shape[0], mean, std))
-    kinds = [(m.shape[0], str(m.dtype)) for _, m, _ in shards]
+    process's), the same bits on every process: the global mean from the
+    shards' row counts and column sums, then the global variance from the
+    shards' sums of squared deviations from it, both in float64 and added in
+    rank order (two passes, as one process computes them: moments about each
+    shard's own mean would lose the spread between shards whose means are
+    large and close)."""
+    first = agree(comm, lambda: _shard_sums(X, n_threads))
+    shards = comm.allgather(first)
+    kinds = [(sums.shape[0], dtype) for _, sums, _, dtype in shards]
     if any(k != kinds[0] for k in kinds):
         raise ValueError("the processes' shards disagree on (features, dtype): %r" % (kinds,))
-    counts = np.array([n for n, _, _ in shards], dtype=np.float64)
-    means = np.array([m for _, m, _ in shards], dtype=np.float64)
-    stds = np.array([s for _, _, s in shards], dtype=np.float64)
-    weights = counts[:, None] / counts.sum()
-    pooled_mean = (weights * means).sum(axis=0)
-    pooled_var = (weights * (stds ** 2 + (means - pooled_mean) ** 2)).sum(axis=0)
-    # a column constant on every shard, at one value, keeps std 0 (and its exact value)
-    constant = np.all(stds == 0, axis=0) & np.all(means == means[0], axis=0)
-    pooled_mean[constant] = means[0, constant]
-    pooled_var[constant] = 0.0
-    return pooled_mean.astype(mean.dtype), np.sqrt(pooled_var).astype(std.dtype)
+    dtype = kinds[0][1]
+    n = sum(count for count, _, _, _ in shards)
+    mean = _in_rank_order([sums for _, sums, _, _ in shards]) / n
+    var = _in_rank_order(comm.allgather(_squared_deviations(X, mean))) / n
+    # a column constant on every shard, at one value, keeps std 0 and its exact value
+    values = np.array([constant for _, _, constant, _ in shards])
+    constant = np.all(~np.isnan(values), axis=0) & np.all(values == values[0], axis=0)
+    mean[constant] = values[0, constant]
+    var[constant] = 0.0
+    return mean.astype(dtype), np.sqrt(var).astype(dtype)
+
+
+def _shard_sums(X, n_threads):
+    """(rows, column sums in float64, each column's value where it is constant
+    on this shard and NaN elsewhere, dtype name) of this process's shard,
+    checked as one process's fit checks X."""
+    mean, std = ops.standardize_fit(X, n_threads=n_threads)
+    constant = np.where(std == 0, mean.astype(np.float64), np.nan)
+    return X.shape[0], X.sum(axis=0, dtype=np.float64), constant, str(X.dtype)
+
+
+def _squared_deviations(X, mean):
+    """Per column, the sum over this shard's rows of (x - mean)^2 in float64,
+    a block of rows at a time (float32 rows widened block by block)."""
+    total = np.zeros(X.shape[1])
+    rows = max(1, _BLOCK_VALUES // max(1, X.shape[1]))
+    for first in range(0, X.shape[0], rows):
+        d = X[first:first + rows].astype(np.float64) - mean
+        total += np.einsum("ij,ij->j", d, d)
+    return total
+
+
+def _in_rank_order(arrays):
+    """The sum of the processes' arrays, added in rank order: the same bits on
+    every process."""
+    total = np.array(arrays[0], dtype=np.float64)
+    for a in arrays[1:]:
+        total += a
+    return total
 
 
 def _floating(X, dtype=None):

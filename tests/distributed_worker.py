@@ -326,7 +326,7 @@ def save_losses(out, name, result):
 def preprocessing(X, y, cuts, rank, comm, nt):
     """A Standardizer fitted with comm in both dtypes (columns added: one
     constant everywhere, one constant within each shard at a different
-    value), and a Pipeline of a Standardizer and an MLPClassifier, both
+    value, one near 1e7), and a Pipeline of a Standardizer and an MLPClassifier, both
     fitted with comm; on all rows in one process when comm is None. Then a
     shard with a NaN (comm only): every process records its error."""
     from sklearn.pipeline import make_pipeline
@@ -334,7 +334,10 @@ def preprocessing(X, y, cuts, rank, comm, nt):
     from fastnn.sklearn import MLPClassifier
     lo, hi = (cuts[rank], cuts[rank + 1]) if comm is not None else (0, N_ROWS)
     shard_of_row = np.searchsorted(cuts, np.arange(N_ROWS), side="right") - 1
-    wide = np.column_stack([X, np.full(N_ROWS, 0.3), 1.5 * shard_of_row])[lo:hi]
+    # and one near 1e7 whose shards' means differ by less than float32's rounding
+    # of a mean near 1e7 could keep
+    wide = np.column_stack([X, np.full(N_ROWS, 0.3), 1.5 * shard_of_row,
+                            1e7 + np.arange(N_ROWS) % 2 + 3 * shard_of_row])[lo:hi]
     stats = []
     for dtype in ("float32", "float64"):
         scaler = Standardizer(n_threads=nt).fit(wide.astype(dtype), comm=comm)

@@ -283,7 +283,8 @@ def test_standardizer_and_pipeline_on_shards(runs):
     # the Standardizer's statistics are those of the union of the shards, the same
     # bits everywhere; a Pipeline whose Standardizer and estimator are fitted with
     # comm trains the one-process pipeline's model
-    n, n_cols = 3, 8  # the worker's 6 features, a constant column, one constant per shard
+    # the worker's 6 features, a constant column, one constant per shard, one near 1e7
+    n, n_cols = 3, 9
     arrays, records = results(runs("preprocessing", n), n)
     assert_same_on_every_process(arrays, records)
     ref, ref_record = single(runs("preprocessing", n))

@@ -122,3 +122,30 @@ def test_standardizer_names_sparse_input():
         fitted.transform(X)
     with pytest.raises(TypeError, match="got a sparse csr_matrix"):
         fitted.inverse_transform(X)
+
+
+class _OneProcess:
+    """The part of an mpi4py communicator the shards' fit uses, for one process."""
+
+    def allgather(self, value):
+        return [value]
+
+    def Get_size(self):
+        return 1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_shards_fit_of_one_process_is_the_standardizers(dtype, monkeypatch, rng):
+    # fit(comm=) in blocks of 5 rows: a column near 1e7 (float32 holds its units),
+    # a constant column and a column constant but for one row
+    from fastnn import preprocessing
+    monkeypatch.setattr(preprocessing, "_BLOCK_VALUES", 20)  # 5 rows of 4 columns
+    X = np.column_stack([rng.standard_normal(23), 1e7 + np.arange(23) % 3,
+                         np.full(23, 0.3), np.r_[np.zeros(22), 2.0]]).astype(dtype)
+    shards = fastnn.Standardizer().fit(X, comm=_OneProcess())
+    one = fastnn.Standardizer().fit(X)
+    tol = 4 * np.finfo(dtype).eps
+    np.testing.assert_allclose(shards.mean_, one.mean_, rtol=tol)
+    np.testing.assert_allclose(shards.std_, one.std_, rtol=tol)
+    assert shards.std_[2] == 0 and shards.mean_[2] == np.asarray(0.3, dtype=dtype)
+    assert shards.mean_.dtype == shards.std_.dtype == np.dtype(dtype)
