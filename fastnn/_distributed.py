@@ -268,9 +268,10 @@ class Group:
         texts = {k: option_text(v) for k, v in options.items()}
         everyone = self.comm.allgather(texts)
         for rank, other in enumerate(everyone):
-            differ = [k for k in other if other[k] != everyone[0].get(k)]
+            differ = [k for k in sorted(set(other) | set(everyone[0]))
+                      if other.get(k) != everyone[0].get(k)]
             if differ:
-                theirs = ", ".join("%s=%s" % (k, other[k]) for k in differ)
+                theirs = ", ".join("%s=%s" % (k, other.get(k)) for k in differ)
                 ours = ", ".join("%s=%s" % (k, everyone[0].get(k)) for k in differ)
                 raise ValueError("the processes' %s differ: process 0 has %s, process %d has "
                                  "%s; %s" % (what, ours, rank, theirs, hint))

@@ -368,10 +368,11 @@ class _BaseMLP(BaseEstimator):
         labels = group.agree(check_local)
         # parameters that differ would take different steps, or a different number of them;
         # the threads and the output may differ, and a random_state that is not an integer
-        # is replaced by process 0's draw below
+        # is replaced by process 0's draw below (so any two of those are the same)
         params = {k: v for k, v in self.get_params(deep=False).items()
-                  if k not in ("n_threads", "verbose")
-                  and (k != "random_state" or isinstance(v, Integral))}
+                  if k not in ("n_threads", "verbose")}
+        if not isinstance(params["random_state"], Integral):
+            params["random_state"] = "None or a RandomState (process 0 draws)"
         group.check_same_options(params, "parameters", "every process makes the estimator "
                                  "with the same parameters")
         # labels of one kind merge into the classes; numbers and strings would not

@@ -30,7 +30,9 @@ MODE is
 - mismatch: process 1's shard has one feature too many
 - option_mismatch: process 2 passes another l2 to fit, and makes its
   MLPClassifier with another alpha (the processes' threads differ, and
-  process 0 names the optimizer that the others pass as an object)
+  process 0 names the optimizer that the others pass as an object); then
+  an integer random_state on one process only (None or a RandomState on
+  the others)
 - losses: binary_cross_entropy (multi-label, and two string labels) and
   poisson, weighted, with weighted validation shards; process 0 also trains
   each on all rows in one process
@@ -504,6 +506,11 @@ def save_option_mismatch(out, X, y, lo, hi, rank, comm, nt, options):
     record["estimator"] = error_of(lambda: MLPClassifier(
         hidden_layer_sizes=(4,), max_iter=2, batch_size=9, n_threads=rank + 1,
         alpha=0.1 if rank == 2 else 0.01, random_state=0).fit(X[lo:hi], y[lo:hi], comm=comm))
+    for name, seed in (("seeded on 0", 0 if rank == 0 else None),
+                       ("seeded on 2", 0 if rank == 2 else np.random.RandomState(rank))):
+        record[name] = error_of(lambda: MLPClassifier(
+            hidden_layer_sizes=(4,), max_iter=2, batch_size=9, random_state=seed).fit(
+            X[lo:hi], y[lo:hi], comm=comm))
     write_record(out, rank, record)
 
 

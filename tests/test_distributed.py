@@ -498,6 +498,14 @@ def test_options_that_differ_fail_on_every_process(tmp_path):
                                  "training options")
         assert record["estimator"].startswith("the processes' parameters differ: process 0 "
                                               "has alpha=0.01, process 2 has alpha=0.1;")
+        # an integer random_state on some processes only, on process 0 or another
+        drawn = "'None or a RandomState (process 0 draws)'"
+        assert record["seeded on 0"].startswith(
+            "the processes' parameters differ: process 0 has random_state=0, process 1 has "
+            "random_state=" + drawn)
+        assert record["seeded on 2"].startswith(
+            "the processes' parameters differ: process 0 has random_state=" + drawn
+            + ", process 2 has random_state=0")
 
 
 def test_the_progress_bar_counts_every_global_row(tmp_path):
