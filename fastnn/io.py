@@ -8,7 +8,9 @@ Format (version 1), every entry a plain NumPy array:
 - ``architecture``: UTF-8 bytes (uint8) of a JSON object: {"layers": [...],
   "input_dim": int, "dtype": "float32"|"float64", "seed": int|null,
   "seed_": int, "loss": str|null, "epochs_trained": int, "t": int,
-  "optimizer": {...}|null, "y_1d": bool}
+  "optimizer_first_epoch": int (optional, 0 if absent: the epochs_trained at
+  which the optimizer took its first step), "optimizer": {...}|null,
+  "y_1d": bool}
 - ``W0``, ``b0``, ``W1``, ``b1``, ...: the parameters of each Dense layer
 - optionally ``centers``: the class centers of a center loss, (classes, features)
 - optionally ``classes``: the class labels of a classifier, sorted and distinct,
@@ -252,6 +254,8 @@ def _expected_arrays(arch, names):
             "architecture field 'y_1d' must be true or false")
     arch["epochs_trained"] = _int(arch.get("epochs_trained", 0), "epochs_trained", 0, 2**63 - 1)
     arch["t"] = _int(arch.get("t", 0), "t", 0, 2**63 - 1)
+    arch["optimizer_first_epoch"] = _int(arch.get("optimizer_first_epoch", 0),
+                                         "optimizer_first_epoch", 0, arch["epochs_trained"])
     n_outputs = shapes[-1][1]
     n_classes = {"cross_entropy": n_outputs,
                  "binary_cross_entropy": 2 if n_outputs == 1 else 0}.get(loss, 0)

@@ -39,6 +39,8 @@ class Sequential:
     loss_, optimizer_, optimizer_state_, t_, epochs_trained_ : the training
         state a later fit continues from (the loss, the optimizer and its state
         arrays, optimizer steps and epochs taken)
+    optimizer_first_epoch_ : epochs_trained_ when optimizer_ took its first
+        step (an epoch-unit schedule counts the epochs since)
     y_1d_ : whether the regression targets of the last fit were 1-D
     classes_ : the class labels of a classifier (sorted; predict returns them),
         or None before the first fit and for regression
@@ -78,6 +80,7 @@ class Sequential:
         self.optimizer_state_ = None
         self.t_ = 0
         self.epochs_trained_ = 0
+        self.optimizer_first_epoch_ = 0
         self.y_1d_ = True
         self.classes_ = None
         self.centers_ = None
@@ -329,13 +332,18 @@ class Sequential:
         return trainer.partial_fit(self, X, y, classes=classes, sample_weight=sample_weight,
                                    n_threads=n_threads, verbose=verbose, comm=comm, **options)
 
-    def _begin_fit(self, loss, y_1d, classes, optimizer, states, history, feature_names=None):
+    def _begin_fit(self, loss, y_1d, classes, optimizer, states, history, feature_names=None,
+                   optimizer_first_epoch=None):
         """Record what a fit starting now trains with; the trainer calls this once
-        every argument is checked and the training buffers exist."""
+        every argument is checked and the training buffers exist.
+        optimizer_first_epoch: the epoch a new optimizer starts at (None: the
+        fit continues the model's optimizer)."""
         self.loss_, self.y_1d_, self.classes_ = loss, bool(y_1d), classes
         self.feature_names_in_ = feature_names
         self.optimizer_, self.optimizer_state_ = optimizer, states
         self.history_ = history
+        if optimizer_first_epoch is not None:
+            self.optimizer_first_epoch_ = int(optimizer_first_epoch)
 
     def _record_progress(self, t, epochs_trained):
         """Optimizer steps and epochs completed so far (what a later fit continues from)."""
@@ -480,6 +488,7 @@ class Sequential:
         config = self.get_config()
         config.update({"seed_": int(self.seed_), "loss": self.loss_,
                        "epochs_trained": int(self.epochs_trained_), "t": int(self.t_),
+                       "optimizer_first_epoch": int(self.optimizer_first_epoch_),
                        "y_1d": bool(self.y_1d_),
                        "optimizer": self.optimizer_.get_config() if keep_optimizer else None})
         arrays = {}
@@ -522,6 +531,7 @@ class Sequential:
         self.seed_ = config["seed_"]
         self.loss_, self.y_1d_ = config["loss"], config["y_1d"]
         self.epochs_trained_, self.t_ = config["epochs_trained"], config["t"]
+        self.optimizer_first_epoch_ = config.get("optimizer_first_epoch", 0)
         centers = arrays.get("centers")
         self.centers_ = None if centers is None else np.array(centers, dtype=self.dtype)
         classes = arrays.get("classes")

@@ -1,7 +1,10 @@
 """Learning-rate schedules, usable with any optimizer: ``Adam(lr=CosineDecay(1e-3, 1000))``.
 
 A schedule maps the optimizer step (0 for the first step) to a learning rate;
-with ``unit="epoch"`` the step is first turned into the epoch it belongs to.
+with ``unit="epoch"`` the step is first turned into the epoch it belongs to:
+in a fit, the optimizer's epoch (0 for the first epoch it steps in, one more
+for every epoch or partial_fit call after it, whatever its number of steps);
+called alone, the step's quotient by the steps of an epoch.
 Schedules are evaluated for a whole run of batches at once (NumPy arrays of
 steps), so they cost nothing per batch.
 """
@@ -21,11 +24,12 @@ class Schedule:
             raise ValueError("unit must be 'step' or 'epoch', got %r" % (unit,))
         self.unit = unit
 
-    def __call__(self, steps, steps_per_epoch=1):
-        """Learning rates for the given 0-based optimizer steps."""
+    def __call__(self, steps, steps_per_epoch=1, epochs=None):
+        """Learning rates for the given 0-based optimizer steps; epochs: the
+        0-based epoch of each step (see the module's docstring)."""
         steps = np.asarray(steps, dtype=np.float64)
         if self.unit == "epoch":
-            steps = np.floor(steps / max(int(steps_per_epoch), 1))
+            steps = _epochs_of(steps, steps_per_epoch, epochs)
         return self.rate(steps)
 
     def rate(self, steps):
@@ -102,18 +106,30 @@ class LinearWarmup(Schedule):
         self.start_factor = check_scalar(start_factor, "start_factor", low=0.0, high=1.0)
         self._check_unit(unit)
 
-    def __call__(self, steps, steps_per_epoch=1):
+    def __call__(self, steps, steps_per_epoch=1, epochs=None):
         steps = np.asarray(steps, dtype=np.float64)
-        warm_steps = np.floor(steps / max(int(steps_per_epoch), 1)) if self.unit == "epoch" \
-            else steps
+        by_epoch = self.unit == "epoch"
+        warm_steps = _epochs_of(steps, steps_per_epoch, epochs) if by_epoch else steps
+        # the target counts from the end of the warm-up: in epochs when they are known
+        # and the warm-up is counted in them, else in steps
+        target_epochs = (np.maximum(warm_steps - self.warmup_steps, 0)
+                         if by_epoch and epochs is not None else None)
         after = self.target(np.maximum(steps - self._warmup_in_steps(steps_per_epoch), 0),
-                            steps_per_epoch)
+                            steps_per_epoch, target_epochs)
         ramp = self.start_factor + (1.0 - self.start_factor) * warm_steps / self.warmup_steps
         first = self.target(np.zeros_like(steps), steps_per_epoch)
         return np.where(warm_steps < self.warmup_steps, ramp * first, after)
 
     def _warmup_in_steps(self, steps_per_epoch):
         return self.warmup_steps * (max(int(steps_per_epoch), 1) if self.unit == "epoch" else 1)
+
+
+def _epochs_of(steps, steps_per_epoch, epochs):
+    """The epoch of each step, as float64: as given, else the step's quotient
+    by the steps of an epoch."""
+    if epochs is None:
+        return np.floor(steps / max(int(steps_per_epoch), 1))
+    return np.broadcast_to(np.asarray(epochs, dtype=np.float64), steps.shape).copy()
 
 
 SCHEDULES = {cls.__name__: cls for cls in

@@ -122,7 +122,8 @@ def fit(model, X, y, *, loss=None, optimizer=None, batch_size=None, epochs=10, s
     t0 = model.t_ if resume else 0
     # the learning rates of the steps ahead (up to a million), checked before anything
     # changes; later epochs are checked as they come
-    _learning_rates(optimizer, t0, min(epochs * len(rows), _LR_CHECK_STEPS), len(rows))
+    _learning_rates(optimizer, t0, min(epochs * len(rows), _LR_CHECK_STEPS), len(rows),
+                    _optimizer_epoch(model, resume))
 
     # everything is valid: from here on the model may change
     run = _FitRun(model, data, optimizer, resume, t0, rows, batch_size, shuffle, l2,
@@ -257,12 +258,13 @@ def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuff
     # process 0's model decides whether the fit continues its optimizer state, and from
     # which step and epoch: a model trained or loaded on some processes only continues
     # as process 0's does, whose weights and state every process takes (_FitRun)
-    resume, t0, epochs_trained = group.comm.bcast(
-        (resume, model.t_ if resume else 0, model.epochs_trained_) if group.rank == 0
-        else None, root=0)
-    model.epochs_trained_ = epochs_trained
+    resume, t0, epochs_trained, first_epoch = group.comm.bcast(
+        (resume, model.t_ if resume else 0, model.epochs_trained_,
+         model.optimizer_first_epoch_) if group.rank == 0 else None, root=0)
+    model.epochs_trained_, model.optimizer_first_epoch_ = epochs_trained, first_epoch
     rows = batch_rows(n_total, batch_size_, drop_last)
-    _learning_rates(optimizer, t0, min(epochs_ * len(rows), _LR_CHECK_STEPS), len(rows))
+    _learning_rates(optimizer, t0, min(epochs_ * len(rows), _LR_CHECK_STEPS), len(rows),
+                    _optimizer_epoch(model, resume))
     model.seed_ = seed
     run = _FitRun(model, data, optimizer, resume, t0, rows, batch_size_, shuffle, l2_,
                   clip_norm_, clip_value_, False, backend, on_nonfinite, verbose_, nt,
@@ -447,7 +449,7 @@ class _FitRun:
         self.net = make_network(self.setup, backend, t0)
         self.history = History(validation_rows=data.val_rows)
         model._begin_fit(data.loss, data.y_1d, data.classes, optimizer, states, self.history,
-                         data.feature_names)
+                         data.feature_names, None if resume else model.epochs_trained_)
         self.model, self.data, self.optimizer, self.states = model, data, optimizer, states
         self.rows, self.batch_size, self.shuffle = rows, batch_size, shuffle
         self.diagnostics, self.on_nonfinite = diagnostics, on_nonfinite
@@ -521,7 +523,8 @@ class _FitRun:
         epoch = model.epochs_trained_
         rng = (np.random.default_rng([model.seed_, _SHUFFLE_STREAM, epoch]) if self.shuffle
                else None)
-        lrs = _learning_rates(self.optimizer, net.t, n_batches, n_batches)
+        lrs = _learning_rates(self.optimizer, net.t, n_batches, n_batches,
+                              _optimizer_epoch(model, True))
         losses = np.zeros(n_batches, dtype=np.float64)
         self.setup.reset_diagnostics()
         snapshot = (arena.params.copy(), [s.copy() for s in self.states], net.t)
@@ -684,10 +687,21 @@ class _FitRun:
         return bool(votes.sum() > 0)
 
 
-def _learning_rates(optimizer, first_step, n_steps, steps_per_epoch):
-    """The schedule's rates for n_steps steps from first_step, checked."""
-    lrs = np.ascontiguousarray(optimizer.lr(np.arange(first_step, first_step + n_steps),
-                                            steps_per_epoch), dtype=np.float64)
+def _optimizer_epoch(model, resume):
+    """The optimizer's epoch of the model's next epoch: how many epochs its
+    optimizer has stepped in (0 when the fit starts a new one). An
+    epoch-unit schedule counts these, not steps divided by the steps of an
+    epoch, which vary between fits and partial_fit calls."""
+    return model.epochs_trained_ - model.optimizer_first_epoch_ if resume else 0
+
+
+def _learning_rates(optimizer, first_step, n_steps, steps_per_epoch, first_epoch):
+    """The schedule's rates for n_steps steps from first_step, checked; the
+    epoch of the first is first_epoch (of the optimizer), and steps_per_epoch
+    follow it in each epoch after."""
+    lrs = np.ascontiguousarray(optimizer.lr(
+        np.arange(first_step, first_step + n_steps), steps_per_epoch,
+        first_epoch + np.arange(n_steps) // max(int(steps_per_epoch), 1)), dtype=np.float64)
     bad = ~np.isfinite(lrs) | (lrs < 0)
     if np.any(bad):
         i = int(np.argmax(bad))

@@ -61,7 +61,8 @@ def _assert_same_model(a, b):
     assert b.dtype == a.dtype
     assert b.seed == a.seed and b.seed_ == a.seed_
     assert b.input_dim == a.input_dim
-    assert (b.loss_, b.epochs_trained_, b.t_) == (a.loss_, a.epochs_trained_, a.t_)
+    assert (b.loss_, b.epochs_trained_, b.t_, b.optimizer_first_epoch_) == (
+        a.loss_, a.epochs_trained_, a.t_, a.optimizer_first_epoch_)
     for (Wa, ba), (Wb, bb) in zip(a.weights, b.weights, strict=True):
         assert Wb.dtype == a.dtype and bb.dtype == a.dtype
         np.testing.assert_array_equal(Wb, Wa)
@@ -432,6 +433,8 @@ HOSTILE = [
     _case("loss-unknown", _set_arch("loss", "hinge"), r"unknown loss 'hinge'"),
     _case("epochs_trained-negative", _set_arch("epochs_trained", -1),
           r"'epochs_trained' = -1 is out of range"),
+    _case("optimizer_first_epoch-after-the-epochs", _set_arch("optimizer_first_epoch", 10**6),
+          r"'optimizer_first_epoch' = 1000000 is out of range"),
     _case("t-string", _set_arch("t", "3"), r"'t' must be an integer"),
     _case("t-too-large", _set_arch("t", 2**70), r"'t' = \d+ is out of range"),
     _case("y_1d-string", _set_arch("y_1d", "yes"), r"'y_1d' must be true or false"),

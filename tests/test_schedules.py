@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+import fastnn
 from fastnn import optim
 from fastnn.schedules import (Constant, CosineDecay, ExponentialDecay, LinearWarmup, StepDecay)
 
@@ -209,3 +210,62 @@ def test_schedule_changes_the_training():
     # the first epoch (steps 0-3) has the same rate, later ones do not
     np.testing.assert_array_equal(c.get_params_flat(), first_epoch.get_params_flat())
     assert not np.array_equal(a.get_params_flat(), b.get_params_flat())
+
+
+# --------------------------------------------------------------------------
+# unit="epoch" counts the optimizer's epochs, whatever their number of steps
+# --------------------------------------------------------------------------
+
+def _halving_each_epoch():
+    return optim.SGD(lr=StepDecay(0.1, step_size=1, gamma=0.5, unit="epoch"))
+
+
+@pytest.mark.parametrize("backend", ["fast", "reference"])
+def test_an_epoch_schedule_counts_epochs_with_batches_that_take_no_step(backend):
+    # the first two of each epoch's five batches weigh nothing: 3 steps an epoch
+    X, y = blobs(0, 40)
+    w = np.r_[np.zeros(16), np.ones(24)]
+    h = small_net().fit(X, y, sample_weight=w, optimizer=_halving_each_epoch(), batch_size=8,
+                        epochs=4, shuffle=False, backend=backend)
+    assert h["lr"] == [0.1, 0.05, 0.025, 0.0125]
+
+
+@pytest.mark.parametrize("backend", ["fast", "reference"])
+def test_an_epoch_schedule_counts_partial_fit_calls_of_any_size(backend):
+    X, y = blobs(0, 64)
+    model, rates = small_net(), []
+    for lo, hi in [(0, 32), (32, 40), (40, 48), (48, 64)]:
+        h = model.partial_fit(X[lo:hi], y[lo:hi], classes=[0, 1, 2], batch_size=8,
+                              optimizer=_halving_each_epoch(), backend=backend)
+        rates += h["lr"]
+    assert rates == [0.1, 0.05, 0.025, 0.0125]
+    assert model.epochs_trained_ == 4 and model.optimizer_first_epoch_ == 0
+
+
+def test_an_epoch_schedule_starts_with_a_new_optimizer_and_continues_with_the_model(tmp_path):
+    # a fit given a new optimizer starts its schedule at epoch 0; a fit that continues
+    # the optimizer, with another batch size or after save and load, counts on
+    X, y = blobs(0, 64)
+    model = small_net()
+    model.fit(X, y, optimizer="adam", batch_size=16, epochs=3)
+    assert model.fit(X, y, optimizer=_halving_each_epoch(), batch_size=16,
+                     epochs=2)["lr"] == [0.1, 0.05]
+    assert model.optimizer_first_epoch_ == 3
+    assert model.fit(X, y, batch_size=32, epochs=1)["lr"] == [0.025]
+    model.save(tmp_path / "m.npz")
+    loaded = fastnn.load(tmp_path / "m.npz")
+    assert loaded.optimizer_first_epoch_ == 3 and loaded.epochs_trained_ == 6
+    assert loaded.fit(X, y, batch_size=8, epochs=2)["lr"] == [0.0125, 0.00625]
+
+
+def test_an_epoch_warm_up_hands_an_epoch_schedule_the_epochs_after_it():
+    # warm-up over 2 epochs, then halving from 0.2 each epoch; the calls differ in size
+    X, y = blobs(0, 64)
+    schedule = LinearWarmup(ExponentialDecay(0.2, decay_rate=0.5, unit="epoch"),
+                            warmup_steps=2, unit="epoch")
+    model, rates = small_net(), []
+    for lo, hi in [(0, 8), (8, 40), (40, 48), (48, 64), (0, 24)]:
+        h = model.partial_fit(X[lo:hi], y[lo:hi], classes=[0, 1, 2], batch_size=8,
+                              optimizer=optim.SGD(lr=schedule))
+        rates += h["lr"]
+    assert rates == [0.0, 0.1, 0.2, 0.1, 0.05]
