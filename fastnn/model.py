@@ -286,7 +286,9 @@ class Sequential:
 
         The first call builds the model if needed and takes the training
         options; later calls keep them, with the optimizer's state, so the
-        chunks train one model as the epochs of a fit would.
+        chunks train one model as the epochs of a fit would. A fit that
+        starts another optimizer (not one configured as the model's) ends the
+        stream: the next call is a first call again.
 
         Parameters
         ----------
@@ -344,6 +346,9 @@ class Sequential:
         self.history_ = history
         if optimizer_first_epoch is not None:
             self.optimizer_first_epoch_ = int(optimizer_first_epoch)
+            # a new optimizer ends a stream of partial_fit calls, which would
+            # otherwise continue it under their first call's options
+            self._partial_fit_options = None
 
     def _record_progress(self, t, epochs_trained):
         """Optimizer steps and epochs completed so far (what a later fit continues from)."""

@@ -95,6 +95,30 @@ def test_partial_fit_keeps_its_first_options():
     assert model.t_ == t + 1
 
 
+def test_a_fit_with_another_optimizer_ends_the_partial_fit_stream():
+    # after it, the stream's options (its optimizer above all) start anew: a call
+    # passing the stream's first optimizer trains with it, from a fresh state
+    X, y = _problem()
+    model = _model(dtype="float64")
+    model.partial_fit(X[:100], y[:100], optimizer=fn.optim.SGD(lr=0.1), batch_size=50, l2=0.01)
+    model.fit(X, y, optimizer="adam", batch_size=50, epochs=1)
+    after_fit = model.get_params_flat()
+    model.partial_fit(X[100:200], y[100:200], optimizer=fn.optim.SGD(lr=0.1), batch_size=50,
+                      shuffle=False)
+    assert model.optimizer_.get_config() == fn.optim.SGD(lr=0.1).get_config()
+    assert model.t_ == 2  # a new optimizer counts its steps from 0
+    same = _model(dtype="float64")
+    same.build(X.shape[1])
+    same.set_params_flat(after_fit)
+    same.partial_fit(X[100:200], y[100:200], classes=model.classes_,
+                     optimizer=fn.optim.SGD(lr=0.1), batch_size=50, shuffle=False)
+    np.testing.assert_array_equal(model.get_params_flat(), same.get_params_flat())
+    # a fit that continues the optimizer keeps the stream and its options
+    model.fit(X, y, batch_size=100, epochs=1)
+    with pytest.raises(ValueError, match="batch_size differ"):
+        model.partial_fit(X[:10], y[:10], batch_size=10)
+
+
 def test_partial_fit_refuses_a_bad_chunk_and_keeps_the_weights():
     X, y = _problem()
     model = _model()
