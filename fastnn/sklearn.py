@@ -148,18 +148,39 @@ def _label_kind(numeric):
 
 class _SolverState:
     """A view of a stochastic fit's optimizer state, named as scikit-learn's
-    optimizers name it."""
+    optimizers name it: t, the steps taken, and learning_rate. For 'sgd' the
+    learning rate is the one the next iteration takes, and writing it sets
+    that rate. For 'adam' it is the step size of the last step,
+    learning_rate_init * sqrt(1 - beta_2**t) / (1 - beta_1**t), and a value
+    written is shown until the next step, which sets its own, as scikit-learn's
+    AdamOptimizer does."""
 
     def __init__(self, state):
         self._state = state
 
     @property
+    def t(self):
+        return self._state["t"]
+
+    @property
     def learning_rate(self):
-        return self._state["learning_rate"]
+        state = self._state
+        if state["solver"] != "adam":
+            return state["learning_rate"]
+        written = state.get("written_rate")
+        if written is not None and written[0] == state["t"]:
+            return written[1]
+        t, (beta_1, beta_2) = state["t"], state["betas"]
+        if t == 0:
+            return state["learning_rate"]
+        return state["learning_rate"] * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
 
     @learning_rate.setter
     def learning_rate(self, value):
-        self._state["learning_rate"] = float(value)
+        if self._state["solver"] == "adam":
+            self._state["written_rate"] = (self._state["t"], float(value))
+        else:
+            self._state["learning_rate"] = float(value)
 
 
 class _BaseMLP(BaseEstimator):
@@ -461,10 +482,8 @@ class _BaseMLP(BaseEstimator):
     @property
     def _optimizer(self):
         """The stochastic solver's state as scikit-learn exposes it: an object
-        whose ``learning_rate`` is the current learning rate (changed by
-        'invscaling' and 'adaptive' as training goes; writing it sets the rate
-        the next iteration uses). Absent before a stochastic fit, as in
-        scikit-learn."""
+        with ``t`` and ``learning_rate`` (see _SolverState). Absent before a
+        stochastic fit, as in scikit-learn."""
         state = self.__dict__.get("_optimizer_state")
         if state is None:
             raise AttributeError("'%s' object has no attribute '_optimizer'"
@@ -481,6 +500,7 @@ class _BaseMLP(BaseEstimator):
                  or any(s.size != n_params for s in state["states"]))
         if fresh:
             state = {"solver": self.solver, "t": 0, "learning_rate": float(self.learning_rate_init),
+                     "betas": (float(self.beta_1), float(self.beta_2)),
                      "states": [np.zeros(n_params, dtype) for _ in range(opt.n_states)]}
         else:
             state["states"] = [_writeable(s, dtype) for s in state["states"]]

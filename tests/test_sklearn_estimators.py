@@ -8,6 +8,7 @@ kind "training"): loss curves, weights, step counts, learning rates, validation
 scores."""
 
 import contextlib
+import copy
 import inspect
 import io
 import pickle
@@ -755,6 +756,30 @@ def test_optimizer_learning_rate_is_scikit_learns(learning_rate):
     ours.partial_fit(X, y)
     for b, c in zip(before, ours.coefs_):
         np.testing.assert_array_equal(b, c)
+
+
+def test_adams_learning_rate_is_scikit_learns_step_size(iris):
+    """With adam, _optimizer.learning_rate is the bias-corrected step size of
+    the last step, as scikit-learn's AdamOptimizer holds it; a value written
+    is shown until the next step and trains nothing."""
+    X, y = iris
+    kw = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0, batch_size=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours, theirs = MLPClassifier(**kw).fit(X, y), sk.MLPClassifier(**kw).fit(X, y)
+    assert ours._optimizer.t == theirs._optimizer.t == 15
+    assert ours._optimizer.learning_rate == theirs._optimizer.learning_rate
+    assert ours._optimizer.learning_rate == pytest.approx(
+        0.001 * np.sqrt(1 - 0.999 ** 15) / (1 - 0.9 ** 15), rel=1e-15)
+    untouched = copy.deepcopy(ours)
+    ours._optimizer.learning_rate = theirs._optimizer.learning_rate = 0.0
+    assert ours._optimizer.learning_rate == 0.0
+    for est in (ours, theirs, untouched):
+        est.partial_fit(X, y)
+    assert ours._optimizer.learning_rate == theirs._optimizer.learning_rate
+    for mine, ref in zip(ours.coefs_, untouched.coefs_):
+        np.testing.assert_array_equal(mine, ref)
+    assert_same_fit(ours, theirs)
 
 
 def test_diverging_fit_with_early_stopping_goes_on_as_scikit_learns(iris):
