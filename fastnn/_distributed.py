@@ -116,13 +116,24 @@ def process_sum(comm, dtype, allreduce):
     if addresses is None or len(handle_bytes) != 1 or not all(addresses):
         return None
     datatype = MPI.FLOAT if np.dtype(dtype) == np.float32 else MPI.DOUBLE
+    size = handle_bytes.pop()
     try:
-        return _kernels.ProcessSum(*addresses, comm.handle, datatype.handle, MPI.SUM.handle,
-                                   int(MPI.IN_PLACE), handle_bytes.pop(),
-                                   np.dtype(dtype).itemsize, allreduce, comm.Get_rank(),
-                                   comm.Get_size())
+        return _kernels.ProcessSum(*addresses, *(signed_handle(h.handle, size) for h in
+                                                 (comm, datatype, MPI.SUM)),
+                                   int(MPI.IN_PLACE), size, np.dtype(dtype).itemsize,
+                                   allreduce, comm.Get_rank(), comm.Get_size())
     except ValueError:  # handles of a size the C side does not call with
         return None
+
+
+def signed_handle(handle, size):
+    """An MPI handle (mpi4py's .handle) as the signed integer of its C type's
+    size in bytes, which the C sum takes. mpi4py reports MPICH's int handles
+    as unsigned 64-bit values, sign-extended: a communicator made by Dup or
+    Split, 0x84000001, is 0xFFFFFFFF84000001, the int -2080374783."""
+    bits = 8 * size
+    value = handle & ((1 << bits) - 1)
+    return value - (1 << bits) if value >> (bits - 1) else value
 
 
 class Group:

@@ -254,8 +254,11 @@ def _expected_arrays(arch, names):
             "architecture field 'y_1d' must be true or false")
     arch["epochs_trained"] = _int(arch.get("epochs_trained", 0), "epochs_trained", 0, 2**63 - 1)
     arch["t"] = _int(arch.get("t", 0), "t", 0, 2**63 - 1)
-    arch["optimizer_first_epoch"] = _int(arch.get("optimizer_first_epoch", 0),
-                                         "optimizer_first_epoch", 0, arch["epochs_trained"])
+    first = _int(arch.get("optimizer_first_epoch", 0), "optimizer_first_epoch", 0)
+    _expect(first <= arch["epochs_trained"], "architecture field 'optimizer_first_epoch' = %d "
+            "is after epochs_trained = %d (the epoch the optimizer started at is one already "
+            "trained)" % (first, arch["epochs_trained"]))
+    arch["optimizer_first_epoch"] = first
     n_outputs = shapes[-1][1]
     n_classes = {"cross_entropy": n_outputs,
                  "binary_cross_entropy": 2 if n_outputs == 1 else 0}.get(loss, 0)

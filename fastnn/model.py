@@ -536,6 +536,9 @@ class Sequential:
         self.seed_ = config["seed_"]
         self.loss_, self.y_1d_ = config["loss"], config["y_1d"]
         self.epochs_trained_, self.t_ = config["epochs_trained"], config["t"]
+        # the loaded optimizer and state replace a partial_fit stream's: the next
+        # partial_fit call is a first call, as on a model fastnn.load made
+        self._partial_fit_options = None
         self.optimizer_first_epoch_ = config.get("optimizer_first_epoch", 0)
         centers = arrays.get("centers")
         self.centers_ = None if centers is None else np.array(centers, dtype=self.dtype)

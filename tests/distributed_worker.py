@@ -80,6 +80,8 @@ MODE is
   FASTNN_MPI_LOOP to a value that is not one, then passes an EarlyStopping
   that does not restore the best weights
 - progress: a fit of two epochs with verbose=1 (process 0's progress bar)
+MODE@dup and MODE@split run MODE on a communicator made from COMM_WORLD by
+Dup or Split (whose MPICH handles are negative ints).
 Each process writes rank<r>.npz (its parameters, optimizer state and step)
 and rank<r>.json (its History, or the error it raised).
 """
@@ -604,6 +606,9 @@ def main():
     mode, out = sys.argv[1], sys.argv[2]
     nt = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     comm = MPI.COMM_WORLD
+    mode, _, derived = mode.partition("@")
+    if derived:  # a communicator of the same processes made from COMM_WORLD
+        comm = comm.Dup() if derived == "dup" else comm.Split(0, comm.rank)
     rank = comm.rank
     with open(os.path.join(out, "pid%d" % rank), "w") as f:
         f.write(str(os.getpid()))

@@ -175,3 +175,14 @@ def test_one_process_calls_nothing():
 def test_max_count_must_not_be_negative():
     with pytest.raises(ValueError, match="max_count"):
         _kernels.ProcessSum(1, 1, 1, 0, 0, 0, -1, 4, 8, False, 0, 2, -1)
+
+
+@pytest.mark.parametrize("handle, size, expected", [
+    (0x44000000, 4, 0x44000000),                      # MPICH's COMM_WORLD
+    (0xFFFFFFFF84000001, 4, 0x84000001 - (1 << 32)),  # MPICH's Dup of it, as mpi4py reports
+    (0x84000001, 4, 0x84000001 - (1 << 32)),
+    (0x7F3A12345678, 8, 0x7F3A12345678),              # Open MPI's pointers
+])
+def test_handles_are_the_signed_integers_of_their_c_type(handle, size, expected):
+    from fastnn._distributed import signed_handle
+    assert signed_handle(handle, size) == expected

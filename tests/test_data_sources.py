@@ -119,6 +119,21 @@ def test_a_fit_with_another_optimizer_ends_the_partial_fit_stream():
         model.partial_fit(X[:10], y[:10], batch_size=10)
 
 
+def test_loading_a_state_ends_the_partial_fit_stream():
+    # the loaded optimizer and state replace the stream's: the next call is a first
+    # call, whose optimizer trains (as on a model fastnn.load made)
+    X, y = _problem()
+    other = _model(dtype="float64")
+    other.fit(X, y, optimizer=fn.optim.SGD(lr=0.5), batch_size=50, epochs=1)
+    stream = dict(batch_size=50, optimizer=fn.optim.Adam(lr=0.05))
+    model = _model(dtype="float64")
+    model.partial_fit(X[:100], y[:100], **stream)
+    model.load_state_dict(other.state_dict())
+    model.partial_fit(X[100:200], y[100:200], **stream)
+    assert model.optimizer_.get_config() == fn.optim.Adam(lr=0.05).get_config()
+    assert model.t_ == 2 and model.history_["lr"] == [0.05]
+
+
 def test_partial_fit_refuses_a_bad_chunk_and_keeps_the_weights():
     X, y = _problem()
     model = _model()

@@ -161,6 +161,17 @@ def test_a_shard_that_weighs_nothing_trains_with_the_others(runs):
             "every validation sample has weight 0 (sample_weight_val)")
 
 
+@pytest.mark.parametrize("derived", ["dup", "split"])
+def test_a_communicator_made_by_dup_or_split_trains_as_comm_world(runs, derived):
+    # a library that duplicates its communicator passes one whose MPICH handle is a
+    # negative int: the C sum takes it as one
+    base, base_records = results(runs("regression", 2), 2)
+    arrays, records = results(runs("regression@" + derived, 2), 2)
+    for r in range(2):
+        assert arrays[r]["params"].tobytes() == base[r]["params"].tobytes()
+        assert records[r]["history"]["loss"] == base_records[r]["history"]["loss"]
+
+
 def test_allreduce_sum_trains_alike(tmp_path):
     # FASTNN_MPI_SUM=allreduce: MPICH's allreduce, and Open MPI's, give every process
     # the same bits here (the fit checks it after every epoch), and the fit is the

@@ -434,7 +434,7 @@ HOSTILE = [
     _case("epochs_trained-negative", _set_arch("epochs_trained", -1),
           r"'epochs_trained' = -1 is out of range"),
     _case("optimizer_first_epoch-after-the-epochs", _set_arch("optimizer_first_epoch", 10**6),
-          r"'optimizer_first_epoch' = 1000000 is out of range"),
+          r"'optimizer_first_epoch' = 1000000 is after epochs_trained = \d+"),
     _case("t-string", _set_arch("t", "3"), r"'t' must be an integer"),
     _case("t-too-large", _set_arch("t", 2**70), r"'t' = \d+ is out of range"),
     _case("y_1d-string", _set_arch("y_1d", "yes"), r"'y_1d' must be true or false"),
