@@ -96,8 +96,12 @@ class CosineDecay(Schedule):
 
 class LinearWarmup(Schedule):
     """Linear ramp from start_factor * target to the target over warmup_steps,
-    then the target: a number or another schedule (which starts counting
-    after the warm-up)."""
+    then the target: a number or another schedule. A target that counts in
+    the warm-up's unit starts counting after the warm-up; one that counts in
+    the other unit counts from the optimizer's first step or epoch, the
+    warm-up replacing its rates while it lasts (the steps of an epoch can
+    change between fits and partial_fit calls, so a warm-up's length in one
+    unit is not known in the other)."""
 
     def __init__(self, target, warmup_steps, start_factor=0.0, unit="step"):
         self.target = target if isinstance(target, Schedule) else \
@@ -108,20 +112,19 @@ class LinearWarmup(Schedule):
 
     def __call__(self, steps, steps_per_epoch=1, epochs=None):
         steps = np.asarray(steps, dtype=np.float64)
-        by_epoch = self.unit == "epoch"
-        warm_steps = _epochs_of(steps, steps_per_epoch, epochs) if by_epoch else steps
-        # the target counts from the end of the warm-up: in epochs when they are known
-        # and the warm-up is counted in them, else in steps
-        target_epochs = (np.maximum(warm_steps - self.warmup_steps, 0)
-                         if by_epoch and epochs is not None else None)
-        after = self.target(np.maximum(steps - self._warmup_in_steps(steps_per_epoch), 0),
-                            steps_per_epoch, target_epochs)
-        ramp = self.start_factor + (1.0 - self.start_factor) * warm_steps / self.warmup_steps
-        first = self.target(np.zeros_like(steps), steps_per_epoch)
-        return np.where(warm_steps < self.warmup_steps, ramp * first, after)
-
-    def _warmup_in_steps(self, steps_per_epoch):
-        return self.warmup_steps * (max(int(steps_per_epoch), 1) if self.unit == "epoch" else 1)
+        epochs = _epochs_of(steps, steps_per_epoch, epochs)
+        warm = epochs if self.unit == "epoch" else steps
+        if self.target.unit != self.unit:
+            after = self.target(steps, steps_per_epoch, epochs)
+        elif self.unit == "step":
+            after = self.target(np.maximum(steps - self.warmup_steps, 0), steps_per_epoch,
+                                epochs)
+        else:
+            after = self.target(steps, steps_per_epoch,
+                                np.maximum(epochs - self.warmup_steps, 0))
+        ramp = self.start_factor + (1.0 - self.start_factor) * warm / self.warmup_steps
+        first = self.target(np.zeros_like(steps), steps_per_epoch, np.zeros_like(steps))
+        return np.where(warm < self.warmup_steps, ramp * first, after)
 
 
 def _epochs_of(steps, steps_per_epoch, epochs):

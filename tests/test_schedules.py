@@ -269,3 +269,25 @@ def test_an_epoch_warm_up_hands_an_epoch_schedule_the_epochs_after_it():
                               optimizer=optim.SGD(lr=schedule))
         rates += h["lr"]
     assert rates == [0.0, 0.1, 0.2, 0.1, 0.05]
+
+
+def test_a_target_in_the_other_unit_counts_from_the_optimizers_first_step_or_epoch():
+    # the warm-up replaces the target's rates while it lasts: its length in the other
+    # unit is not known when the steps of an epoch change
+    by_epoch = LinearWarmup(StepDecay(0.1, step_size=3, gamma=0.5), warmup_steps=2,
+                            unit="epoch")
+    _assert_rates(by_epoch, [0, 4, 8, 11], [0.0, 0.05, 0.025, 0.0125], steps_per_epoch=4)
+    by_step = LinearWarmup(StepDecay(0.1, step_size=1, gamma=0.5, unit="epoch"),
+                           warmup_steps=2)
+    _assert_rates(by_step, [0, 1, 2, 3, 4], [0.0, 0.05, 0.1, 0.1, 0.05], steps_per_epoch=4)
+    # in a fit and over partial_fit calls of other sizes, the target counts the
+    # optimizer's epochs, one more for each
+    X, y = blobs(0, 64)
+    model = small_net()
+    assert (model.fit(X, y, optimizer=optim.SGD(lr=by_step), batch_size=16, epochs=3)["lr"]
+            + model.fit(X, y, batch_size=4, epochs=1)["lr"]) == [0.1, 0.05, 0.025, 0.0125]
+    model, rates = small_net(), []
+    for lo, hi in [(0, 32), (32, 64), (0, 64), (0, 8), (8, 64)]:  # 4, 4, 8, 1, 7 steps
+        rates += model.partial_fit(X[lo:hi], y[lo:hi], classes=[0, 1, 2], batch_size=8,
+                                   optimizer=optim.SGD(lr=by_step))["lr"]
+    assert rates == [0.1, 0.05, 0.025, 0.0125, 0.00625]
