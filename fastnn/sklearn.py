@@ -42,7 +42,8 @@ Where the estimators differ from scikit-learn's:
   ValueError; scikit-learn fits them with a NaN loss.
 - ``dtype`` overrides the precision; by default (None) it follows
   scikit-learn's rule: float32 input trains in float32, anything else in
-  float64.
+  float64, L-BFGS in float64, and a continued fit (warm_start, partial_fit)
+  in the weights' precision; float64 input is predicted in float64.
 - The log-losses are computed exactly from the output layer's logits;
   scikit-learn clips each probability to [eps, 1 - eps] of the dtype before
   its log. The steps are the same; the reported loss (loss_curve_, and so
@@ -227,6 +228,17 @@ class _BaseMLP(BaseEstimator):
             return (np.float64, np.float32)
         return np.dtype(FLOAT_DTYPE_NAMES.get(self.dtype, self.dtype)).type
 
+    def _training_dtype(self, X, first_pass):
+        """The precision a fit trains in, X validated: dtype when given; else, as
+        scikit-learn, the weights' when the fit continues them (it updates them
+        in place), float64 for L-BFGS (SciPy hands it float64 parameters), and
+        X's otherwise."""
+        if self.dtype is not None:
+            return np.dtype(X.dtype)
+        if not first_pass:
+            return np.dtype(self.coefs_[0].dtype)
+        return np.dtype(np.float64 if self.solver == "lbfgs" else X.dtype)
+
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
         if not hasattr(sizes, "__iter__"):
@@ -242,8 +254,9 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("hidden_layer_sizes must be > 0, got %s." % sizes)
         return [int(s) for s in sizes]
 
-    def _initialize(self, y, layer_units, dtype):
-        """Fitted attributes of a first fit, and scikit-learn's initial weights."""
+    def _initialize(self, y, layer_units, dtype, drawn_in=None):
+        """Fitted attributes of a first fit, and scikit-learn's initial weights
+        (rounded to drawn_in, then held in dtype)."""
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = y.shape[1]
@@ -257,7 +270,8 @@ class _BaseMLP(BaseEstimator):
         self.coefs_ = []
         self.intercepts_ = []
         for i in range(self.n_layers_ - 1):
-            coef, intercept = self._init_coef(layer_units[i], layer_units[i + 1], dtype)
+            coef, intercept = (a.astype(dtype, copy=False) for a in self._init_coef(
+                layer_units[i], layer_units[i + 1], drawn_in or dtype))
             self.coefs_.append(coef)
             self.intercepts_.append(intercept)
         self._best_coefs = [c.copy() for c in self.coefs_]
@@ -335,7 +349,9 @@ class _BaseMLP(BaseEstimator):
         hidden = self._hidden_sizes()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
-        dtype = np.dtype(X.dtype)
+        # scikit-learn draws the initial weights in X's precision, also for L-BFGS
+        drawn_in = np.dtype(X.dtype)
+        dtype = self._training_dtype(X, first_pass)
         X = _dense(X, dtype)
         if sample_weight is not None:
             # in the training dtype: the C loop reads the weights with the rows
@@ -347,7 +363,7 @@ class _BaseMLP(BaseEstimator):
         layer_units = [X.shape[1]] + hidden + [self.n_outputs_]
         self._random_state = check_random_state(self.random_state)
         if first_pass:
-            self._initialize(y, layer_units, dtype)
+            self._initialize(y, layer_units, dtype, drawn_in)
         else:
             self._check_architecture(layer_units)
         nt = resolve_n_threads(self.n_threads)
@@ -421,7 +437,7 @@ class _BaseMLP(BaseEstimator):
         def prepare():
             Xc, yc = self._validate_input(X, y, incremental, reset=fitted is None,
                                           classes=classes)
-            Xc = _dense(Xc, np.dtype(Xc.dtype))
+            Xc = _dense(Xc, self._training_dtype(Xc, fitted is None))
             sw = sample_weight
             if sw is not None:
                 sw = np.ascontiguousarray(_check_sample_weight(sw, Xc), dtype=Xc.dtype)
@@ -848,9 +864,12 @@ class _BaseMLP(BaseEstimator):
     # ------------------------------------------------------------------ predict
 
     def _forward(self, X):
-        """Outputs of the network for validated X, dense or sparse, in chunks."""
+        """Outputs of the network for validated X, dense or sparse, in chunks: in
+        the weights' precision; with dtype=None in float64 for float64 X (NumPy's
+        product of float64 X and float32 weights, as scikit-learn computes it)."""
         dtype = np.dtype(self.coefs_[0].dtype)
-        if dtype not in (np.float32, np.float64):
+        if dtype not in (np.float32, np.float64) or (self.dtype is None
+                                                      and X.dtype == np.float64):
             dtype = np.dtype(np.float64)
         hidden = ACTIVATION_IDS[_HIDDEN_ACTIVATIONS[self.activation]]
         last = len(self.coefs_) - 1
@@ -1117,6 +1136,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     >>> clf.predict(X[:3])
     array([0, 0, 0])
     """)
+
+    # the loss it minimizes, an attribute (not a parameter) as in scikit-learn
+    loss = "log_loss"
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",

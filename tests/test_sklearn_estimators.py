@@ -758,6 +758,36 @@ def test_optimizer_learning_rate_is_scikit_learns(learning_rate):
         np.testing.assert_array_equal(b, c)
 
 
+def test_precision_follows_scikit_learn_beyond_the_first_fit(iris):
+    """dtype=None: L-BFGS trains in float64 (SciPy's parameters), a continued
+    fit keeps the weights' precision, and float64 X meets float32 weights in
+    float64, as in scikit-learn; MLPClassifier has scikit-learn's loss attribute."""
+    X, y = iris
+    X32 = X.astype(np.float32)
+    kw = dict(hidden_layer_sizes=(7,), max_iter=15, random_state=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPClassifier(solver="lbfgs", **kw).fit(X32, y)
+        theirs = sk.MLPClassifier(solver="lbfgs", **kw).fit(X32, y)
+        assert ours.coefs_[0].dtype == theirs.coefs_[0].dtype == np.float64
+        # scikit-learn's first steps mix in float32: the same fit up to its rounding
+        np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=1e-5)
+        assert ours.predict_proba(X32).dtype == np.float64
+        for first, then in ((X, X32), (X32, X)):
+            for est in (MLPClassifier(**kw), sk.MLPClassifier(**kw)):
+                est.fit(first, y)
+                est.partial_fit(then, y)
+                assert est.coefs_[0].dtype == first.dtype
+            for est in (MLPClassifier(warm_start=True, **kw),
+                        sk.MLPClassifier(warm_start=True, **kw)):
+                assert est.fit(first, y).fit(then, y).coefs_[0].dtype == first.dtype
+        ours, theirs = MLPClassifier(**kw).fit(X32, y), sk.MLPClassifier(**kw).fit(X32, y)
+    mine, ref = ours.predict_proba(X), theirs.predict_proba(X)
+    assert mine.dtype == ref.dtype == np.float64
+    np.testing.assert_allclose(mine, ref, rtol=1e-5)
+    assert MLPClassifier().loss == sk.MLPClassifier().loss == "log_loss"
+
+
 def test_adams_learning_rate_is_scikit_learns_step_size(iris):
     """With adam, _optimizer.learning_rate is the bias-corrected step size of
     the last step, as scikit-learn's AdamOptimizer holds it; a value written
