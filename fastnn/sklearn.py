@@ -171,7 +171,7 @@ class _SolverState:
         written = state.get("written_rate")
         if written is not None and written[0] == state["t"]:
             return written[1]
-        t, (beta_1, beta_2) = state["t"], state["betas"]
+        t, (beta_1, beta_2) = state["t"], state["settings"]["betas"]
         if t == 0:
             return state["learning_rate"]
         return state["learning_rate"] * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
@@ -488,12 +488,14 @@ class _BaseMLP(BaseEstimator):
         """What a partial_fit sets up before its data are checked: nothing
         here (the classifier takes its classes)."""
 
-    def _fastnn_optimizer(self):
-        if self.solver == "adam":
-            return AdamFolded(lr=self.learning_rate_init, beta1=self.beta_1,
-                              beta2=self.beta_2, eps=self.epsilon)
-        return ClassicalMomentum(lr=self.learning_rate_init, momentum=self.momentum,
-                                 nesterov=self.nesterovs_momentum)
+    def _solver_settings(self):
+        """The parameters scikit-learn's optimizer takes when it is made; a later
+        partial_fit continues with them, whatever set_params changed since."""
+        return {"solver": self.solver, "learning_rate_init": float(self.learning_rate_init),
+                "schedule": self.learning_rate, "power_t": float(self.power_t),
+                "momentum": float(self.momentum), "nesterov": bool(self.nesterovs_momentum),
+                "betas": (float(self.beta_1), float(self.beta_2)),
+                "epsilon": float(self.epsilon)}
 
     @property
     def _optimizer(self):
@@ -511,15 +513,15 @@ class _BaseMLP(BaseEstimator):
         learning rate): continued by partial_fit, new for every fit, as
         scikit-learn keeps its _optimizer."""
         state = getattr(self, "_optimizer_state", None)
-        opt = self._fastnn_optimizer()
-        fresh = (not incremental or state is None or state["solver"] != self.solver
+        fresh = (not incremental or state is None
                  or any(s.size != n_params for s in state["states"]))
         if fresh:
-            state = {"solver": self.solver, "t": 0, "learning_rate": float(self.learning_rate_init),
-                     "betas": (float(self.beta_1), float(self.beta_2)),
-                     "states": [np.zeros(n_params, dtype) for _ in range(opt.n_states)]}
-        else:
-            state["states"] = [_writeable(s, dtype) for s in state["states"]]
+            settings = self._solver_settings()
+            state = {"solver": settings["solver"], "settings": settings, "t": 0,
+                     "learning_rate": settings["learning_rate_init"]}
+        opt = _optimizer_of(state["settings"])
+        state["states"] = ([np.zeros(n_params, dtype) for _ in range(opt.n_states)] if fresh
+                           else [_writeable(s, dtype) for s in state["states"]])
         self._optimizer_state = state
         return opt, state
 
@@ -733,9 +735,10 @@ class _BaseMLP(BaseEstimator):
         self._update_no_improvement_count(self.early_stopping, X_val, y_val, sw_val, diverged,
                                           group)
         # the learning rate that changes at the end of an iteration
-        if self.solver == "sgd" and self.learning_rate == "invscaling":
-            state["learning_rate"] = (float(self.learning_rate_init)
-                                      / (self.t_ + 1) ** self.power_t)
+        settings = state["settings"]
+        if settings["solver"] == "sgd" and settings["schedule"] == "invscaling":
+            state["learning_rate"] = (settings["learning_rate_init"]
+                                      / (self.t_ + 1) ** settings["power_t"])
         if self._no_improvement_count > self.n_iter_no_change:
             msg = ("%s did not improve more than tol=%f for %d consecutive epochs."
                    % ("Validation score" if self.early_stopping else "Training loss",
@@ -772,7 +775,8 @@ class _BaseMLP(BaseEstimator):
     def _trigger_stopping(self, msg, state):
         """scikit-learn's optimizers: 'adaptive' SGD divides the learning rate
         by 5 (until it is <= 1e-6), everything else stops."""
-        if self.solver != "sgd" or self.learning_rate != "adaptive":
+        settings = state["settings"]
+        if settings["solver"] != "sgd" or settings["schedule"] != "adaptive":
             if self.verbose and state.get("report", True):
                 print(msg + " Stopping.")
             return True
@@ -942,6 +946,16 @@ class _FullBatchObjective:
                                                           self._nt) / self._l2_divisor)
             loss = (loss - penalty) / self._k + penalty
         return loss, arena.grads.astype(np.float64)
+
+
+def _optimizer_of(settings):
+    """The fastnn optimizer of a stochastic solver's settings (_solver_settings)."""
+    if settings["solver"] == "adam":
+        beta_1, beta_2 = settings["betas"]
+        return AdamFolded(lr=settings["learning_rate_init"], beta1=beta_1, beta2=beta_2,
+                          eps=settings["epsilon"])
+    return ClassicalMomentum(lr=settings["learning_rate_init"], momentum=settings["momentum"],
+                             nesterov=settings["nesterov"])
 
 
 def _lbfgs_iterations(result, max_iter):

@@ -758,6 +758,30 @@ def test_optimizer_learning_rate_is_scikit_learns(learning_rate):
         np.testing.assert_array_equal(b, c)
 
 
+@pytest.mark.parametrize("change", [dict(momentum=0.1), dict(nesterovs_momentum=False),
+                                    dict(solver="adam"), dict(learning_rate="invscaling"),
+                                    dict(learning_rate_init=0.5)])
+def test_partial_fit_keeps_the_optimizer_its_stream_made(iris, change):
+    """Parameters set between partial_fit calls leave the solver as it was
+    made, as scikit-learn's _optimizer keeps them; a new fit makes it anew."""
+    X, y = iris
+    fits = []
+    for cls in (MLPClassifier, sk.MLPClassifier):
+        est = cls(hidden_layer_sizes=(7,), solver="sgd", learning_rate_init=0.05,
+                  random_state=1)
+        est.partial_fit(X, y, classes=[0, 1, 2])
+        est.set_params(**change)
+        for _ in range(3):
+            est.partial_fit(X, y)
+        fits.append(est)
+    assert_same_fit(*fits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for est in fits:
+            est.set_params(max_iter=3).fit(X, y)
+    assert_same_fit(*fits)
+
+
 def test_precision_follows_scikit_learn_beyond_the_first_fit(iris):
     """dtype=None: L-BFGS trains in float64 (SciPy's parameters), a continued
     fit keeps the weights' precision, and float64 X meets float32 weights in
