@@ -305,7 +305,8 @@ def rmsprop_step(param, grad, sq, lr, beta, eps, n_threads):
 
 
 def _adam_scalars(t, lr, beta1, beta2, eps):
-    return (check_int(t, "t", low=1), check_scalar(lr, "lr", low=0.0),
+    # the kernels count steps in an int64_t
+    return (check_int(t, "t", low=1, high=2**63 - 1), check_scalar(lr, "lr", low=0.0),
             check_scalar(beta1, "beta1", low=0.0, high=1.0, high_inclusive=False),
             check_scalar(beta2, "beta2", low=0.0, high=1.0, high_inclusive=False),
             check_scalar(eps, "eps", low=0.0, low_inclusive=False))

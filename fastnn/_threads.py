@@ -34,6 +34,9 @@ def set_num_threads(n):
     _openmp.set_max_threads(int(n))
 
 
+MAX_THREADS = 2**31 - 1
+
+
 def resolve_n_threads(n_threads):
     """scikit-learn's rules: None -> the current limit; n >= 1 -> n;
     n < 0 -> cpu_count + 1 + n (so -1 is every core); 0 is an error."""
@@ -46,6 +49,9 @@ def resolve_n_threads(n_threads):
         raise ValueError("n_threads=0 is not valid; use None, a positive count, or -1 for all cores")
     if n_threads < 0:
         return max(1, (os.cpu_count() or 1) + 1 + n_threads)
+    if n_threads > MAX_THREADS:  # the kernels take the count as a C int
+        raise ValueError("n_threads=%d is more than the %d threads fastnn can start"
+                         % (n_threads, MAX_THREADS))
     return n_threads
 
 

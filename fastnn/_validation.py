@@ -247,10 +247,12 @@ def check_in_dtype(value, name, dtype, nonzero=False):
     return value
 
 
-def check_int(value, name, low=None):
+def check_int(value, name, low=None, high=None):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError("%s must be an integer, got %r" % (name, value))
     v = int(value)
     if low is not None and v < low:
         raise ValueError("%s must be >= %d, got %d" % (name, low, v))
+    if high is not None and v > high:
+        raise ValueError("%s must be <= %d, got %d" % (name, high, v))
     return v

@@ -286,7 +286,9 @@ def adam_folded_step(param, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8,
 # --------------------------------------------------------------------------
 
 def _sum_of_squares(arrays, nt):
-    return sum(_kernels.sumsq(a.reshape(-1), nt) for a in arrays if a.size)
+    # a strided or reversed view flattens to a view the kernel cannot take: copy it
+    return sum(_kernels.sumsq(np.ascontiguousarray(a).reshape(-1), nt)
+               for a in arrays if a.size)
 
 
 def global_norm(arrays, *, n_threads=None):

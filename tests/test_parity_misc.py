@@ -44,6 +44,22 @@ def test_clip_grad_norm(sizes, clip, dtype, n_threads, rng):
         assert_close(ref.global_norm(g), max_norm, "elementwise", dtype=dtype)
 
 
+@pytest.mark.parametrize("view", ["every-other", "reversed", "column"])
+def test_clip_grad_norm_of_views_that_flatten_to_views(view, dtype, n_threads, rng):
+    # a strided, reversed or column view flattens to a view, not a copy: the norm
+    # is taken of a contiguous copy and the view is scaled in place
+    make = {"every-other": lambda a: a[::2], "reversed": lambda a: a[::-1],
+            "column": lambda a: a.reshape(-1, 2)[:, :1]}[view]
+    base = rng.standard_normal(30).astype(dtype)
+    mine, theirs = base.copy(), base.copy()
+    g, rg = make(mine), make(theirs)
+    norm = ref.global_norm([rg.copy()])
+    got = ops.clip_grad_norm([g], norm / 3, n_threads=n_threads)
+    want = ref.clip_grad_norm([rg], norm / 3)
+    assert_close(got, want, "gemm", dtype=np.float64)
+    assert_close(mine, theirs, "elementwise")
+
+
 def test_clip_grad_value(dtype, n_threads, rng):
     g = _grads(rng, dtype, [(50, 40), (40,)])
     rg = [a.copy() for a in g]

@@ -166,6 +166,17 @@ def test_omp_num_threads_is_honoured():
     assert out.stdout.strip() == expected
 
 
+def test_counts_beyond_a_c_int_are_named():
+    # the kernels take the thread count as an int and Adam's step count as an int64
+    with pytest.raises(ValueError, match=r"n_threads=2147483648 is more than the 2147483647"):
+        ops.activation_forward(np.ones((3, 2)), "tanh", n_threads=2**31)
+    p = np.ones(3)
+    with pytest.raises(ValueError,
+                       match=r"t must be <= 9223372036854775807, got 9223372036854775808"):
+        ops.adam_step(p, np.ones(3), np.zeros(3), np.zeros(3), 2**63, 0.1)
+    ops.adam_step(p, np.ones(3), np.zeros(3), np.zeros(3), 2**63 - 1, 0.1)
+
+
 def test_negative_n_threads_means_all_cores(dtype):
     from fastnn._threads import resolve_n_threads
     assert resolve_n_threads(-1) == (os.cpu_count() or 1)
