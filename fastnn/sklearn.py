@@ -1054,8 +1054,10 @@ _PARAMS_DOC = """
 
     dtype : {'float64', 'float32'} or None, default=None
         Precision of the training and of the fitted weights (fastnn). None
-        follows scikit-learn: float32 input in float32, anything else in
-        float64.
+        follows scikit-learn: float32 input trains in float32 and anything
+        else in float64; L-BFGS trains in float64; a continued fit
+        (warm_start, partial_fit) keeps the weights' precision; float64 X is
+        predicted in float64.
 
     dropout : float, default=0.0
         Inverted dropout rate after each hidden layer during training
@@ -1261,8 +1263,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each sample (any sign, as in scikit-learn): each batch's
-            loss is its weighted mean, the L2 term is divided by the batch's
-            weight sum, and the early-stopping validation score is weighted.
+            loss is its weighted mean and the L2 term is divided by the batch's
+            weight sum.
             A batch whose weights sum to zero raises ZeroDivisionError.
         classes : array of shape (n_classes,), default=None
             Every class that will appear; required at the first call, may be
@@ -1498,8 +1500,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each sample (any sign, as in scikit-learn): each batch's
-            loss is its weighted mean, the L2 term is divided by the batch's
-            weight sum, and the early-stopping validation score is weighted.
+            loss is its weighted mean and the L2 term is divided by the batch's
+            weight sum.
             A batch whose weights sum to zero raises ZeroDivisionError.
         comm : mpi4py.MPI.Intracomm, default=None
             Update the model of the processes of comm, X and y being this
