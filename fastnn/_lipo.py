@@ -101,7 +101,9 @@ class UpperBound:
         n, d = self.X.shape
         self.m, self.noise, self.active = np.zeros(d), np.zeros(n), []
         span = float(self.F.max() - self.F.min()) if n else 0.0
-        if n < 2 or span == 0.0:
+        # m and noise are in squared score units: a spread beyond 1e150 would
+        # overflow them, and the bound is left flat (the search then explores)
+        if n < 2 or span == 0.0 or not span < 1e150:
             return
         y = (self.F - self.F.min()) / span
         lower, upper = np.nonzero(y[:, None] < y[None, :])  # every pair with y_upper > y_lower

@@ -84,6 +84,13 @@ def _check_bounds(cls, low, high, log, integer):
         raise ValueError("%s: low must be below high, got low=%r, high=%r" % (cls, low, high))
     if log and low <= 0:
         raise ValueError("%s: log=True needs low > 0, got low=%r" % (cls, low))
+    # values are drawn as low + u * (high - low): the range must be a float
+    if not math.isfinite(float(high) - float(low)):
+        raise ValueError("%s: high - low must be a finite number, got low=%r, high=%r"
+                         % (cls, low, high))
+    if integer and not -2**63 <= low < high < 2**63:
+        raise ValueError("%s: low and high must lie within int64, got low=%r, high=%r"
+                         % (cls, low, high))
 
 
 class Real(Dimension):
@@ -392,6 +399,8 @@ def _check_common(fn, space, n_jobs, minimize):
     if n_jobs == -1:
         import os
         n_jobs = os.cpu_count() or 1
+    if not isinstance(minimize, (bool, np.bool_)):  # "false" would be true
+        raise TypeError("minimize must be True or False, got %r" % (minimize,))
     return space, int(n_jobs), bool(minimize)
 
 
@@ -559,8 +568,10 @@ def lipo_search(fn, space, n_trials, seed=None, minimize=False, n_jobs=1, backen
     With ``n_jobs > 1`` each round proposes ``n_jobs`` points: at most one local
     step, the rest bound steps, each treating the earlier proposals of its
     round as evaluated at F* (so the bound steers away from them), then
-    evaluates the round in parallel. Non-finite scores rank last and are left
-    out of the bound and the model.
+    evaluates the round in parallel. Non-finite scores rank last: the bound
+    counts their points at the worst finite score (so it falls where trials
+    fail: a region where training diverges would otherwise keep the bound
+    high and draw every trial), and the model leaves them out.
 
     Each trial records ``lipschitz`` (the per-dimension constants sqrt(m), a
     list, when it was proposed), ``upper_bound`` (its U, for bound steps) and
@@ -585,6 +596,7 @@ def lipo_search(fn, space, n_trials, seed=None, minimize=False, n_jobs=1, backen
     numeric = space.numeric
 
     X, F = [], []            # finite evaluations: coordinates, sign * score
+    X_all, F_all = [], []    # every evaluation (sign * score, nan when not finite)
     seen = set()             # every evaluated or pending point, as its coordinates
     trials, ks = [], []
     bound, region = None, _lipo.TrustRegion()
@@ -661,11 +673,16 @@ def lipo_search(fn, space, n_trials, seed=None, minimize=False, n_jobs=1, backen
             elif math.isfinite(s) and s > best and best_i is not None:
                 region.moved(float(np.max(np.abs(c - X[best_i]))))
             last_step = step
+            X_all.append(c)
+            F_all.append(s if math.isfinite(s) else math.nan)
             if math.isfinite(s):
                 X.append(c)
                 F.append(s)
         if len(F) >= 2:
-            bound = _lipo.UpperBound(np.asarray(X), np.asarray(F),
+            # a point whose score is not finite counts at the worst finite score, so
+            # the bound falls where trials fail instead of rising toward them
+            worst = np.where(np.isnan(F_all), min(F), F_all)
+            bound = _lipo.UpperBound(np.asarray(X_all), worst,
                                      active=None if bound is None else bound.active)
         ks.extend([[] if bound is None else bound.lipschitz.tolist()] * n_round)
     result = SearchResult(trials, minimize, "lipo", space)
@@ -726,7 +743,10 @@ class _ModelObjective:
             history = model.fit(self.X, self.y, **kwargs)
         except NonFiniteError:
             return self._failure(model)
-        if getattr(history, "stopped", None) == "non_finite":
+        stopped = getattr(history, "stopped", None)
+        if stopped == "interrupted":  # fit returned on Ctrl-C: the search stops too
+            raise KeyboardInterrupt
+        if stopped == "non_finite":
             return self._failure(model)
         scores = model.evaluate(self.X_val, self.y_val)
         metric = self.metric

@@ -60,6 +60,8 @@ def test_categorical_sampling_and_one_hot_encoding():
     (lambda: Categorical([]), "at least one choice"),
     (lambda: Categorical("abc"), "list of choices"),
     (lambda: Categorical(["a", "a"]), "twice"),
+    (lambda: Real(-1e308, 1e308), "high - low must be a finite number"),
+    (lambda: Integer(0, 2**64), "within int64"),
 ])
 def test_bad_dimensions_raise_clear_errors(make, match):
     with pytest.raises(ValueError, match=match):
@@ -112,6 +114,8 @@ def test_random_search_is_reproducible_from_the_seed():
 
 
 def test_minimize_flag():
+    with pytest.raises(TypeError, match="minimize must be True or False, got 'false'"):
+        random_search(lambda p: p["x"] ** 2, SPHERE, 20, seed=0, minimize="false")
     res = random_search(lambda p: p["x"] ** 2, SPHERE, 20, seed=0, minimize=True)
     assert res.best_score == min(t["score"] for t in res.trials)
     assert res.best_so_far() == sorted(res.best_so_far(), reverse=True)
@@ -178,6 +182,25 @@ def test_result_table_csv_and_plot(tmp_path):
     assert ax.get_legend() is not None
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_lipo_steers_away_from_where_trials_fail(seed):
+    # half the range fails (a learning rate that diverges): its points count at the
+    # worst finite score in the bound, which would otherwise stay highest over them
+    # and draw nearly every trial (23 of 25 here)
+    def score(p):
+        return math.nan if p["lr"] > 1.0 else -(math.log10(p["lr"]) + 1.0) ** 2
+    res = lipo_search(score, {"lr": Real(1e-4, 10.0, log=True)}, 25, seed=seed)
+    assert sum(math.isnan(t["score"]) for t in res.trials) <= 5
+    assert res.best_score > -0.01
+
+
+def test_lipo_goes_on_when_the_scores_spread_beyond_squaring():
+    # a spread of 1e160 cannot be squared in float64: the bound is left flat and
+    # the search explores, keeping the trials it has
+    res = lipo_search(lambda p: 1e160 if p["x"] > 0.5 else -p["x"] ** 2, SPHERE, 12, seed=0)
+    assert len(res.trials) == 12 and res.best_score == 1e160
+
+
 def test_non_finite_scores_rank_last():
     res = random_search(lambda p: math.nan if p["x"] > 0 else p["x"], SPHERE, 20, seed=0)
     assert math.isfinite(res.best_score) and res.best_params["x"] <= 0
@@ -221,6 +244,35 @@ def test_model_objective_on_digits():
     assert res.best_score > 0.5
     with pytest.raises(ValueError, match="metric"):
         model_objective(build, X, y, metric="f1")
+
+
+def test_ctrl_c_in_a_trial_stops_the_search():
+    # fit returns on Ctrl-C with the model of its last step: the search must not
+    # score that half-trained model as a trial and go on
+    import os
+    import signal
+    import fastnn as fn
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 4))
+    y = X[:, 0] - X[:, 1]
+    calls = []
+
+    class CtrlC(fn.Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    def build(params):
+        calls.append(params)
+        model = fn.Sequential([fn.Dense(8, activation="tanh"), fn.Dense(1)], input_dim=4,
+                              seed=0)
+        return model, {"optimizer": fn.optim.Adam(lr=params["lr"]), "loss": "mse",
+                       "callbacks": [CtrlC()]}
+    objective = model_objective(build, X, y, epochs=20, batch_size=20)
+    with pytest.warns(RuntimeWarning, match="training interrupted"):
+        with pytest.raises(KeyboardInterrupt):
+            lipo_search(objective, {"lr": Real(1e-3, 1e-1, log=True)}, 5, seed=0)
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize("labels", ["int", "str", "bool"])
