@@ -84,7 +84,8 @@ def _visit(state, X, y, classes, options, partial_options):
     return model.state_dict(), logs, len(X), model._partial_fit_options
 
 
-def fit_partitions(model, X, y, *, epochs=1, classes=None, shuffle=True, **options):
+def fit_partitions(model, X, y, *, epochs=1, classes=None, shuffle=True, shuffle_rows=None,
+                   **options):
     """Train `model` on the partitions of Dask collections X and y.
 
     Parameters
@@ -105,7 +106,11 @@ def fit_partitions(model, X, y, *, epochs=1, classes=None, shuffle=True, **optio
         Every class label, for a classifier (see Sequential.partial_fit).
     shuffle : bool, default=True
         Visit the partitions in a new order each epoch (from the model's
-        seed); the rows of a partition are shuffled by partial_fit.
+        seed).
+    shuffle_rows : bool or None, default=None
+        partial_fit's shuffle, the rows' order within each partition: False
+        keeps it, as for time-ordered data; None leaves partial_fit's own
+        (its default, True, or what its stream's first call set).
     **options
         Training options of Sequential.partial_fit (loss, optimizer,
         batch_size, l2, ...), given to every visit.
@@ -122,6 +127,13 @@ def fit_partitions(model, X, y, *, epochs=1, classes=None, shuffle=True, **optio
     if len(x_blocks) != len(y_blocks):
         raise ValueError("X has %d partitions but y has %d: partition them alike"
                          % (len(x_blocks), len(y_blocks)))
+    if hasattr(X, "chunks") and X.ndim != 2:
+        raise ValueError("X must be a 2-D dask array (rows, features), got %d-D" % X.ndim)
+    if shuffle_rows is not None:
+        if not isinstance(shuffle_rows, (bool, np.bool_)):
+            raise TypeError("shuffle_rows must be True, False or None, got %r"
+                            % (shuffle_rows,))
+        options = dict(options, shuffle=bool(shuffle_rows))
     if not model.built:  # the width is known without reading a partition
         model.build(X.shape[1] if hasattr(X, "chunks") else len(X.columns))
     client = _distributed_client(dask)

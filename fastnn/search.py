@@ -404,6 +404,14 @@ def _check_common(fn, space, n_jobs, minimize):
     return space, int(n_jobs), bool(minimize)
 
 
+def _check_seed(seed):
+    """seed for numpy's default_rng (None, an integer >= 0 or a sequence of
+    them), a negative integer named as the seed's fault."""
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed < 0:
+        raise ValueError("seed must be None or an integer >= 0, got %r" % (seed,))
+    return seed
+
+
 def _check_count(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError("%s must be a positive integer, got %r" % (name, value))
@@ -521,7 +529,7 @@ def random_search(fn, space, n_trials, seed=None, minimize=False, n_jobs=1, back
     :func:`grid_search`."""
     space, n_jobs, minimize = _check_common(fn, space, n_jobs, minimize)
     n_trials = _check_count(n_trials, "n_trials")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_check_seed(seed))
     points = [space.decode(c) for c in space.sample_coords(rng, n_trials)]
     return _run_fixed(fn, space, points, "random", minimize, n_jobs, backend)
 
@@ -592,7 +600,7 @@ def lipo_search(fn, space, n_trials, seed=None, minimize=False, n_jobs=1, backen
     space, n_jobs, minimize = _check_common(fn, space, n_jobs, minimize)
     n_trials = _check_count(n_trials, "n_trials")
     sign = -1.0 if minimize else 1.0
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_check_seed(seed))
     numeric = space.numeric
 
     X, F = [], []            # finite evaluations: coordinates, sign * score
@@ -724,7 +732,7 @@ class _ModelObjective:
             if not 0.0 < validation_split < 1.0:
                 raise ValueError("validation_split must lie in (0, 1), got %r"
                                  % (validation_split,))
-            perm = np.random.default_rng(seed).permutation(len(X))
+            perm = np.random.default_rng(_check_seed(seed)).permutation(len(X))
             n_val = max(1, int(round(validation_split * len(X))))
             if n_val >= len(X):
                 raise ValueError("validation_split leaves no training data")

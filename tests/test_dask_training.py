@@ -63,6 +63,23 @@ def test_fit_partitions_is_partial_fit_over_the_partitions_in_turn(client):
     assert model.evaluate(X, y)["accuracy"] > 0.9
 
 
+def test_fit_partitions_keeps_the_rows_order_when_told(client):
+    # shuffle orders the partitions; shuffle_rows is partial_fit's shuffle, within one
+    X, y = _problem()
+    dX, dy = da.from_array(X, chunks=(300, 3)), da.from_array(y, chunks=300)
+    model = _model()
+    fdask.fit_partitions(model, dX, dy, classes=[0, 1], batch_size=32, shuffle=False,
+                         shuffle_rows=False)
+    expected = _model()
+    expected.build(6)
+    for i in range(4):
+        expected.partial_fit(X[300 * i:300 * (i + 1)], y[300 * i:300 * (i + 1)],
+                             classes=[0, 1], batch_size=32, shuffle=False)
+    np.testing.assert_array_equal(model.get_params_flat(), expected.get_params_flat())
+    with pytest.raises(ValueError, match="X must be a 2-D dask array"):
+        fdask.fit_partitions(_model(), dX[:, 0], dy, classes=[0, 1])
+
+
 def _gathered_keys(client, monkeypatch):
     """A list that collects the keys of every result the client gathers."""
     keys = []

@@ -113,6 +113,12 @@ def test_random_search_is_reproducible_from_the_seed():
     assert a.best_score == max(t["score"] for t in a.trials)
 
 
+def test_a_seed_is_none_or_a_non_negative_integer():
+    for strategy in (random_search, lipo_search):
+        with pytest.raises(ValueError, match="seed must be None or an integer >= 0, got -1"):
+            strategy(_sphere, SPHERE, 3, seed=-1)
+
+
 def test_minimize_flag():
     with pytest.raises(TypeError, match="minimize must be True or False, got 'false'"):
         random_search(lambda p: p["x"] ** 2, SPHERE, 20, seed=0, minimize="false")
