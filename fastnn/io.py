@@ -15,7 +15,7 @@ Format (version 1), every entry a plain NumPy array:
 - optionally ``centers``: the class centers of a center loss, (classes, features)
 - optionally ``classes``: the class labels of a classifier, sorted and distinct,
   one per output unit for cross_entropy, two for binary_cross_entropy with
-  one output; integers, booleans or unicode strings
+  one output; integers, booleans, finite floats or unicode strings
 - optionally ``feature_names``: the column names the model was fitted on,
   unicode strings, one per input feature
 - optionally ``opt_state0``, ``opt_state1``: the optimizer state arenas
@@ -31,6 +31,7 @@ zip entry, raises ModelFileError.
 
 import json
 import os
+import stat
 
 import numpy as np
 
@@ -39,6 +40,7 @@ from fastnn.losses import LOSSES
 from fastnn.optim import optimizer_from_config
 
 FORMAT = "fastnn-model"
+MAX_LABEL_CHARS = 1024  # the longest class label or feature name a file may hold
 FORMAT_VERSION = 1
 MAX_UNITS = 1 << 24          # per layer: far beyond any MLP, far below an absurd allocation
 MAX_PARAMS = 1 << 31         # whole model
@@ -114,6 +116,9 @@ def read_state(path):
     field, name, shape and dtype checked. Raises ModelFileError for anything
     malformed."""
     path = os.fspath(path)
+    # a pipe or a device would block or never end: only a regular file is read
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ModelFileError("%s is not a regular file, so not a .npz model file" % path)
     try:
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -272,20 +277,24 @@ def _read_feature_names(data, n_features):
     shape, dtype = _header(data, "feature_names")
     _expect(shape == (n_features,), "feature_names has shape %s but the model has %d inputs"
             % (shape, n_features))
-    _expect(dtype.kind == "U" and dtype.itemsize <= 4 * 1024,
+    _expect(dtype.kind == "U" and dtype.itemsize <= 4 * MAX_LABEL_CHARS,
             "feature_names must hold strings, got dtype %s" % dtype)
     return _array(data, "feature_names")
 
 
 def _read_classes(data, n_classes):
-    """The class labels: n_classes sorted, distinct integers, booleans or
-    unicode strings (checked from the header before the data is read)."""
+    """The class labels: n_classes sorted, distinct integers, booleans, finite
+    whole-number floats (fit takes labels 1.0, 2.0, ...) or unicode strings
+    (checked from the header before the data is read)."""
     shape, dtype = _header(data, "classes")
     _expect(shape == (n_classes,), "classes has shape %s but the model has %d classes"
             % (shape, n_classes))
-    _expect(dtype.kind in "iubU" and dtype.itemsize <= 4 * 1024,
-            "classes must hold integers, booleans or strings, got dtype %s" % dtype)
+    _expect(dtype.kind in "iubUf" and dtype.itemsize <= 4 * MAX_LABEL_CHARS,
+            "classes must hold integers, booleans, floats or strings of at most %d "
+            "characters, got dtype %s" % (MAX_LABEL_CHARS, dtype))
     classes = _array(data, "classes")
+    if dtype.kind == "f":
+        _expect(bool(np.all(np.isfinite(classes))), "classes contains NaN or infinity")
     _expect(np.array_equal(np.unique(classes), classes), "classes must be sorted and distinct")
     return classes
 

@@ -63,7 +63,8 @@ class Sequential:
             raise ValueError("dtype must be 'float32' or 'float64', got %r" % (dtype,))
         self.layers = layers
         self.dtype = np.dtype(dtype)
-        self.seed = None if seed is None else check_int(seed, "seed", low=0)
+        # the seeds of numpy's generators and of the model file are 64-bit
+        self.seed = None if seed is None else check_int(seed, "seed", low=0, high=2**64 - 1)
         self.seed_ = self.seed if self.seed is not None else \
             int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
         self.dense_layers_ = [layer for layer in layers if isinstance(layer, Dense)]

@@ -482,9 +482,10 @@ HOSTILE = [
     _case("classes-short", _set_array("classes", lambda a: a[:2].copy()),
           r"classes has shape \(2,\) but the model has 3 classes"),
     _case("classes-object", _set_array("classes", np.array([0, "a", None], dtype=object)),
-          r"classes must hold integers, booleans or strings, got dtype object"),
-    _case("classes-float", _set_array("classes", np.array([0.0, 1.0, 2.0])),
-          r"classes must hold integers, booleans or strings, got dtype float64"),
+          r"classes must hold integers, booleans, floats or strings of at most 1024 "
+          r"characters, got dtype object"),
+    _case("classes-nan", _set_array("classes", np.array([0.0, 1.0, np.nan])),
+          r"classes contains NaN or infinity"),
     _case("classes-unsorted", _set_array("classes", lambda a: a[::-1].copy()),
           r"classes must be sorted and distinct"),
     _case("classes-repeated", _set_array("classes", np.array(["a", "a", "b"])),
@@ -565,7 +566,7 @@ def test_garbage_file(tmp_path, kind):
 
 
 def test_directory_instead_of_file(tmp_path):
-    with pytest.raises(fastnn.ModelFileError, match="not a readable"):
+    with pytest.raises(fastnn.ModelFileError, match="not a regular file"):
         fastnn.load(tmp_path)
 
 
@@ -1002,6 +1003,42 @@ def test_duplicated_entry_is_refused(saved, tmp_path):
             out.writestr("W0.npy", _entry_bytes(np.zeros_like(arrays["W0"])))
     with pytest.raises(fn.ModelFileError, match=r"not distinct"):
         fn.load(path)
+
+
+def test_a_named_pipe_is_refused_without_opening_it(tmp_path):
+    # opening a pipe for reading blocks until a writer comes
+    pipe = tmp_path / "m.npz"
+    os.mkfifo(pipe)
+    raised = []
+
+    def load():
+        try:
+            fn.load(pipe)
+        except BaseException as exc:  # noqa: B036  (reported below)
+            raised.append(exc)
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(HANG_SECONDS)
+    assert not thread.is_alive(), "loading a named pipe has not returned"
+    assert len(raised) == 1 and isinstance(raised[0], fn.ModelFileError), raised
+    assert "not a regular file" in str(raised[0])
+
+
+def test_whole_number_float_labels_are_saved_and_loaded(tmp_path):
+    # fit takes labels 1.0, 2.0, 3.0 (a float column), and so does the file
+    X = np.random.default_rng(0).standard_normal((30, 3))
+    model = fn.Sequential([fn.Dense(3, activation="softmax")], input_dim=3, seed=0,
+                          dtype="float64")
+    model.fit(X, np.tile([1.0, 2.0, 3.0], 10), epochs=1, batch_size=10)
+    model.save(tmp_path / "m.npz")
+    loaded = fn.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.classes_, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_a_seed_beyond_64_bits_is_refused_when_the_model_is_made():
+    with pytest.raises(ValueError, match=r"seed must be <= 18446744073709551615"):
+        fn.Sequential([fn.Dense(2)], input_dim=2, seed=2**64)
 
 
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/null", "/dev/urandom"])
