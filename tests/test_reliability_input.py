@@ -310,7 +310,7 @@ LOAD_CASES = [
     _case("load-int", lambda c: fn.load(3), TypeError, r"int"),
     _case("load-missing-file", lambda c: fn.load(c.tmp / "missing.npz"), FileNotFoundError,
           r"missing\.npz"),
-    _case("load-directory", lambda c: fn.load(c.tmp), fn.ModelFileError, r"not a readable"),
+    _case("load-directory", lambda c: fn.load(c.tmp), fn.ModelFileError, r"not a regular file"),
     _case("load-empty-file", lambda c: fn.load(_write(c.tmp / "empty.npz", b"")),
           fn.ModelFileError, r"empty\.npz"),
     _case("load-text-file", lambda c: fn.load(_write(c.tmp / "text.npz", b"W0 = [1, 2]\n")),
