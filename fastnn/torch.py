@@ -165,13 +165,34 @@ def _flatten(module, prefix=""):
     """[(position, child)] of a Sequential, nested Sequentials flattened; the
     position is the child's dotted name, as named_modules() gives it."""
     out = []
-    for name, child in module.named_children():
+    # _modules, not named_children(): a module object that appears twice (one
+    # activation reused, a tied Linear) runs twice in forward, and counts twice
+    for name, child in module._modules.items():
+        if child is None:
+            continue
         path = prefix + name
         if _is(child, nn.Sequential):
             out.extend(_flatten(child, path + "."))
         else:
             out.append((path, child))
     return out
+
+
+def _refuse_hooks(module):
+    """Raise ValueError when a forward hook (a registered hook, spectral_norm,
+    weight_norm's parametrization of old) may change what the module or one
+    of its layers computes: the layers' own forward is all from_torch reads."""
+    for path, sub in module.named_modules():
+        if sub._forward_hooks or sub._forward_pre_hooks:
+            raise ValueError("%s has forward hooks, which change what it computes and which "
+                             "fastnn cannot carry over; remove them first (for spectral_norm, "
+                             "torch.nn.utils.remove_spectral_norm)"
+                             % (_describe(path, sub) if path else "the Sequential itself"))
+    hooks = getattr(nn.modules.module, "_global_forward_hooks", None)
+    pre = getattr(nn.modules.module, "_global_forward_pre_hooks", None)
+    if hooks or pre:
+        raise ValueError("torch has global forward hooks registered, which change what every "
+                         "module computes; remove them first")
 
 
 def _describe(path, module):
@@ -200,7 +221,7 @@ def _fastnn_activation(path, module, dtype):
         return LeakyReLU(float(module.negative_slope))
     if _is(module, nn.Softplus):
         low = _SOFTPLUS_MIN_THRESHOLD[dtype]
-        if module.beta != 1 or module.threshold < low:
+        if module.beta != 1 or not module.threshold >= low:  # NaN too
             raise ValueError("%s: fastnn's softplus is nn.Softplus(beta=1) with threshold >= %g "
                              "for %s, where its linearization is exact to rounding; set "
                              "beta=1 and threshold=%g" % (_describe(path, module), low,
@@ -345,12 +366,15 @@ def from_torch(module, input_dim=None, output_activation=None, seed=None):
     if not _is(module, nn.Sequential):
         raise TypeError("from_torch takes a torch.nn.Sequential, got %s; wrap a single layer "
                         "as nn.Sequential(layer)" % type(module).__name__)
+    _refuse_hooks(module)
     children = _flatten(module)
     linears = [(path, child) for path, child in children if _is(child, nn.Linear)]
     if not linears:
-        # a subclass of Linear that overrides forward is named, not taken for no Linear
+        # a module it cannot convert (a subclass of Linear that overrides forward,
+        # a convolution) is named, not taken for a stack without a Linear
         for path, child in children:
-            if isinstance(child, nn.Linear):
+            if not any(_is(child, cls) for cls in
+                       (nn.Identity, nn.Dropout) + tuple(_ACTIVATION_TYPES)):
                 raise _not_convertible(path, child)
         raise ValueError("the module has no nn.Linear layer")
     dtype = _stack_dtype(linears)

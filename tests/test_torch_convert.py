@@ -330,6 +330,42 @@ def test_unsupported_stacks_are_refused_naming_the_module(modules, error, match)
         ft.from_torch(nn.Sequential(*modules))
 
 
+def test_a_module_that_appears_twice_runs_twice():
+    # one activation object reused, a Linear tied to itself: nn.Sequential runs each
+    # entry, repeats included
+    torch.manual_seed(0)
+    act, tied = nn.Tanh(), nn.Linear(4, 4)
+    X = torch.randn(5, 4)
+    for net in (nn.Sequential(nn.Linear(4, 8), act, nn.Linear(8, 4), act, nn.Linear(4, 2)),
+                nn.Sequential(tied, nn.ReLU(), tied)):
+        model = ft.from_torch(net)
+        assert len(model.dense_layers_) == 3 - (net[0] is tied)
+        with torch.no_grad():
+            assert_close(model.predict_proba(X.numpy()), net(X).numpy(), "gemm", k=8,
+                         dtype=np.float32)
+
+
+def test_forward_hooks_and_modules_it_cannot_convert_are_refused():
+    # a hook changes what its module computes: fastnn would read the plain layer
+    lin = nn.Linear(3, 2)
+    lin.register_forward_hook(lambda module, inputs, output: output.clamp(min=0))
+    with pytest.raises(ValueError, match=r"Linear at position 0 .* has forward hooks"):
+        ft.from_torch(nn.Sequential(lin))
+    normed = nn.Sequential(nn.utils.spectral_norm(nn.Linear(3, 4)), nn.ReLU())
+    with pytest.raises(ValueError, match="has forward hooks.*remove_spectral_norm"):
+        ft.from_torch(normed)
+    whole = nn.Sequential(nn.Linear(3, 2))
+    whole.register_forward_pre_hook(lambda module, inputs: inputs)
+    with pytest.raises(ValueError, match="the Sequential itself has forward hooks"):
+        ft.from_torch(whole)
+    with pytest.raises(ValueError, match=r"Softplus at position 1 \(Softplus\(beta=1.*, "
+                                         r"threshold=nan\)\)"):
+        ft.from_torch(nn.Sequential(nn.Linear(2, 3), nn.Softplus(threshold=float("nan"))))
+    # alone, a module it cannot convert is named, not taken for a stack without a Linear
+    with pytest.raises(TypeError, match="cannot convert Conv1d at position 0"):
+        ft.from_torch(nn.Sequential(nn.Conv1d(1, 2, 3)))
+
+
 def test_custom_modules_and_containers_are_refused():
     class Doubled(nn.ReLU):  # computes something else than its base class
         def forward(self, x):
