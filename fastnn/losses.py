@@ -44,6 +44,12 @@ class CrossEntropy:
         return "CrossEntropy(center_loss=%r, center_alpha=%r)" % (self.center_loss,
                                                                   self.center_alpha)
 
+    def get_config(self):
+        """Its settings: two losses with the same are the same option (a later
+        partial_fit may repeat its first call's loss as a new object)."""
+        return {"type": "CrossEntropy", "center_loss": self.center_loss,
+                "center_alpha": self.center_alpha}
+
 
 def loss_name(loss):
     """The name of a loss given as a name or a loss object."""

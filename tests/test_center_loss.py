@@ -73,3 +73,17 @@ def test_centers_are_saved_and_training_resumes_exactly(tmp_path):
     resumed.fit(X, y, loss=loss, optimizer=None, epochs=2)
     np.testing.assert_array_equal(resumed.get_params_flat(), straight.get_params_flat())
     np.testing.assert_array_equal(resumed.centers_, straight.centers_)
+
+
+def test_partial_fit_takes_the_same_center_loss_again():
+    # a later call may repeat its stream's loss, also as a new object; another differs
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 3)), rng.integers(0, 3, 40)
+    model = fn.Sequential([fn.Dense(4, activation="tanh"), fn.Dense(3, activation="softmax")],
+                          input_dim=3, seed=0)
+    for lo in (0, 20):
+        model.partial_fit(X[lo:lo + 20], y[lo:lo + 20], classes=[0, 1, 2], batch_size=10,
+                          loss=fn.losses.CrossEntropy(center_loss=0.1))
+    assert model.epochs_trained_ == 2
+    with pytest.raises(ValueError, match="loss differ"):
+        model.partial_fit(X[:20], y[:20], loss=fn.losses.CrossEntropy(center_loss=0.2))
