@@ -415,7 +415,11 @@ def prepare_source(model, source, y, loss, validation_split, validation_data, sa
                          % (source.n_features, model.input_dim))
     loss, center_lambda, center_alpha = _loss_and_center(model, loss)
     classes = model.classes_ if loss in CLASSIFICATION_LOSSES else None
-    if classes is None and loss in CLASSIFICATION_LOSSES:
+    # several target columns are one-hot rows, whose classes are the column indices
+    # (as for a one-hot y), or a 0/1 matrix of labels (multi-label), which has none
+    if classes is None and not isinstance(source.target, str) and loss == "cross_entropy":
+        classes = np.arange(model.n_outputs)
+    if classes is None and loss in CLASSIFICATION_LOSSES and isinstance(source.target, str):
         groups = []
         for values, where in source.target_values():
             try:

@@ -333,3 +333,31 @@ def test_fastnn_data_names_the_extra_when_pyarrow_is_missing(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert "pip install 'fastnn[data]'" in out
+
+
+@pytest.mark.parametrize("kind", ["one-hot", "multi-label"])
+def test_several_target_columns_train_as_the_same_matrix_in_memory(tmp_path, kind):
+    # one-hot columns are class indices (classes_ 0..k-1); 0/1 label columns are a
+    # multi-label matrix, which has no classes
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 3))
+    if kind == "one-hot":
+        Y, out = np.eye(3, dtype=np.int64)[rng.integers(0, 3, 120)], "softmax"
+    else:
+        Y, out = (X[:, :3] > 0).astype(np.int64), "sigmoid"
+    columns = {"x%d" % j: X[:, j] for j in range(3)}
+    columns.update({"t%d" % j: Y[:, j] for j in range(3)})
+    pq.write_table(pa.table(columns), tmp_path / "t.parquet")
+
+    def model():
+        return fn.Sequential([fn.Dense(8, activation="tanh"), fn.Dense(3, activation=out)],
+                             seed=0, dtype="float64")
+    in_memory, from_file = model(), model()
+    in_memory.fit(X, Y, epochs=2, batch_size=20, shuffle=False)
+    from_file.fit(data.parquet(tmp_path / "t.parquet", target=["t0", "t1", "t2"]), epochs=2,
+                  batch_size=20, shuffle=False)
+    np.testing.assert_array_equal(from_file.get_params_flat(), in_memory.get_params_flat())
+    if kind == "one-hot":
+        np.testing.assert_array_equal(from_file.classes_, [0, 1, 2])
+    else:
+        assert from_file.classes_ is None and in_memory.classes_ is None
