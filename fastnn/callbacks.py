@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from fastnn._validation import check_int, check_scalar
+
 
 class Callback:
     model = None
@@ -75,13 +77,16 @@ class _Monitor:
 
 class EarlyStopping(Callback):
     """Stop after `patience` consecutive epochs in which `monitor` did not
-    improve by more than min_delta (patience=0 stops at the first such epoch); with restore_best, put back the weights of the best epoch.
+    improve by more than min_delta (patience=0 stops at the first such epoch); with
+    restore_best, put back the weights of the best epoch when training ends, unless
+    it ended on a non-finite loss or gradient (the model then keeps its last
+    completed step, with the optimizer state of that step).
     monitor defaults to "val_loss", falling back to "loss" without validation data."""
 
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best=True,
                  mode="auto"):
-        if not isinstance(patience, int) or patience < 0:
-            raise ValueError("patience must be an integer >= 0, got %r" % (patience,))
+        patience = check_int(patience, "patience", low=0)
+        min_delta = check_scalar(min_delta, "min_delta")
         _mode_for("EarlyStopping", monitor, mode)
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
         self.restore_best, self.mode = restore_best, mode
@@ -127,6 +132,8 @@ class EarlyStopping(Callback):
         return False
 
     def on_train_end(self, logs=None):
+        if (logs or {}).get("stopped") == "non_finite":
+            return  # the best weights would not go with the optimizer state kept
         if self.restore_best and self.best_weights is not None:
             self.model.set_params_flat(self.best_weights)
 
@@ -143,6 +150,12 @@ class ModelCheckpoint(Callback):
     def __init__(self, path, monitor="val_loss", save_best_only=True, mode="auto",
                  include_optimizer=True):
         _mode_for("ModelCheckpoint", monitor, mode)
+        try:  # checked now: a bad field would fail after the first epoch has trained
+            str(path).format(epoch=0)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError("ModelCheckpoint's path may hold the field {epoch} (with a format "
+                             "spec such as {epoch:03d}) and no other, got %r (%s: %s)"
+                             % (str(path), type(exc).__name__, exc)) from None
         self.path, self.monitor, self.save_best_only = str(path), monitor, save_best_only
         self.mode, self.include_optimizer = mode, include_optimizer
         self.saved = []

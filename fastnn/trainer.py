@@ -470,10 +470,10 @@ class _FitRun:
                 if hasattr(cb, "on_train_begin"):
                     cb.on_train_begin({})
 
-        def end():
+        def end():  # logs: how training stopped (None when it ran every epoch)
             for cb in self.callbacks:
                 if hasattr(cb, "on_train_end"):
-                    cb.on_train_end({})
+                    cb.on_train_end({"stopped": history.stopped})
 
         self._each_process(begin)
         first_epoch = model.epochs_trained_

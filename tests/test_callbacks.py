@@ -242,7 +242,7 @@ def test_the_monitors_are_checked_against_what_each_loss_really_logs(loss, n_out
 def test_early_stopping_arguments():
     with pytest.raises(ValueError, match="patience"):
         fastnn.EarlyStopping(patience=-1)
-    with pytest.raises(ValueError, match="patience"):
+    with pytest.raises(TypeError, match="patience must be an integer, got 1.5"):
         fastnn.EarlyStopping(patience=1.5)
     # a bad mode or monitor is refused when the callback is made, naming it
     with pytest.raises(ValueError, match="EarlyStopping's mode must be 'auto', 'min' or 'max', "
@@ -368,3 +368,42 @@ def test_callback_without_on_epoch_end_raises_type_error(bad):
         model.fit(X, y, epochs=1, callbacks=[bad])
     np.testing.assert_array_equal(model.get_params_flat(), before)
     assert model.epochs_trained_ == 0
+
+
+def test_callback_settings_are_checked_when_made():
+    # a bad one would otherwise fail, or silently never stop, after an epoch trained
+    with pytest.raises(TypeError, match="min_delta must be a real number, got None"):
+        fastnn.EarlyStopping(min_delta=None)
+    with pytest.raises(ValueError, match="min_delta must be finite, got nan"):
+        fastnn.EarlyStopping(min_delta=float("nan"))
+    assert fastnn.EarlyStopping(patience=np.int64(3)).patience == 3
+    with pytest.raises(ValueError, match=r"may hold the field \{epoch\}.*'ck_\{val_loss\}.npz'"):
+        fastnn.ModelCheckpoint("ck_{val_loss}.npz")
+    with pytest.raises(ValueError, match="may hold the field"):
+        fastnn.ModelCheckpoint("ck_{}.npz")
+    assert fastnn.ModelCheckpoint("ck_{epoch:03d}.npz").path == "ck_{epoch:03d}.npz"
+
+
+def test_restore_best_leaves_a_diverged_fit_at_its_last_completed_step():
+    # the best epoch's weights would not go with the optimizer state and step kept
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 3))
+    y = X @ np.array([1.0, 2.0, 3.0])
+    seen = {}
+
+    class Record(fastnn.Callback):
+        def on_epoch_end(self, epoch, logs):
+            seen[epoch] = self.model.get_params_flat()
+            if epoch == 3:  # the next epoch diverges
+                self.model.set_params_flat(seen[epoch] * 1e150)
+                seen[epoch] = self.model.get_params_flat()
+
+    model = fastnn.Sequential([fastnn.Dense(4, activation="identity"),
+                               fastnn.Dense(1, activation="identity")], input_dim=3, seed=0,
+                              dtype="float64")
+    with pytest.raises(fastnn.NonFiniteError):
+        model.fit(X, y, epochs=10, batch_size=16, optimizer="sgd", callbacks=[Record()],
+                  validation_data=(X, -y),
+                  early_stopping=fastnn.EarlyStopping(patience=20, restore_best=True))
+    assert model.t_ == 16 and model.epochs_trained_ == 4
+    np.testing.assert_array_equal(model.get_params_flat(), seen[3])
