@@ -553,6 +553,8 @@ class _FitRun:
             outcome, failed = run_stream_epoch(net, arena.params, buffers, self.batch_size,
                                                lrs, losses, self.nt, self.run_length,
                                                after_run=self._progress(losses, weights))
+        # the diagnostics are means over the batches that stepped (one of weight 0 does not)
+        self.batches_stepped = int(np.count_nonzero(weights))
         self.run_length = outcome.run
         if not outcome.params_finite:  # an update overflowed: back to the epoch's start
             _restore(arena, self.states, net, snapshot)
@@ -655,7 +657,7 @@ class _FitRun:
         epoch = model.epochs_trained_
         history.record(epoch, logs)
         if self.diagnostics:
-            history.record_diagnostics(_diagnostics(self.setup, len(self.rows)))
+            history.record_diagnostics(_diagnostics(self.setup, self.batches_stepped))
         model._record_progress(self.net.t, epoch + 1)
         if self.bar is not None:
             self.bar.set_postfix({k: "%.4g" % v for k, v in logs.items()

@@ -315,6 +315,27 @@ def test_dead_relu_fraction_is_reported():
     assert h.diagnostics[0]["dead_fraction"] == [0.5, 0.5]
 
 
+def test_diagnostics_are_means_over_the_batches_that_step():
+    # batch 1 weighs nothing and takes no step: the means are those of the other
+    # three, as a fit without its rows records them (lr=0 keeps the weights alike)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 3)), rng.integers(0, 2, 64)
+    w = np.ones(64)
+    w[16:32] = 0.0
+    kw = dict(epochs=1, batch_size=16, shuffle=False, optimizer=fn.optim.SGD(lr=0.0),
+              diagnostics=True)
+
+    def model():
+        return fn.Sequential([fn.Dense(5, activation="relu"), fn.Dense(2, activation="softmax")],
+                             input_dim=3, seed=0, dtype="float64")
+    weighted = model().fit(X, y, sample_weight=w, **kw).diagnostics
+    without = model().fit(np.delete(X, np.s_[16:32], 0), np.delete(y, np.s_[16:32]),
+                          **kw).diagnostics
+    for mine, theirs in zip(weighted, without):
+        for key in ("act_mean", "act_var", "grad_norm"):
+            np.testing.assert_allclose(mine[key], theirs[key], rtol=1e-14)
+
+
 def test_verbose_levels(capsys):
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((64, 3)), rng.integers(0, 2, 64)
