@@ -35,7 +35,7 @@ import stat
 
 import numpy as np
 
-from fastnn.layers import check_stack, dense_shapes, layer_from_config
+from fastnn.layers import Dense, check_slopes, check_stack, dense_shapes, layer_from_config
 from fastnn.losses import LOSSES
 from fastnn.optim import optimizer_from_config
 
@@ -235,6 +235,10 @@ def _expected_arrays(arch, names):
     layers = _check_layer_configs(arch.get("layers"))
     input_dim = _int(arch.get("input_dim"), "input_dim", 1, MAX_UNITS)
     _expect(arch.get("dtype") in ("float32", "float64"), "dtype must be float32 or float64")
+    try:
+        check_slopes([layer for layer in layers if isinstance(layer, Dense)], arch["dtype"])
+    except ValueError as exc:
+        _expect(False, str(exc))
     seed = arch.get("seed")
     if seed is not None:
         _int(seed, "seed", 0, 2**64 - 1)

@@ -4,7 +4,7 @@ reaches its own through views into it)."""
 
 import numpy as np
 
-from fastnn._validation import check_int, check_scalar
+from fastnn._validation import check_in_dtype, check_int, check_scalar
 from fastnn.activations import Activation, get_activation
 from fastnn.initializers import check_initializer, default_initializer
 
@@ -133,6 +133,16 @@ def layer_from_config(config):
     if kind == "Dropout":
         return Dropout(config["rate"])
     raise ValueError("unknown layer type %r; valid types are Dense, Dropout" % (kind,))
+
+
+def check_slopes(dense_layers, dtype):
+    """Raise ValueError when a LeakyReLU slope would round to infinity in the
+    model's dtype (its kernels take it in that precision: 1e308 is a float64
+    but infinite as a float32, and every prediction would be NaN)."""
+    for i, layer in enumerate(dense_layers):
+        if layer.activation.name == "leaky_relu":
+            check_in_dtype(layer.activation.alpha, "the LeakyReLU slope alpha of Dense layer "
+                           "%d" % i, dtype)
 
 
 def check_stack(layers):

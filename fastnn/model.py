@@ -12,7 +12,8 @@ from fastnn._validation import (FLOAT_DTYPE_NAMES, FLOAT_DTYPES, as_float_array,
                                 check_blas_dims, check_finite, check_int)
 from fastnn.activations import ACTIVATION_IDS
 from fastnn.initializers import initialize_weights
-from fastnn.layers import Dense, Dropout, check_stack, dense_shapes, layer_from_config
+from fastnn.layers import (Dense, Dropout, check_slopes, check_stack, dense_shapes,
+                           layer_from_config)
 from fastnn.optim import optimizer_from_config
 from fastnn.params import Arena
 
@@ -68,6 +69,7 @@ class Sequential:
         self.seed_ = self.seed if self.seed is not None else \
             int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
         self.dense_layers_ = [layer for layer in layers if isinstance(layer, Dense)]
+        check_slopes(self.dense_layers_, self.dtype)
         self.dropout_after_ = []
         for i, layer in enumerate(layers):
             if isinstance(layer, Dense):

@@ -1036,6 +1036,25 @@ def test_whole_number_float_labels_are_saved_and_loaded(tmp_path):
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
 
+def test_a_leaky_slope_beyond_the_dtype_is_refused_in_a_model_and_in_a_file(tmp_path):
+    # 1e308 is a float64 but infinite as a float32: every prediction would be NaN
+    with pytest.raises(ValueError, match=r"LeakyReLU slope alpha of Dense layer 0=1e\+308 is "
+                                         r"too large for float32"):
+        fn.Sequential([fn.Dense(3, activation=fn.LeakyReLU(1e308))], input_dim=2)
+    fn.Sequential([fn.Dense(3, activation=fn.LeakyReLU(1e308))], input_dim=2, dtype="float64")
+    model = fn.Sequential([fn.Dense(3, activation=fn.LeakyReLU(0.5)),
+                           fn.Dense(2, activation="softmax")], input_dim=2)
+    model.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    arch = json.loads(arrays["architecture"].tobytes().decode("utf-8"))
+    arch["layers"][0]["alpha"] = 1e308
+    arrays["architecture"] = np.frombuffer(json.dumps(arch).encode("utf-8"), np.uint8)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(fn.ModelFileError, match="LeakyReLU slope .* too large for float32"):
+        fn.load(tmp_path / "bad.npz")
+
+
 def test_a_seed_beyond_64_bits_is_refused_when_the_model_is_made():
     with pytest.raises(ValueError, match=r"seed must be <= 18446744073709551615"):
         fn.Sequential([fn.Dense(2)], input_dim=2, seed=2**64)
