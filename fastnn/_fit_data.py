@@ -417,9 +417,10 @@ def prepare_source(model, source, y, loss, validation_split, validation_data, sa
     classes = model.classes_ if loss in CLASSIFICATION_LOSSES else None
     # several target columns are one-hot rows, whose classes are the column indices
     # (as for a one-hot y), or a 0/1 matrix of labels (multi-label), which has none
-    if classes is None and not isinstance(source.target, str) and loss == "cross_entropy":
+    one_column = isinstance(source.target, str) or len(source.target) == 1
+    if classes is None and not one_column and loss == "cross_entropy":
         classes = np.arange(model.n_outputs)
-    if classes is None and loss in CLASSIFICATION_LOSSES and isinstance(source.target, str):
+    if classes is None and loss in CLASSIFICATION_LOSSES and one_column:
         groups = []
         for values, where in source.target_values():
             try:

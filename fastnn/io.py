@@ -8,8 +8,9 @@ Format (version 1), every entry a plain NumPy array:
 - ``architecture``: UTF-8 bytes (uint8) of a JSON object: {"layers": [...],
   "input_dim": int, "dtype": "float32"|"float64", "seed": int|null,
   "seed_": int, "loss": str|null, "epochs_trained": int, "t": int,
-  "optimizer_first_epoch": int (optional, 0 if absent: the epochs_trained at
-  which the optimizer took its first step), "optimizer": {...}|null,
+  "optimizer_first_epoch": int|null (optional: the epochs_trained at which
+  the optimizer took its first step; absent or null when not known, when an
+  epoch-unit schedule takes its epoch from the steps), "optimizer": {...}|null,
   "y_1d": bool}
 - ``W0``, ``b0``, ``W1``, ``b1``, ...: the parameters of each Dense layer
 - optionally ``centers``: the class centers of a center loss, (classes, features)
@@ -117,7 +118,13 @@ def read_state(path):
     malformed."""
     path = os.fspath(path)
     # a pipe or a device would block or never end: only a regular file is read
-    if not stat.S_ISREG(os.stat(path).st_mode):
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:  # a path through a file, a NUL, too long
+        raise ModelFileError("%s is not a readable .npz model file: %s" % (path, exc)) from exc
+    if not stat.S_ISREG(mode):
         raise ModelFileError("%s is not a regular file, so not a .npz model file" % path)
     try:
         data = np.load(path, allow_pickle=False)
@@ -263,10 +270,12 @@ def _expected_arrays(arch, names):
             "architecture field 'y_1d' must be true or false")
     arch["epochs_trained"] = _int(arch.get("epochs_trained", 0), "epochs_trained", 0, 2**63 - 1)
     arch["t"] = _int(arch.get("t", 0), "t", 0, 2**63 - 1)
-    first = _int(arch.get("optimizer_first_epoch", 0), "optimizer_first_epoch", 0)
-    _expect(first <= arch["epochs_trained"], "architecture field 'optimizer_first_epoch' = %d "
-            "is after epochs_trained = %d (the epoch the optimizer started at is one already "
-            "trained)" % (first, arch["epochs_trained"]))
+    first = arch.get("optimizer_first_epoch")  # absent or null: not known
+    if first is not None:
+        _int(first, "optimizer_first_epoch", 0)
+        _expect(first <= arch["epochs_trained"], "architecture field 'optimizer_first_epoch' = "
+                "%d is after epochs_trained = %d (the epoch the optimizer started at is one "
+                "already trained)" % (first, arch["epochs_trained"]))
     arch["optimizer_first_epoch"] = first
     n_outputs = shapes[-1][1]
     n_classes = {"cross_entropy": n_outputs,

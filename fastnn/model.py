@@ -41,7 +41,8 @@ class Sequential:
         state a later fit continues from (the loss, the optimizer and its state
         arrays, optimizer steps and epochs taken)
     optimizer_first_epoch_ : epochs_trained_ when optimizer_ took its first
-        step (an epoch-unit schedule counts the epochs since)
+        step (an epoch-unit schedule counts the epochs since); None for a model
+        saved before it was kept, until its next fit
     y_1d_ : whether the regression targets of the last fit were 1-D
     classes_ : the class labels of a classifier (sorted; predict returns them),
         or None before the first fit and for regression
@@ -53,6 +54,9 @@ class Sequential:
     Every attribute is set here and changed only by this class's methods; the
     trainer records its progress through them.
     """
+
+    # what a model pickled before the attribute existed has: not known
+    optimizer_first_epoch_ = None
 
     def __init__(self, layers, input_dim=None, dtype="float32", seed=None):
         layers = check_stack(layers)
@@ -338,17 +342,17 @@ class Sequential:
                                    n_threads=n_threads, verbose=verbose, comm=comm, **options)
 
     def _begin_fit(self, loss, y_1d, classes, optimizer, states, history, feature_names=None,
-                   optimizer_first_epoch=None):
+                   optimizer_first_epoch=0, new_optimizer=True):
         """Record what a fit starting now trains with; the trainer calls this once
         every argument is checked and the training buffers exist.
-        optimizer_first_epoch: the epoch a new optimizer starts at (None: the
-        fit continues the model's optimizer)."""
+        optimizer_first_epoch: the epochs_trained_ at which the optimizer took
+        (or takes, when new_optimizer) its first step."""
         self.loss_, self.y_1d_, self.classes_ = loss, bool(y_1d), classes
         self.feature_names_in_ = feature_names
         self.optimizer_, self.optimizer_state_ = optimizer, states
         self.history_ = history
-        if optimizer_first_epoch is not None:
-            self.optimizer_first_epoch_ = int(optimizer_first_epoch)
+        self.optimizer_first_epoch_ = int(optimizer_first_epoch)
+        if new_optimizer:
             # a new optimizer ends a stream of partial_fit calls, which would
             # otherwise continue it under their first call's options
             self._partial_fit_options = None
@@ -496,7 +500,7 @@ class Sequential:
         config = self.get_config()
         config.update({"seed_": int(self.seed_), "loss": self.loss_,
                        "epochs_trained": int(self.epochs_trained_), "t": int(self.t_),
-                       "optimizer_first_epoch": int(self.optimizer_first_epoch_),
+                       "optimizer_first_epoch": self.optimizer_first_epoch_,
                        "y_1d": bool(self.y_1d_),
                        "optimizer": self.optimizer_.get_config() if keep_optimizer else None})
         arrays = {}
@@ -542,7 +546,8 @@ class Sequential:
         # the loaded optimizer and state replace a partial_fit stream's: the next
         # partial_fit call is a first call, as on a model fastnn.load made
         self._partial_fit_options = None
-        self.optimizer_first_epoch_ = config.get("optimizer_first_epoch", 0)
+        # absent from files written before it was kept: unknown until a fit
+        self.optimizer_first_epoch_ = config.get("optimizer_first_epoch")
         centers = arrays.get("centers")
         self.centers_ = None if centers is None else np.array(centers, dtype=self.dtype)
         classes = arrays.get("classes")

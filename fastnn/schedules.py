@@ -9,6 +9,8 @@ Schedules are evaluated for a whole run of batches at once (NumPy arrays of
 steps), so they cost nothing per batch.
 """
 
+import inspect
+
 import numpy as np
 
 from fastnn._validation import check_int, check_scalar
@@ -114,17 +116,32 @@ class LinearWarmup(Schedule):
         steps = np.asarray(steps, dtype=np.float64)
         epochs = _epochs_of(steps, steps_per_epoch, epochs)
         warm = epochs if self.unit == "epoch" else steps
-        if self.target.unit != self.unit:
-            after = self.target(steps, steps_per_epoch, epochs)
+        target = self.target
+        if getattr(target, "unit", "step") != self.unit:
+            after = rates(target, steps, steps_per_epoch, epochs)
         elif self.unit == "step":
-            after = self.target(np.maximum(steps - self.warmup_steps, 0), steps_per_epoch,
-                                epochs)
+            after = rates(target, np.maximum(steps - self.warmup_steps, 0), steps_per_epoch,
+                          epochs)
         else:
-            after = self.target(steps, steps_per_epoch,
-                                np.maximum(epochs - self.warmup_steps, 0))
+            after = rates(target, steps, steps_per_epoch,
+                          np.maximum(epochs - self.warmup_steps, 0))
         ramp = self.start_factor + (1.0 - self.start_factor) * warm / self.warmup_steps
-        first = self.target(np.zeros_like(steps), steps_per_epoch, np.zeros_like(steps))
+        first = rates(target, np.zeros_like(steps), steps_per_epoch, np.zeros_like(steps))
         return np.where(warm < self.warmup_steps, ramp * first, after)
+
+
+def rates(schedule, steps, steps_per_epoch, epochs):
+    """schedule's rates for the steps, given their epochs when its __call__
+    takes them (a subclass may override __call__(steps, steps_per_epoch), as
+    one written before epochs were passed does)."""
+    try:
+        params = inspect.signature(schedule.__call__).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: pass the epochs
+        return schedule(steps, steps_per_epoch, epochs)
+    takes = any(p.name == "epochs" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                for p in params)
+    return schedule(steps, steps_per_epoch, epochs) if takes else \
+        schedule(steps, steps_per_epoch)
 
 
 def _epochs_of(steps, steps_per_epoch, epochs):

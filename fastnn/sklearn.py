@@ -506,6 +506,7 @@ class _BaseMLP(BaseEstimator):
         if state is None:
             raise AttributeError("'%s' object has no attribute '_optimizer'"
                                  % type(self).__name__)
+        state.setdefault("settings", self._solver_settings())  # pickled before they were kept
         return _SolverState(state)
 
     def _optimizer_for(self, n_params, dtype, incremental):
@@ -513,6 +514,8 @@ class _BaseMLP(BaseEstimator):
         learning rate): continued by partial_fit, new for every fit, as
         scikit-learn keeps its _optimizer."""
         state = getattr(self, "_optimizer_state", None)
+        if state is not None:  # an estimator pickled before the settings were kept
+            state.setdefault("settings", self._solver_settings())
         fresh = (not incremental or state is None
                  or any(s.size != n_params for s in state["states"]))
         if fresh:

@@ -185,8 +185,9 @@ def _refuse_hooks(module):
     for path, sub in module.named_modules():
         if sub._forward_hooks or sub._forward_pre_hooks:
             raise ValueError("%s has forward hooks, which change what it computes and which "
-                             "fastnn cannot carry over; remove them first (for spectral_norm, "
-                             "torch.nn.utils.remove_spectral_norm)"
+                             "fastnn cannot carry over; remove them first (the hook handle's "
+                             "remove(), torch.nn.utils.remove_spectral_norm, "
+                             "torch.nn.utils.prune.remove)"
                              % (_describe(path, sub) if path else "the Sequential itself"))
     hooks = getattr(nn.modules.module, "_global_forward_hooks", None)
     pre = getattr(nn.modules.module, "_global_forward_pre_hooks", None)

@@ -28,6 +28,7 @@ from fastnn.callbacks import EarlyStopping
 from fastnn.data import ParquetSource
 from fastnn.history import History
 from fastnn.optim import get_optimizer
+from fastnn.schedules import rates as schedule_rates
 
 _SHUFFLE_STREAM = 1  # seeds the epoch permutations apart from initialization (0)
 
@@ -122,13 +123,15 @@ def fit(model, X, y, *, loss=None, optimizer=None, batch_size=None, epochs=10, s
     t0 = model.t_ if resume else 0
     # the learning rates of the steps ahead (up to a million), checked before anything
     # changes; later epochs are checked as they come
+    first_epoch = _optimizer_first_epoch(model, resume, len(rows))
     _learning_rates(optimizer, t0, min(epochs * len(rows), _LR_CHECK_STEPS), len(rows),
-                    _optimizer_epoch(model, resume))
+                    model.epochs_trained_ - first_epoch)
 
     # everything is valid: from here on the model may change
     run = _FitRun(model, data, optimizer, resume, t0, rows, batch_size, shuffle, l2,
                   clip_norm, clip_value, diagnostics, backend, on_nonfinite, verbose, nt,
-                  callbacks + ([early_stopping] if early_stopping is not None else []))
+                  callbacks + ([early_stopping] if early_stopping is not None else []),
+                  first_epoch=first_epoch)
     return run.train(epochs)
 
 
@@ -263,13 +266,14 @@ def _fit_shards(model, X, y, comm, *, loss, optimizer, batch_size, epochs, shuff
          model.optimizer_first_epoch_) if group.rank == 0 else None, root=0)
     model.epochs_trained_, model.optimizer_first_epoch_ = epochs_trained, first_epoch
     rows = batch_rows(n_total, batch_size_, drop_last)
+    first_epoch = _optimizer_first_epoch(model, resume, len(rows))
     _learning_rates(optimizer, t0, min(epochs_ * len(rows), _LR_CHECK_STEPS), len(rows),
-                    _optimizer_epoch(model, resume))
+                    model.epochs_trained_ - first_epoch)
     model.seed_ = seed
     run = _FitRun(model, data, optimizer, resume, t0, rows, batch_size_, shuffle, l2_,
                   clip_norm_, clip_value_, False, backend, on_nonfinite, verbose_, nt,
                   callbacks_ + ([early_stopping] if early_stopping is not None else []),
-                  group=group)
+                  group=group, first_epoch=first_epoch)
     return run.train(epochs_)
 
 
@@ -430,7 +434,7 @@ class _FitRun:
 
     def __init__(self, model, data, optimizer, resume, t0, rows, batch_size, shuffle, l2,
                  clip_norm, clip_value, diagnostics, backend, on_nonfinite, verbose, nt,
-                 callbacks, group=None):
+                 callbacks, group=None, first_epoch=0):
         if not model.built:
             model.build(data.n_features)
         arena = model.arena_
@@ -449,7 +453,7 @@ class _FitRun:
         self.net = make_network(self.setup, backend, t0)
         self.history = History(validation_rows=data.val_rows)
         model._begin_fit(data.loss, data.y_1d, data.classes, optimizer, states, self.history,
-                         data.feature_names, None if resume else model.epochs_trained_)
+                         data.feature_names, first_epoch, new_optimizer=not resume)
         self.model, self.data, self.optimizer, self.states = model, data, optimizer, states
         self.rows, self.batch_size, self.shuffle = rows, batch_size, shuffle
         self.diagnostics, self.on_nonfinite = diagnostics, on_nonfinite
@@ -524,7 +528,7 @@ class _FitRun:
         rng = (np.random.default_rng([model.seed_, _SHUFFLE_STREAM, epoch]) if self.shuffle
                else None)
         lrs = _learning_rates(self.optimizer, net.t, n_batches, n_batches,
-                              _optimizer_epoch(model, True))
+                              epoch - model.optimizer_first_epoch_)
         losses = np.zeros(n_batches, dtype=np.float64)
         self.setup.reset_diagnostics()
         snapshot = (arena.params.copy(), [s.copy() for s in self.states], net.t)
@@ -689,20 +693,27 @@ class _FitRun:
         return bool(votes.sum() > 0)
 
 
-def _optimizer_epoch(model, resume):
-    """The optimizer's epoch of the model's next epoch: how many epochs its
-    optimizer has stepped in (0 when the fit starts a new one). An
-    epoch-unit schedule counts these, not steps divided by the steps of an
-    epoch, which vary between fits and partial_fit calls."""
-    return model.epochs_trained_ - model.optimizer_first_epoch_ if resume else 0
+def _optimizer_first_epoch(model, resume, steps_per_epoch):
+    """The epochs_trained_ at which the fit's optimizer took its first step:
+    now for a new one; for one continued, the model's record of it, or, for
+    a model saved or pickled before it kept one, the epoch its steps make at
+    this fit's steps per epoch. An epoch-unit schedule counts the epochs
+    since, not steps divided by the steps of an epoch, which vary between
+    fits and partial_fit calls."""
+    if not resume:
+        return model.epochs_trained_
+    first = getattr(model, "optimizer_first_epoch_", None)
+    if first is None:
+        first = max(model.epochs_trained_ - model.t_ // max(int(steps_per_epoch), 1), 0)
+    return first
 
 
 def _learning_rates(optimizer, first_step, n_steps, steps_per_epoch, first_epoch):
     """The schedule's rates for n_steps steps from first_step, checked; the
     epoch of the first is first_epoch (of the optimizer), and steps_per_epoch
     follow it in each epoch after."""
-    lrs = np.ascontiguousarray(optimizer.lr(
-        np.arange(first_step, first_step + n_steps), steps_per_epoch,
+    lrs = np.ascontiguousarray(schedule_rates(
+        optimizer.lr, np.arange(first_step, first_step + n_steps), steps_per_epoch,
         first_epoch + np.arange(n_steps) // max(int(steps_per_epoch), 1)), dtype=np.float64)
     bad = ~np.isfinite(lrs) | (lrs < 0)
     if np.any(bad):

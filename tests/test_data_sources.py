@@ -361,3 +361,23 @@ def test_several_target_columns_train_as_the_same_matrix_in_memory(tmp_path, kin
         np.testing.assert_array_equal(from_file.classes_, [0, 1, 2])
     else:
         assert from_file.classes_ is None and in_memory.classes_ is None
+
+
+def test_a_list_of_one_target_column_is_one_label_column(tmp_path):
+    # target=["y"] is the column "y": its labels are the classes, as target="y"
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 3))
+    labels = np.where(X[:, 0] > 0, 7, 3)
+    pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": labels}),
+                   tmp_path / "t.parquet")
+
+    def model():
+        return fn.Sequential([fn.Dense(4, activation="relu"),
+                              fn.Dense(1, activation="sigmoid")], seed=0, dtype="float64")
+    from_file, in_memory = model(), model()
+    from_file.fit(data.parquet(tmp_path / "t.parquet", target=["y"]),
+                  loss="binary_cross_entropy", epochs=2, batch_size=16, shuffle=False)
+    in_memory.fit(X, labels, loss="binary_cross_entropy", epochs=2, batch_size=16,
+                  shuffle=False)
+    np.testing.assert_array_equal(from_file.classes_, [3, 7])
+    np.testing.assert_array_equal(from_file.get_params_flat(), in_memory.get_params_flat())

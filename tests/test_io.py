@@ -1024,6 +1024,13 @@ def test_a_named_pipe_is_refused_without_opening_it(tmp_path):
     assert "not a regular file" in str(raised[0])
 
 
+def test_paths_the_system_cannot_stat_are_model_file_errors(saved, tmp_path):
+    path = str(saved[1])
+    for bad in (os.path.join(path, "x"), path + "\0"):  # through a file; a NUL byte
+        with pytest.raises(fn.ModelFileError, match="not a readable .npz model file"):
+            fn.load(bad)
+
+
 def test_whole_number_float_labels_are_saved_and_loaded(tmp_path):
     # fit takes labels 1.0, 2.0, 3.0 (a float column), and so does the file
     X = np.random.default_rng(0).standard_normal((30, 3))

@@ -8,7 +8,8 @@ import pytest
 
 import fastnn
 from fastnn import optim
-from fastnn.schedules import (Constant, CosineDecay, ExponentialDecay, LinearWarmup, StepDecay)
+from fastnn.schedules import (Constant, CosineDecay, ExponentialDecay, LinearWarmup, Schedule,
+                              StepDecay)
 
 from .small_nets import blobs, small_net
 
@@ -291,3 +292,41 @@ def test_a_target_in_the_other_unit_counts_from_the_optimizers_first_step_or_epo
         rates += model.partial_fit(X[lo:hi], y[lo:hi], classes=[0, 1, 2], batch_size=8,
                                    optimizer=optim.SGD(lr=by_step))["lr"]
     assert rates == [0.1, 0.05, 0.025, 0.0125, 0.00625]
+
+
+def test_a_model_saved_before_the_first_epoch_was_kept_counts_epochs_from_its_steps():
+    # a file or pickle without optimizer_first_epoch: an epoch-unit schedule takes
+    # its epoch from the steps at this fit's steps per epoch, as it did then
+    X, y = blobs(0, 64)
+    model = small_net()
+    model.fit(X, y, optimizer="adam", batch_size=16, epochs=5)
+    model.fit(X, y, optimizer=optim.SGD(lr=StepDecay(0.1, 5, gamma=0.1, unit="epoch")),
+              batch_size=16, epochs=5)
+    state = model.state_dict()
+    del state["config"]["optimizer_first_epoch"]
+    older = fastnn.Sequential.from_state_dict(state)
+    assert older.optimizer_first_epoch_ is None
+    assert older.fit(X, y, batch_size=16, epochs=1)["lr"] == pytest.approx([0.01], rel=1e-15)
+    assert older.optimizer_first_epoch_ == 5
+    pickled = small_net()
+    del pickled.optimizer_first_epoch_  # as a model pickled before it existed
+    assert pickled.optimizer_first_epoch_ is None
+    pickled.fit(X, y, batch_size=16, epochs=1)
+    assert pickled.optimizer_first_epoch_ == 0
+
+
+def test_a_schedule_whose_call_takes_no_epochs_still_serves():
+    # a subclass that overrides __call__(steps, steps_per_epoch): it gets no epochs
+    class Halving(Schedule):
+        def __init__(self, lr):
+            self.lr = lr
+
+        def __call__(self, steps, steps_per_epoch=1):
+            return self.lr * 0.5 ** np.asarray(steps, dtype=np.float64)
+
+    X, y = blobs(0, 64)
+    h = small_net().fit(X, y, optimizer=optim.SGD(lr=Halving(0.1)), batch_size=16, epochs=2)
+    assert h["lr"] == [0.1 * 0.5 ** 3, 0.1 * 0.5 ** 7]
+    warm = LinearWarmup(Halving(0.1), 3)
+    h = small_net().fit(X, y, optimizer=optim.SGD(lr=warm), batch_size=16, epochs=2)
+    assert h["lr"] == [0.1, 0.1 * 0.5 ** 4]

@@ -782,6 +782,21 @@ def test_partial_fit_keeps_the_optimizer_its_stream_made(iris, change):
     assert_same_fit(*fits)
 
 
+def test_a_stream_pickled_before_its_solver_settings_were_kept_continues(iris):
+    # an estimator whose optimizer state lacks them takes its parameters' as they are
+    X, y = iris
+    ours = MLPClassifier(hidden_layer_sizes=(5,), random_state=0)
+    ours.partial_fit(X, y, classes=[0, 1, 2])
+    same = copy.deepcopy(ours)
+    del ours._optimizer_state["settings"]
+    ours = pickle.loads(pickle.dumps(ours))
+    assert ours._optimizer.learning_rate == same._optimizer.learning_rate
+    ours.partial_fit(X, y)
+    same.partial_fit(X, y)
+    for mine, ref in zip(ours.coefs_, same.coefs_):
+        np.testing.assert_array_equal(mine, ref)
+
+
 def test_precision_follows_scikit_learn_beyond_the_first_fit(iris):
     """dtype=None: L-BFGS trains in float64 (SciPy's parameters), a continued
     fit keeps the weights' precision, and float64 X meets float32 weights in
