@@ -42,8 +42,11 @@ Where the estimators differ from scikit-learn's:
   ValueError; scikit-learn fits them with a NaN loss.
 - ``dtype`` overrides the precision; by default (None) it follows
   scikit-learn's rule: float32 input trains in float32, anything else in
-  float64, L-BFGS in float64, and a continued fit (warm_start, partial_fit)
-  in the weights' precision; float64 input is predicted in float64.
+  float64, L-BFGS ends with float64 weights (fastnn trains it in float64,
+  where scikit-learn's steps on float32 input run in float32: the two agree
+  to float32 rounding), and a continued stochastic fit (warm_start,
+  partial_fit) keeps the weights' precision; float64 input is predicted in
+  float64.
 - The log-losses are computed exactly from the output layer's logits;
   scikit-learn clips each probability to [eps, 1 - eps] of the dtype before
   its log. The steps are the same; the reported loss (loss_curve_, and so
@@ -161,6 +164,9 @@ class _SolverState:
 
     @property
     def t(self):
+        # scikit-learn's AdamOptimizer counts its steps; its SGDOptimizer has no t
+        if self._state["settings"]["solver"] != "adam":
+            raise AttributeError("'SGDOptimizer' object has no attribute 't'")
         return self._state["t"]
 
     @property
@@ -229,15 +235,17 @@ class _BaseMLP(BaseEstimator):
         return np.dtype(FLOAT_DTYPE_NAMES.get(self.dtype, self.dtype)).type
 
     def _training_dtype(self, X, first_pass):
-        """The precision a fit trains in, X validated: dtype when given; else, as
-        scikit-learn, the weights' when the fit continues them (it updates them
-        in place), float64 for L-BFGS (SciPy hands it float64 parameters), and
-        X's otherwise."""
+        """The precision a fit trains in, X validated: dtype when given; else
+        float64 for L-BFGS (scikit-learn's ends with SciPy's float64
+        parameters), the weights' when the fit continues them (scikit-learn
+        updates them in place), and X's otherwise."""
         if self.dtype is not None:
             return np.dtype(X.dtype)
+        if self.solver == "lbfgs":  # also when it continues float32 weights
+            return np.dtype(np.float64)
         if not first_pass:
             return np.dtype(self.coefs_[0].dtype)
-        return np.dtype(np.float64 if self.solver == "lbfgs" else X.dtype)
+        return np.dtype(X.dtype)
 
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -1058,9 +1066,9 @@ _PARAMS_DOC = """
     dtype : {'float64', 'float32'} or None, default=None
         Precision of the training and of the fitted weights (fastnn). None
         follows scikit-learn: float32 input trains in float32 and anything
-        else in float64; L-BFGS trains in float64; a continued fit
-        (warm_start, partial_fit) keeps the weights' precision; float64 X is
-        predicted in float64.
+        else in float64; L-BFGS ends with float64 weights (fastnn trains it in
+        float64); a continued stochastic fit (warm_start, partial_fit) keeps
+        the weights' precision; float64 X is predicted in float64.
 
     dropout : float, default=0.0
         Inverted dropout rate after each hidden layer during training

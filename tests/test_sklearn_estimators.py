@@ -798,9 +798,10 @@ def test_a_stream_pickled_before_its_solver_settings_were_kept_continues(iris):
 
 
 def test_precision_follows_scikit_learn_beyond_the_first_fit(iris):
-    """dtype=None: L-BFGS trains in float64 (SciPy's parameters), a continued
-    fit keeps the weights' precision, and float64 X meets float32 weights in
-    float64, as in scikit-learn; MLPClassifier has scikit-learn's loss attribute."""
+    """dtype=None: L-BFGS ends with float64 weights (SciPy's parameters), also
+    continuing float32 ones; a continued stochastic fit keeps the weights'
+    precision, and float64 X meets float32 weights in float64, as in
+    scikit-learn; MLPClassifier has scikit-learn's loss attribute."""
     X, y = iris
     X32 = X.astype(np.float32)
     kw = dict(hidden_layer_sizes=(7,), max_iter=15, random_state=1)
@@ -825,6 +826,15 @@ def test_precision_follows_scikit_learn_beyond_the_first_fit(iris):
     assert mine.dtype == ref.dtype == np.float64
     np.testing.assert_allclose(mine, ref, rtol=1e-5)
     assert MLPClassifier().loss == sk.MLPClassifier().loss == "log_loss"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for est in (ours, theirs):
+            est.set_params(solver="lbfgs", warm_start=True, max_iter=5).fit(X32, y)
+            assert est.coefs_[0].dtype == np.float64
+        # scikit-learn's SGD solver counts no steps: only adam's has a t
+        for est in (MLPClassifier(solver="sgd", **kw), sk.MLPClassifier(solver="sgd", **kw)):
+            with pytest.raises(AttributeError, match="'SGDOptimizer' object has no attribute 't'"):
+                est.fit(X, y)._optimizer.t
 
 
 def test_adams_learning_rate_is_scikit_learns_step_size(iris):
