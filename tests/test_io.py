@@ -1005,23 +1005,31 @@ def test_duplicated_entry_is_refused(saved, tmp_path):
         fn.load(path)
 
 
-def test_a_named_pipe_is_refused_without_opening_it(tmp_path):
-    # opening a pipe for reading blocks until a writer comes
-    pipe = tmp_path / "m.npz"
-    os.mkfifo(pipe)
+def _load_error_within_hang_bound(path):
+    """The exception fn.load(path) raised, in a thread given HANG_SECONDS: a
+    reader that blocks or reads on never returns, which only a hang bound can
+    tell (a refusal takes milliseconds)."""
     raised = []
 
     def load():
         try:
-            fn.load(pipe)
+            fn.load(path)
         except BaseException as exc:  # noqa: B036  (reported below)
             raised.append(exc)
     thread = threading.Thread(target=load, daemon=True)
     thread.start()
     thread.join(HANG_SECONDS)
-    assert not thread.is_alive(), "loading a named pipe has not returned"
-    assert len(raised) == 1 and isinstance(raised[0], fn.ModelFileError), raised
-    assert "not a regular file" in str(raised[0])
+    assert not thread.is_alive(), "loading %s has not returned" % path
+    assert len(raised) == 1, raised
+    return raised[0]
+
+
+def test_a_named_pipe_is_refused_without_opening_it(tmp_path):
+    # opening a pipe for reading blocks until a writer comes
+    pipe = tmp_path / "m.npz"
+    os.mkfifo(pipe)
+    error = _load_error_within_hang_bound(pipe)
+    assert isinstance(error, fn.ModelFileError) and "not a regular file" in str(error)
 
 
 def test_paths_the_system_cannot_stat_are_model_file_errors(saved, tmp_path):
@@ -1071,21 +1079,8 @@ def test_a_seed_beyond_64_bits_is_refused_when_the_model_is_made():
 def test_device_file_is_refused_without_reading_it_all(device):
     if not os.path.exists(device):
         pytest.skip("no %s" % device)
-    raised = []
-
-    def load():
-        try:
-            fn.load(device)
-        except BaseException as exc:  # noqa: B036  (reported below)
-            raised.append(exc)
-
-    # /dev/zero and /dev/urandom never end: a reader that reads on never
-    # returns, which only a hang bound can tell (the refusal takes milliseconds)
-    thread = threading.Thread(target=load, daemon=True)
-    thread.start()
-    thread.join(HANG_SECONDS)
-    assert not thread.is_alive(), "loading %s has not returned" % device
-    assert len(raised) == 1 and isinstance(raised[0], fn.ModelFileError), raised
+    # /dev/zero and /dev/urandom never end
+    assert isinstance(_load_error_within_hang_bound(device), fn.ModelFileError)
 
 
 def test_architecture_json_with_huge_numbers_is_refused(saved, tmp_path):
