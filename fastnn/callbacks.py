@@ -4,8 +4,8 @@ The protocol is small: ``set_model(model)`` once, ``on_train_begin(logs)``,
 ``on_epoch_end(epoch, logs)`` returning True to stop training, and
 ``on_train_end(logs)``. ``logs`` is a dict of the epoch's records (loss,
 val_loss, ...); on_train_end's holds "stopped", how training stopped (as
-History.stopped: None when it ran every epoch). Any object with these methods works; subclass Callback to
-get no-op defaults.
+History.stopped: None when it ran every epoch). Any object with these
+methods works; subclass Callback to get no-op defaults.
 """
 
 import math

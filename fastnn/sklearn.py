@@ -172,7 +172,7 @@ class _SolverState:
     @property
     def learning_rate(self):
         state = self._state
-        if state["solver"] != "adam":
+        if state["settings"]["solver"] != "adam":
             return state["learning_rate"]
         written = state.get("written_rate")
         if written is not None and written[0] == state["t"]:
@@ -184,7 +184,7 @@ class _SolverState:
 
     @learning_rate.setter
     def learning_rate(self, value):
-        if self._state["solver"] == "adam":
+        if self._state["settings"]["solver"] == "adam":
             self._state["written_rate"] = (self._state["t"], float(value))
         else:
             self._state["learning_rate"] = float(value)
@@ -510,25 +510,32 @@ class _BaseMLP(BaseEstimator):
         """The stochastic solver's state as scikit-learn exposes it: an object
         with ``t`` and ``learning_rate`` (see _SolverState). Absent before a
         stochastic fit, as in scikit-learn."""
-        state = self.__dict__.get("_optimizer_state")
+        state = self._solver_state()
         if state is None:
             raise AttributeError("'%s' object has no attribute '_optimizer'"
                                  % type(self).__name__)
-        state.setdefault("settings", self._solver_settings())  # pickled before they were kept
         return _SolverState(state)
+
+    def _solver_state(self):
+        """The stochastic solver's state, or None before a stochastic fit. One
+        pickled before its settings were kept takes the parameters' (with the
+        solver it recorded)."""
+        state = self.__dict__.get("_optimizer_state")
+        if state is not None and "settings" not in state:
+            state["settings"] = dict(self._solver_settings(),
+                                     solver=state.pop("solver", self.solver))
+        return state
 
     def _optimizer_for(self, n_params, dtype, incremental):
         """The optimizer state (moments or velocities, step count, current
         learning rate): continued by partial_fit, new for every fit, as
         scikit-learn keeps its _optimizer."""
-        state = getattr(self, "_optimizer_state", None)
-        if state is not None:  # an estimator pickled before the settings were kept
-            state.setdefault("settings", self._solver_settings())
+        state = self._solver_state()
         fresh = (not incremental or state is None
                  or any(s.size != n_params for s in state["states"]))
         if fresh:
             settings = self._solver_settings()
-            state = {"solver": settings["solver"], "settings": settings, "t": 0,
+            state = {"settings": settings, "t": 0,
                      "learning_rate": settings["learning_rate_init"]}
         opt = _optimizer_of(state["settings"])
         state["states"] = ([np.zeros(n_params, dtype) for _ in range(opt.n_states)] if fresh

@@ -702,7 +702,7 @@ def _optimizer_first_epoch(model, resume, steps_per_epoch):
     fits and partial_fit calls."""
     if not resume:
         return model.epochs_trained_
-    first = getattr(model, "optimizer_first_epoch_", None)
+    first = model.optimizer_first_epoch_  # None for a model pickled or saved before it
     if first is None:
         first = max(model.epochs_trained_ - model.t_ // max(int(steps_per_epoch), 1), 0)
     return first
